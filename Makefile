@@ -1,0 +1,52 @@
+# Stowage: `make dev` runs the kit locally, `make test` passes the tests (fresh machine OK).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: dev test lint bench synth deploy destroy venv node clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[postgres,infra,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)
+
+## Run every route of the HTTP API on http://127.0.0.1:4111 (embedded storage, local/echo model).
+dev: $(STAMP)
+	$(PY) -m handlers.local
+
+## Lint, then every test (PostgreSQL at 127.0.0.1:5432 is required when CI=true).
+test: $(STAMP) $(NODE_STAMP) lint
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check storage agents handlers infra tests bench
+	$(VENV)/bin/mypy storage agents handlers infra
+
+## Request counts, import times, throughput; results in bench/results/.
+bench: $(STAMP)
+	$(PY) -m bench
+
+synth: $(STAMP) $(NODE_STAMP)
+	npx cdk synth --quiet
+
+deploy: $(STAMP) $(NODE_STAMP)
+	npx cdk deploy --require-approval never $(CDK_ARGS)
+
+destroy: $(STAMP) $(NODE_STAMP)
+	npx cdk destroy --force $(CDK_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,121 @@
+"""Stowage storage: records, domain protocols, backends and the composite store.
+
+    >>> import storage
+    >>> store = storage.from_env()          # .stowage/ under the project root by default
+    >>> store.memory.save_thread(storage.Thread(id="t-1", resource_id="u-1"))
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from urllib.parse import urlsplit
+from typing import Any
+
+from storage.composite import CompositeStore
+from storage.errors import (
+    ConflictError,
+    ItemTooLargeError,
+    NotFoundError,
+    StorageError,
+    UnavailableError,
+    ValidationError,
+)
+from storage.protocols import (
+    BlobStore,
+    MemoryStore,
+    ObservabilityStore,
+    ScoreStore,
+    Store,
+    WorkflowStore,
+)
+from storage.records import (
+    Include,
+    Message,
+    MessageUpdate,
+    Page,
+    Resource,
+    Score,
+    Span,
+    SpanUpdate,
+    Thread,
+    WorkflowRun,
+)
+from storage.urls import open_url as open  # noqa: A001 - the contract's name
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORAGE_URL = "sqlite:///.stowage/stowage.db"
+DEFAULT_BLOBS_URL = "file:///.stowage/blobs"
+_logged_default = threading.Event()
+
+
+def from_env(environ: dict[str, str] | None = None) -> CompositeStore:
+    """Build the composite store from the environment.
+
+    ``STOWAGE_STORAGE_URL`` names the default store; ``STOWAGE_MEMORY_URL``,
+    ``STOWAGE_WORKFLOWS_URL``, ``STOWAGE_OBSERVABILITY_URL``, ``STOWAGE_SCORES_URL``
+    and ``STOWAGE_BLOBS_URL`` override one domain each. With nothing set this is the
+    embedded default: ``sqlite:///.stowage/stowage.db`` + ``file:///.stowage/blobs``,
+    under the project root whatever the cwd (the resolved path is logged once).
+    """
+    env = os.environ if environ is None else environ
+    default_url = env.get("STOWAGE_STORAGE_URL") or DEFAULT_STORAGE_URL
+    blobs_url = env.get("STOWAGE_BLOBS_URL") or (
+        DEFAULT_BLOBS_URL if default_url == DEFAULT_STORAGE_URL else None
+    )
+    opened: dict[str, Any] = {}
+
+    def _open(url: str) -> Any:
+        if url not in opened:
+            opened[url] = open(url)
+        return opened[url]
+
+    overrides: dict[str, Any] = {}
+    for domain in ("memory", "workflows", "observability", "scores"):
+        url = env.get(f"STOWAGE_{domain.upper()}_URL")
+        if url:
+            overrides[domain] = _open(url)
+    if blobs_url:
+        overrides["blobs"] = _open(blobs_url)
+    store = CompositeStore(_open(default_url), **overrides)
+    if default_url == DEFAULT_STORAGE_URL and not _logged_default.is_set():
+        _logged_default.set()
+        from storage.urls import local_path, project_root
+
+        log.info(
+            "storage: embedded default at %s (project root %s)",
+            local_path(urlsplit(DEFAULT_STORAGE_URL)),
+            project_root(),
+        )
+    return store
+
+
+__all__ = [
+    "BlobStore",
+    "CompositeStore",
+    "ConflictError",
+    "Include",
+    "ItemTooLargeError",
+    "MemoryStore",
+    "Message",
+    "MessageUpdate",
+    "NotFoundError",
+    "ObservabilityStore",
+    "Page",
+    "Resource",
+    "Score",
+    "ScoreStore",
+    "Span",
+    "SpanUpdate",
+    "StorageError",
+    "Store",
+    "Thread",
+    "UnavailableError",
+    "ValidationError",
+    "WorkflowRun",
+    "WorkflowStore",
+    "from_env",
+    "open",
+]

@@ -1,0 +1,101 @@
+"""``CompositeStore``: each domain served by the backend that suits it.
+
+It has no storage logic of its own: it picks a domain object per domain, hands the
+blob domain to the domains that offload into it, and delegates ``setup``/``close``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.protocols import (
+    DOMAINS,
+    BlobStore,
+    MemoryStore,
+    ObservabilityStore,
+    ScoreStore,
+    WorkflowStore,
+)
+
+
+def _is_store(value: Any, domain: str) -> bool:
+    # A store bundles domains and has setup(); a domain object is the domain itself.
+    return hasattr(value, domain) and callable(getattr(value, "setup", None))
+
+
+class CompositeStore:
+    """Maps each domain to a store (its domain is taken) or to a domain object.
+
+    Example:
+        >>> CompositeStore(memory=storage.open("dynamodb://app"),
+        ...                blobs=storage.open("s3://bucket/app"))
+
+    A domain not given falls back to ``default``. Domains that offload big items
+    (DynamoDB's) or clean up attachments get this composite's ``blobs``.
+    """
+
+    memory: MemoryStore | None
+    workflows: WorkflowStore | None
+    observability: ObservabilityStore | None
+    scores: ScoreStore | None
+    blobs: BlobStore | None
+
+    def __init__(
+        self,
+        default: Any = None,
+        *,
+        memory: Any = None,
+        workflows: Any = None,
+        observability: Any = None,
+        scores: Any = None,
+        blobs: Any = None,
+    ) -> None:
+        given = {
+            "memory": memory,
+            "workflows": workflows,
+            "observability": observability,
+            "scores": scores,
+            "blobs": blobs,
+        }
+        self._owners: list[Any] = []  # distinct stores and bare domain objects, in order
+        for domain in DOMAINS:
+            source = given[domain] if given[domain] is not None else default
+            if source is None:
+                setattr(self, domain, None)
+                continue
+            if _is_store(source, domain):
+                setattr(self, domain, getattr(source, domain))
+                owner = source
+            else:
+                setattr(self, domain, source)
+                owner = source
+            if not any(owner is known for known in self._owners):
+                self._owners.append(owner)
+        self._attach_blobs()
+
+    def _attach_blobs(self) -> None:
+        if self.blobs is None:
+            return
+        for domain in ("memory", "workflows", "observability", "scores"):
+            target = getattr(self, domain)
+            attach = getattr(target, "attach_blobs", None)
+            if callable(attach):
+                attach(self.blobs)
+
+    def setup(self) -> None:
+        """Set up each distinct underlying store (or domain object) once."""
+        for owner in self._owners:
+            setup = getattr(owner, "setup", None)
+            if callable(setup):
+                setup()
+
+    def close(self) -> None:
+        """Close each distinct underlying store once."""
+        for owner in self._owners:
+            close = getattr(owner, "close", None)
+            if callable(close):
+                close()
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{d}={type(getattr(self, d)).__name__}" for d in DOMAINS)
+        return f"CompositeStore({parts})"

@@ -1,0 +1,325 @@
+"""The domain protocols every backend implements (contract: DESIGN §2).
+
+``agents/`` and ``handlers/`` depend on these, never on a backend class. The
+docstrings are the contract; ``tests/storage/conformance`` checks every backend
+against them, with ``storage.memory`` as the reference.
+
+Common rules:
+    * ``get_*`` of something missing returns ``None``; ``update_*`` of something
+      missing raises :class:`~storage.errors.NotFoundError` (except
+      ``update_resource``, which creates); ``delete_*`` of something missing is a no-op.
+    * Bad ids, metadata keys, JSON values or page arguments raise
+      :class:`~storage.errors.ValidationError` before anything is written.
+    * Every store is safe to share between threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, BinaryIO, Literal, Protocol, runtime_checkable
+
+from storage.records import (
+    Include,
+    Message,
+    MessageUpdate,
+    Page,
+    Resource,
+    Score,
+    Span,
+    SpanUpdate,
+    Thread,
+    WorkflowRun,
+)
+
+OrderBy = Literal["created_at", "updated_at"]
+Direction = Literal["asc", "desc"]
+DOMAINS: tuple[str, ...] = ("memory", "workflows", "observability", "scores", "blobs")
+
+
+@runtime_checkable
+class MemoryStore(Protocol):
+    """Threads, messages and resources."""
+
+    def get_thread(self, thread_id: str) -> Thread | None:
+        """The thread, or ``None``."""
+        ...
+
+    def save_thread(self, thread: Thread) -> Thread:
+        """Create or replace a thread. Returns the stored thread."""
+        ...
+
+    def update_thread(
+        self, thread_id: str, *, title: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> Thread:
+        """Set the title and merge ``metadata`` key by key, atomically; bump ``updated_at``.
+
+        Raises:
+            NotFoundError: no such thread.
+        """
+        ...
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread, its messages and their blobs (attachments, offloaded items)."""
+        ...
+
+    def list_threads(
+        self,
+        *,
+        resource_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: int | None = 100,
+        order_by: OrderBy = "created_at",
+        direction: Direction = "desc",
+    ) -> Page[Thread]:
+        """Threads of a resource (or all), filtered by top-level metadata equality.
+
+        Sorted on ``order_by`` then ``id``, both in ``direction``.
+        """
+        ...
+
+    def save_messages(self, messages: Sequence[Message]) -> list[Message]:
+        """Upsert messages by id, all or nothing, and bump each target thread's ``updated_at``.
+
+        A message saved under an id that lives in another thread moves there. A message
+        without ``resource_id`` takes its thread's.
+
+        Returns:
+            The messages as stored.
+
+        Raises:
+            NotFoundError: a target thread does not exist (nothing is written).
+        """
+        ...
+
+    def list_messages(
+        self,
+        thread_id: str,
+        *,
+        resource_id: str | None = None,
+        include: Sequence[Include] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        start_exclusive: bool = False,
+        end_exclusive: bool = False,
+        page: int = 0,
+        per_page: int | None = 40,
+        direction: Direction = "asc",
+    ) -> Page[Message]:
+        """One page of a thread's messages, plus the context windows of ``include``.
+
+        The thread's messages are filtered (``resource_id``, ``start``/``end`` on
+        ``created_at``), sorted by ``(created_at, id)`` in ``direction`` and paged; each
+        :class:`Include` adds a message of any thread with ``with_previous`` /
+        ``with_next`` neighbours from its own thread. The union is deduplicated and
+        sorted by ``(created_at, id)`` in ``direction``. ``total`` counts the thread's
+        filtered messages only; unknown include ids are ignored. ``per_page=None``
+        returns every message, ``per_page=0`` none (only the includes).
+        """
+        ...
+
+    def get_messages(self, message_ids: Sequence[str]) -> list[Message]:
+        """The messages with these ids, in the order asked; unknown ids are skipped."""
+        ...
+
+    def update_messages(self, updates: Sequence[MessageUpdate]) -> list[Message]:
+        """Apply partial updates (see :class:`MessageUpdate`), all or nothing.
+
+        Bumps ``updated_at`` of every thread touched (both ends of a move).
+
+        Raises:
+            NotFoundError: a message, or the thread a message moves to, does not exist.
+        """
+        ...
+
+    def delete_messages(self, message_ids: Sequence[str]) -> None:
+        """Delete messages; unknown ids are ignored; bumps the threads they were in."""
+        ...
+
+    def get_resource(self, resource_id: str) -> Resource | None:
+        """The resource, or ``None``."""
+        ...
+
+    def update_resource(
+        self,
+        resource_id: str,
+        *,
+        working_memory: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Resource:
+        """Create the resource if missing, set working memory, merge metadata key by key."""
+        ...
+
+
+@runtime_checkable
+class WorkflowStore(Protocol):
+    """Workflow (and agent) runs with their snapshots."""
+
+    def persist_snapshot(
+        self, workflow_name: str, run_id: str, snapshot: Mapping[str, Any], *,
+        resource_id: str | None = None,
+    ) -> None:
+        """Create or replace a run's snapshot; ``status`` is ``snapshot["status"]``.
+
+        ``created_at`` is kept from the first save; ``updated_at`` is now.
+        """
+        ...
+
+    def load_snapshot(self, workflow_name: str, run_id: str) -> dict[str, Any] | None:
+        """The snapshot, or ``None``."""
+        ...
+
+    def get_run(self, run_id: str, *, workflow_name: str | None = None) -> WorkflowRun | None:
+        """A run by id (any workflow when ``workflow_name`` is ``None``), or ``None``."""
+        ...
+
+    def list_runs(
+        self,
+        *,
+        workflow_name: str | None = None,
+        resource_id: str | None = None,
+        status: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        page: int = 0,
+        per_page: int | None = None,
+    ) -> Page[WorkflowRun]:
+        """Runs, newest ``created_at`` first (ties: ``run_id`` descending).
+
+        ``start``/``end`` bound ``created_at`` inclusively.
+        """
+        ...
+
+    def delete_run(self, workflow_name: str, run_id: str) -> None:
+        """Delete a run."""
+        ...
+
+
+@runtime_checkable
+class ObservabilityStore(Protocol):
+    """Traces made of spans."""
+
+    def create_spans(self, spans: Sequence[Span]) -> None:
+        """Store spans (a span with an existing ``(trace_id, span_id)`` is replaced)."""
+        ...
+
+    def update_spans(self, updates: Sequence[SpanUpdate]) -> None:
+        """Set fields of existing spans, all or nothing.
+
+        Raises:
+            NotFoundError: a span does not exist.
+            ValidationError: a field is not a :class:`Span` field, or is a key field.
+        """
+        ...
+
+    def get_trace(self, trace_id: str) -> list[Span]:
+        """Every span of the trace, by ``started_at`` then ``span_id``; ``[]`` if unknown."""
+        ...
+
+    def list_traces(
+        self,
+        *,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        resource_id: str | None = None,
+        thread_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        page: int = 0,
+        per_page: int | None = 50,
+    ) -> Page[Span]:
+        """Root spans, newest ``started_at`` first (ties: ``trace_id`` descending)."""
+        ...
+
+    def delete_traces(self, trace_ids: Sequence[str]) -> None:
+        """Delete every span of these traces."""
+        ...
+
+
+@runtime_checkable
+class ScoreStore(Protocol):
+    """Scores written by scorers."""
+
+    def save_score(self, score: Score) -> Score:
+        """Create or replace a score by id."""
+        ...
+
+    def get_score(self, score_id: str) -> Score | None:
+        """The score, or ``None``."""
+        ...
+
+    def list_scores(
+        self,
+        *,
+        scorer_id: str | None = None,
+        run_id: str | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        page: int = 0,
+        per_page: int | None = 50,
+    ) -> Page[Score]:
+        """Scores matching every given filter, newest ``created_at`` first (ties: id desc)."""
+        ...
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """Opaque bytes addressed by URI (``file://``, ``s3://``, ``memory://``)."""
+
+    def put(self, key: str, data: bytes | BinaryIO, *, content_type: str | None = None) -> str:
+        """Store bytes under ``key`` (relative to the store's root). Returns the blob URI."""
+        ...
+
+    def get(self, uri: str) -> bytes:
+        """The blob's bytes.
+
+        Raises:
+            NotFoundError: no such blob.
+            ValidationError: the URI is not one of this store's.
+        """
+        ...
+
+    def open(self, uri: str) -> BinaryIO:
+        """A streaming, file-like reader over the blob (close it when done)."""
+        ...
+
+    def delete(self, uris: Sequence[str]) -> None:
+        """Delete blobs; unknown URIs are ignored."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every blob whose key starts with ``prefix``."""
+        ...
+
+    def url_for(self, uri: str, *, expires_in: int = 900) -> str:
+        """A short-lived https (or local) URL that downloads the blob."""
+        ...
+
+
+class Store(Protocol):
+    """A bundle of domains. A domain a backend lacks is ``None``."""
+
+    memory: MemoryStore | None
+    workflows: WorkflowStore | None
+    observability: ObservabilityStore | None
+    scores: ScoreStore | None
+    blobs: BlobStore | None
+
+    def setup(self) -> None:
+        """Create tables, indexes, folders if missing. Idempotent."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and clients."""
+        ...
+
+
+class BlobAware(Protocol):
+    """A domain that offloads to (or cleans up in) a blob store it is handed."""
+
+    def attach_blobs(self, blobs: BlobStore | None) -> None:
+        """Use ``blobs`` for offloaded attributes and attachment clean-up."""
+        ...

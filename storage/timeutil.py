@@ -1,0 +1,56 @@
+"""UTC, millisecond-precision timestamps shared by every backend.
+
+Mastra stores ISO-8601 strings with milliseconds (``2025-01-02T03:04:05.678Z``); a
+record written by one backend and read by another must compare equal, so every
+timestamp is normalised to that precision when a record is built.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """The current time, UTC, truncated to milliseconds."""
+    return to_ms(datetime.now(UTC))
+
+
+def to_ms(value: datetime) -> datetime:
+    """Convert an aware datetime to UTC and drop sub-millisecond digits.
+
+    Raises:
+        ValueError: the datetime is naive (no timezone).
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"timestamp {value!r} has no timezone; use an aware UTC datetime")
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=(value.microsecond // 1000) * 1000)
+
+
+def to_iso(value: datetime) -> str:
+    """Render as Mastra does: ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+    value = to_ms(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def from_iso(text: str) -> datetime:
+    """Parse an ISO-8601 timestamp (``Z`` or an offset; naive means UTC)."""
+    text = text.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    value = datetime.fromisoformat(text.replace(" ", "T", 1))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return to_ms(value)
+
+
+def to_epoch_ms(value: datetime) -> int:
+    """Milliseconds since the epoch, for sort keys and numeric columns."""
+    value = to_ms(value)
+    return int(value.timestamp()) * 1000 + value.microsecond // 1000
+
+
+def from_epoch_ms(value: int) -> datetime:
+    """Inverse of :func:`to_epoch_ms`."""
+    seconds, millis = divmod(int(value), 1000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=millis * 1000)

@@ -1,0 +1,93 @@
+"""``storage.open(url)``: one URL scheme per backend, imported only when used.
+
+Lazy imports keep a Lambda cold start from loading drivers it does not use
+(psycopg for a DynamoDB deployment, say).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
+
+from storage.errors import ValidationError
+
+log = logging.getLogger(__name__)
+
+# scheme -> "module:function"; the function takes the parsed URL and returns a store.
+BACKENDS: dict[str, str] = {
+    "memory": "storage.memory:open_url",
+    "sqlite": "storage.sqlite:open_url",
+    "file": "storage.files:open_url",
+    "dynamodb": "storage.dynamodb:open_url",
+    "s3": "storage.s3:open_url",
+    "postgresql": "storage.postgres:open_url",
+    "postgres": "storage.postgres:open_url",
+    "postgres+data-api": "storage.postgres:open_data_api_url",
+}
+
+
+def open_url(url: str) -> Any:
+    """Open the store a URL names.
+
+    Examples: ``memory://``, ``sqlite:///.stowage/stowage.db`` (relative to the
+    project root), ``sqlite:////var/data/x.db`` (absolute), ``file:///.stowage/blobs``,
+    ``dynamodb://prefix?region=eu-west-1``, ``s3://bucket/prefix``,
+    ``postgresql://user:pw@host/db``, ``postgres+data-api://<arn>?secret=<arn>&database=db``.
+
+    Raises:
+        ValidationError: the URL is malformed or names an unknown scheme.
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ValidationError(f"storage URL {url!r} must look like scheme://...")
+    parsed = urlsplit(url)
+    target = BACKENDS.get(parsed.scheme.lower())
+    if target is None:
+        raise ValidationError(
+            f"unknown storage scheme {parsed.scheme!r}; known: {', '.join(sorted(BACKENDS))}"
+        )
+    module_name, func_name = target.split(":")
+    factory: Callable[[SplitResult], Any] = getattr(importlib.import_module(module_name), func_name)
+    return factory(parsed)
+
+
+def query_params(parsed: SplitResult) -> dict[str, str]:
+    """The URL's query string as a flat dict (last value wins)."""
+    return {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+
+
+def project_root() -> Path:
+    """The folder holding ``pyproject.toml``: the installed tree's, else the cwd's ancestors.
+
+    Falls back to the cwd. Relative storage paths resolve against this, never the
+    cwd, so the dev server, the tests and a Mastra app share one file.
+    """
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file():
+        return here
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return cwd
+
+
+def local_path(parsed: SplitResult) -> Path:
+    """The filesystem path of a ``sqlite:`` or ``file:`` URL.
+
+    ``scheme:///rel/path`` is relative to the project root; ``scheme:////abs/path``
+    is absolute (SQLAlchemy's convention). A host part (``file://host/x``) is refused.
+    """
+    if parsed.netloc not in ("", "localhost"):
+        raise ValidationError(f"{parsed.scheme} URL must not name a host: {parsed.geturl()!r}")
+    raw = unquote(parsed.path)
+    if not raw or raw == "/":
+        raise ValidationError(f"{parsed.scheme} URL needs a path: {parsed.geturl()!r}")
+    relative = raw[1:] if raw.startswith("/") else raw
+    path = Path(relative).expanduser()
+    if not path.is_absolute():
+        path = project_root() / path
+    return path

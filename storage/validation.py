@@ -1,0 +1,208 @@
+"""Input checks every backend runs before touching its driver.
+
+The same input is accepted or refused the same way by every backend, so a caller
+never learns which one it is talking to from an error. The rules are the strictest
+of the backends': DynamoDB nests at most 32 levels, PostgreSQL ``jsonb`` cannot hold
+``\\u0000``, and no backend can encode a lone UTF-16 surrogate as UTF-8.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from storage.errors import ValidationError
+from storage.records import ROLES
+
+MAX_ID_LENGTH = 512
+MAX_JSON_DEPTH = 30
+_METADATA_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_FORBIDDEN_KEYS = frozenset({"__proto__", "prototype", "constructor"})
+SORT_FIELDS = frozenset({"created_at", "updated_at"})
+DIRECTIONS = frozenset({"asc", "desc"})
+
+
+def check_id(value: object, what: str = "id") -> str:
+    """Refuse an id that is not a non-blank string of at most 512 characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError(f"{what} is longer than {MAX_ID_LENGTH} characters")
+    _check_text(value, what)
+    return value
+
+
+def check_ids(values: Iterable[object], what: str = "id") -> list[str]:
+    """:func:`check_id` over a collection; a bare string is refused (a common slip)."""
+    if isinstance(values, str | bytes):
+        raise ValidationError(f"{what}s must be a list of strings, not a single string")
+    return [check_id(v, what) for v in values]
+
+
+def check_metadata_key(key: object) -> str:
+    """Mastra's rule for metadata keys used in filters and merges."""
+    if not isinstance(key, str) or not _METADATA_KEY.match(key):
+        raise ValidationError(
+            f"metadata key {key!r} must match ^[a-zA-Z_][a-zA-Z0-9_]*$"
+        )
+    if len(key) > 128:
+        raise ValidationError(f"metadata key {key[:20]!r}... is longer than 128 characters")
+    if key in _FORBIDDEN_KEYS:
+        raise ValidationError(f"metadata key {key!r} is not allowed")
+    return key
+
+
+def check_metadata(value: object, what: str = "metadata") -> dict[str, Any]:
+    """A metadata object: a dict with valid top-level keys and JSON values."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{what} must be an object, got {type(value).__name__}")
+    for key in value:
+        check_metadata_key(key)
+    check_json(value, what)
+    return dict(value)
+
+
+def check_json(value: object, what: str = "value", _depth: int = 0) -> None:
+    """Refuse what no backend can store exactly: non-JSON types, NaN, NUL, lone surrogates."""
+    if _depth > MAX_JSON_DEPTH:
+        raise ValidationError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{what} holds a non-finite number")
+        return
+    if isinstance(value, str):
+        _check_text(value, what)
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"{what} has a non-string key {key!r}")
+            _check_text(key, what)
+            check_json(item, what, _depth + 1)
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            check_json(item, what, _depth + 1)
+        return
+    raise ValidationError(f"{what} holds a {type(value).__name__}, which is not JSON")
+
+
+def _check_text(text: str, what: str) -> None:
+    if "\x00" in text:
+        raise ValidationError(f"{what} contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"{what} contains a lone surrogate and is not valid UTF-8") from exc
+
+
+def check_role(role: object) -> str:
+    """One of ``user``, ``assistant``, ``system``, ``tool``."""
+    if role not in ROLES:
+        raise ValidationError(f"role must be one of {sorted(ROLES)}, got {role!r}")
+    return str(role)
+
+
+def check_content(content: object) -> dict[str, Any]:
+    """A message's content: a JSON object (Mastra's format 2)."""
+    if not isinstance(content, Mapping):
+        raise ValidationError("message content must be an object (Mastra format 2)")
+    check_json(content, "message content")
+    return dict(content)
+
+
+def check_paging(page: object, per_page: object, *, allow_all: bool = True) -> None:
+    """``page`` >= 0; ``per_page`` >= 0, or ``None`` for everything."""
+    if not isinstance(page, int) or isinstance(page, bool) or page < 0:
+        raise ValidationError(f"page must be a non-negative integer, got {page!r}")
+    if per_page is None:
+        if not allow_all:
+            raise ValidationError("per_page must be given")
+        return
+    if not isinstance(per_page, int) or isinstance(per_page, bool) or per_page < 0:
+        raise ValidationError(f"per_page must be a non-negative integer or None, got {per_page!r}")
+
+
+def check_sort(order_by: object, direction: object) -> None:
+    """``order_by`` in created_at/updated_at and ``direction`` in asc/desc."""
+    if order_by not in SORT_FIELDS:
+        raise ValidationError(f"order_by must be one of {sorted(SORT_FIELDS)}, got {order_by!r}")
+    check_direction(direction)
+
+
+def check_direction(direction: object) -> None:
+    """``asc`` or ``desc``."""
+    if direction not in DIRECTIONS:
+        raise ValidationError(f"direction must be 'asc' or 'desc', got {direction!r}")
+
+
+def check_non_negative(value: object, what: str) -> int:
+    """A non-negative integer (context window sizes and the like)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValidationError(f"{what} must be a non-negative integer, got {value!r}")
+    return value
+
+
+# --- whole records -------------------------------------------------------------------
+# Imported lazily typed to keep this module free of cycles with records.py.
+
+def check_thread(thread: Any) -> None:
+    """A thread a backend may store."""
+    check_id(thread.id, "thread id")
+    check_id(thread.resource_id, "resource id")
+    if thread.title is not None and not isinstance(thread.title, str):
+        raise ValidationError("thread title must be a string or None")
+    if thread.title is not None:
+        _check_text(thread.title, "thread title")
+    check_metadata(thread.metadata, "thread metadata")
+
+
+def check_message(message: Any) -> None:
+    """A message a backend may store."""
+    check_id(message.id, "message id")
+    check_id(message.thread_id, "thread id")
+    if message.resource_id is not None:
+        check_id(message.resource_id, "resource id")
+    check_role(message.role)
+    check_content(message.content)
+    if not isinstance(message.type, str) or not message.type:
+        raise ValidationError("message type must be a non-empty string")
+
+
+def check_run(workflow_name: object, run_id: object, snapshot: object) -> None:
+    """A workflow snapshot a backend may store."""
+    check_id(workflow_name, "workflow name")
+    check_id(run_id, "run id")
+    if not isinstance(snapshot, Mapping):
+        raise ValidationError("workflow snapshot must be an object")
+    check_json(snapshot, "workflow snapshot")
+
+
+def check_span(span: Any) -> None:
+    """A span a backend may store."""
+    check_id(span.trace_id, "trace id")
+    check_id(span.span_id, "span id")
+    if span.parent_span_id is not None:
+        check_id(span.parent_span_id, "parent span id")
+    check_id(span.name, "span name")
+    check_id(span.span_type, "span type")
+    for name in ("input", "output", "error"):
+        check_json(getattr(span, name), f"span {name}")
+    check_json(span.attributes, "span attributes")
+    check_json(span.metadata, "span metadata")
+
+
+def check_score(score: Any) -> None:
+    """A score a backend may store."""
+    check_id(score.id, "score id")
+    check_id(score.scorer_id, "scorer id")
+    check_id(score.run_id, "run id")
+    if isinstance(score.score, bool) or not isinstance(score.score, int | float):
+        raise ValidationError("score must be a number")
+    check_json(score.score, "score")
+    for name in ("input", "output", "metadata"):
+        check_json(getattr(score, name), f"score {name}")
