@@ -1,0 +1,32 @@
+"""Fixtures shared by every test package.
+
+moto is imported here, first, so it patches botocore before any client exists.
+"""
+
+from __future__ import annotations
+
+import os
+
+import moto  # noqa: F401  (must be imported before boto3/pynamodb build a client)
+import pytest
+
+# Tests never reach AWS: fake credentials and a fixed region for every boto3 client.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_SECURITY_TOKEN", "testing")
+os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_REGION", "us-east-1")
+# Keep the embedded default out of the developer's .stowage/ unless a test asks for it.
+for _name in list(os.environ):
+    if _name.startswith("STOWAGE_") and _name != "STOWAGE_TEST_PG_DSN":
+        del os.environ[_name]
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a laptop; under CI=true a missing dependency is a failure, not a skip."""
+    if IN_CI:
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)

@@ -1,0 +1,47 @@
+"""The backends the conformance suite runs on: a later backend joins by adding one entry.
+
+Each factory is a context manager taking a scratch folder and yielding a store that
+has been ``setup()``; it cleans up after itself. ``lacks`` names features a backend
+deliberately does not have (``"overflow"``: no blob store, so oversize items raise
+``ItemTooLargeError``); tests needing one call ``backend.require(...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import storage
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    factory: Callable[[Path], AbstractContextManager[Any]]
+    lacks: frozenset[str] = frozenset()
+    marks: tuple[Any, ...] = field(default_factory=tuple)
+
+    def has(self, feature: str) -> bool:
+        return feature not in self.lacks
+
+    def require(self, feature: str) -> None:
+        if feature in self.lacks:
+            pytest.skip(f"{self.name} deliberately lacks {feature}")
+
+
+@contextmanager
+def _memory(tmp: Path) -> Iterator[Any]:
+    store = storage.open("memory://")
+    store.setup()
+    yield store
+    store.close()
+
+
+BACKENDS: list[Backend] = [
+    Backend("memory", _memory),
+]
