@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from storage.composite import CompositeStore
 from storage.errors import (
@@ -42,7 +42,7 @@ from storage.records import (
     Thread,
     WorkflowRun,
 )
-from storage.urls import open_url as open  # noqa: A001 - the contract's name
+from storage.urls import open_url as open
 
 log = logging.getLogger(__name__)
 

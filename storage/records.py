@@ -69,7 +69,9 @@ class Message:
     def text(self) -> str:
         """The message's text: its ``text`` parts joined, else ``content["content"]``."""
         parts = self.content.get("parts") or []
-        texts = [p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+        texts = [
+            p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type") == "text"
+        ]
         if texts:
             return "".join(texts)
         plain = self.content.get("content")
