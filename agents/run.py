@@ -1,0 +1,425 @@
+"""One agent run: prepare the turn (memory, processors), then the step loop.
+
+``prepare`` does everything that may refuse the call (bad input, a thread of
+another resource) before any event is produced, so an HTTP handler can still
+answer with a 4xx. ``execute`` is the step loop, a generator of stream events used
+by both ``generate`` and ``stream``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from agents.events import Event
+from agents.memory import (
+    WORKING_MEMORY_TOOL,
+    ThreadRef,
+    ensure_thread,
+    parse_memory_arg,
+    recall,
+    working_memory_prompt,
+)
+from agents.messages import normalize_input, system_text, to_chat
+from agents.models.base import (
+    ChatMessage,
+    Finish,
+    ModelRequest,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolCallEvent,
+    ToolResult,
+    Usage,
+)
+from agents.processors.base import Processor, ProcessorContext
+from agents.recording import RunRecorder, clip
+from agents.tools import Tool, ToolContext
+from storage.errors import StorageError
+from storage.records import Message, Thread
+from storage.timeutil import to_iso, utcnow
+
+if TYPE_CHECKING:
+    from agents.agent import Agent, GenerateResult
+
+log = logging.getLogger(__name__)
+
+
+class _Clock:
+    """Strictly increasing millisecond timestamps, so a turn's messages sort in order."""
+
+    def __init__(self, after: datetime | None) -> None:
+        self.last = after
+
+    def next(self) -> datetime:
+        now = utcnow()
+        if self.last is not None and now <= self.last:
+            now = self.last + timedelta(milliseconds=1)
+        self.last = now
+        return now
+
+
+@dataclass
+class Turn:
+    """A prepared run: everything the step loop needs."""
+
+    agent: Agent
+    run_id: str
+    ref: ThreadRef | None
+    thread: Thread | None
+    store: Any
+    context: ProcessorContext
+    user_messages: list[Message]
+    history: list[Message]
+    system: str
+    tools: dict[str, Tool]
+    recorder: RunRecorder
+    max_steps: int
+    clock: _Clock
+    processors_out: list[Processor] = field(default_factory=list)
+    result: GenerateResult | None = None
+
+    @property
+    def memory_store(self) -> Any:
+        """The memory domain when this call saves and recalls, else ``None``."""
+        return getattr(self.store, "memory", None) if self.ref is not None else None
+
+
+def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
+            max_steps: int | None) -> Turn:
+    """Validate the call, create the thread if needed, run input processors, recall.
+
+    Raises:
+        ValidationError: malformed input or memory argument.
+        ThreadOwnershipError: the thread belongs to another resource.
+    """
+    drafts = normalize_input(messages)
+    run_id = str(uuid.uuid4())
+    store = agent.storage
+    settings = agent.memory
+    ref = parse_memory_arg(memory) if settings is not None else None
+    memory_store: Any = getattr(store, "memory", None)
+    if memory_store is None:
+        ref = None
+    assert ref is None or memory_store is not None
+    thread = ensure_thread(memory_store, ref) if ref is not None else None
+    history = recall(memory_store, ref.thread_id, settings.last_messages) if (
+        ref is not None and settings is not None) else []
+    clock = _Clock(history[-1].created_at if history else None)
+    context = ProcessorContext(
+        agent_id=agent.id,
+        run_id=run_id,
+        thread_id=ref.thread_id if ref else None,
+        resource_id=ref.resource_id if ref else None,
+        storage=store,
+    )
+    user_messages = [
+        Message(
+            id=d.id or str(uuid.uuid4()),
+            thread_id=ref.thread_id if ref else "",
+            role=d.role,
+            content=d.content,
+            created_at=clock.next(),
+            resource_id=ref.resource_id if ref else None,
+        )
+        for d in drafts
+        if d.role != "system"
+    ]
+    for processor in agent.input_processors(store):
+        user_messages = processor.process_input(user_messages, context)
+
+    system_parts = [agent.instructions, system_text(drafts)]
+    tools = dict(agent.tools)
+    if ref is not None and settings is not None and settings.working_memory_template is not None:
+        resource = memory_store.get_resource(ref.resource_id)
+        stored = resource.working_memory if resource else None
+        current = stored or settings.working_memory_template
+        system_parts.append(working_memory_prompt(current))
+        tools[WORKING_MEMORY_TOOL] = _working_memory_tool(memory_store, ref.resource_id)
+
+    observability_store = agent.recording_store
+    recorder = RunRecorder(
+        agent_id=agent.id,
+        agent_name=agent.name,
+        run_id=run_id,
+        workflows=getattr(observability_store, "workflows", None),
+        observability=getattr(observability_store, "observability", None),
+        resource_id=ref.resource_id if ref else None,
+        thread_id=ref.thread_id if ref else None,
+    )
+    return Turn(
+        agent=agent,
+        run_id=run_id,
+        ref=ref,
+        thread=thread,
+        store=store,
+        context=context,
+        user_messages=user_messages,
+        history=history,
+        system="\n\n".join(p for p in system_parts if p),
+        tools=tools,
+        recorder=recorder,
+        max_steps=max_steps or agent.max_steps,
+        clock=clock,
+        processors_out=list(agent.output_processors),
+    )
+
+
+def _working_memory_tool(memory_store: Any, resource_id: str) -> Tool:
+    def update_working_memory(memory: str) -> dict[str, Any]:
+        memory_store.update_resource(resource_id, working_memory=memory)
+        return {"success": True}
+
+    return Tool(
+        update_working_memory,
+        name=WORKING_MEMORY_TOOL,
+        description="Replace the user's working memory with this complete markdown.",
+    )
+
+
+def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
+    """The step loop, as stream events. Sets ``turn.result`` before the ``finish`` event.
+
+    Raises:
+        Exception: whatever failed, after an ``error`` event (the caller decides).
+    """
+    from agents.agent import GenerateResult
+
+    agent, recorder = turn.agent, turn.recorder
+    recorder.start(_input_text(turn.user_messages))
+    yield from _emit(turn, "start", {"agentId": agent.id, "threadId": turn.context.thread_id,
+                                     "resourceId": turn.context.resource_id})
+    read_blob = _blob_reader(turn)
+    chat: list[ChatMessage] = to_chat([*turn.history, *turn.user_messages], read_blob)
+    assistant_id = str(uuid.uuid4())
+    parts: list[dict[str, Any]] = []
+    usage = Usage()
+    calls: list[ToolCall] = []
+    results: list[ToolResult] = []
+    finish_reason = "stop"
+    final_text = ""
+    try:
+        for step in range(1, turn.max_steps + 1):
+            yield from _emit(turn, "step-start", {"messageId": assistant_id, "request": {},
+                                                  "warnings": []})
+            parts.append({"type": "step-start"})
+            request = ModelRequest(tuple(chat), turn.system or None,
+                                   tuple(t.spec() for t in turn.tools.values()))
+            started = utcnow()
+            text_id = uuid.uuid4().hex[:12]
+            texts: list[str] = []
+            step_calls: list[ToolCall] = []
+            finish = Finish("stop")
+            events = agent.model.stream(request) if streaming else _replay(agent, request)
+            for event in events:
+                if isinstance(event, TextDelta):
+                    if not texts:
+                        yield from _emit(turn, "text-start", {"id": text_id})
+                    texts.append(event.text)
+                    yield from _emit(turn, "text-delta", {"id": text_id, "text": event.text})
+                elif isinstance(event, ToolCallEvent):
+                    step_calls.append(event.call)
+                else:
+                    finish = event
+            text = "".join(texts)
+            if texts:
+                yield from _emit(turn, "text-end", {"id": text_id})
+            usage = usage + finish.usage
+            recorder.child_span(
+                f"llm: '{agent.model.id}'", "model_generation", started,
+                input={"messages": len(chat), "tools": sorted(turn.tools)},
+                output={"text": clip(text), "toolCalls": [c.name for c in step_calls]},
+                attributes={"model": agent.model.id, "usage": finish.usage.to_dict(),
+                            "finishReason": finish.finish_reason, "step": step},
+            )
+            if text:
+                parts.append({"type": "text", "text": text})
+            step_results: list[ToolResult] = []
+            for call in step_calls:
+                yield from _emit(turn, "tool-call", {"toolCallId": call.id,
+                                                     "toolName": call.name, "args": call.args})
+                result = _run_tool(turn, call)
+                step_results.append(result)
+                yield from _emit(turn, "tool-result", {
+                    "toolCallId": call.id, "toolName": call.name, "args": call.args,
+                    "result": result.result, "isError": result.is_error})
+                parts.append({"type": "tool-invocation", "toolInvocation": {
+                    "state": "result", "step": step - 1, "toolCallId": call.id,
+                    "toolName": call.name, "args": call.args, "result": result.result}})
+            calls.extend(step_calls)
+            results.extend(step_results)
+            finish_reason = finish.finish_reason
+            final_text = text
+            recorder.step(step, text=text, finish_reason=finish_reason,
+                          tool_calls=[c.name for c in step_calls], usage=finish.usage.to_dict())
+            more = bool(step_calls) and step < turn.max_steps
+            yield from _emit(turn, "step-finish", {
+                "messageId": assistant_id,
+                "stepResult": {"reason": finish_reason, "isContinued": more, "warnings": []},
+                "output": {"text": text, "usage": finish.usage.to_dict(), "toolCalls": [
+                    {"toolCallId": c.id, "toolName": c.name, "args": c.args} for c in step_calls]},
+                "metadata": {},
+            })
+            if not step_calls:
+                break
+            chat.append(ChatMessage("assistant", (*([TextPart(text)] if text else []),
+                                                  *step_calls)))
+            chat.append(ChatMessage("tool", tuple(step_results)))
+        saved = _save(turn, assistant_id, parts, final_text)
+    except Exception as exc:
+        log.warning("agent run failed agent=%s run_id=%s error=%s", agent.id, turn.run_id,
+                    type(exc).__name__)
+        error = {"message": str(exc), "name": type(exc).__name__}
+        code = getattr(exc, "code", None)
+        if isinstance(code, str):
+            error["code"] = code
+        recorder.finish(status="failed", error=error)
+        yield Event("error", turn.run_id, {"error": error})
+        raise
+    assistant = [m for m in saved if m.role == "assistant"]
+    recorder.finish(status="success", output={"text": clip(final_text)},
+                    attributes={"usage": usage.to_dict(), "finishReason": finish_reason})
+    turn.result = GenerateResult(
+        text=final_text,
+        messages=saved,
+        usage=usage,
+        finish_reason=finish_reason,
+        run_id=turn.run_id,
+        thread_id=turn.context.thread_id,
+        resource_id=turn.context.resource_id,
+        tool_calls=calls,
+        tool_results=results,
+        trace_id=recorder.trace_id,
+    )
+    yield from _emit(turn, "finish", {
+        "stepResult": {"reason": finish_reason},
+        "output": {"text": final_text, "usage": usage.to_dict()},
+        "metadata": {"threadId": turn.context.thread_id, "resourceId": turn.context.resource_id},
+        "messages": {"nonUser": [_message_json(m) for m in assistant]},
+    })
+    _submit_jobs(turn, final_text)
+
+
+def _replay(agent: Agent, request: ModelRequest) -> Iterator[Any]:
+    response = agent.model.generate(request)
+    if response.text:
+        yield TextDelta(response.text)
+    for call in response.tool_calls:
+        yield ToolCallEvent(call)
+    yield Finish(response.finish_reason, response.usage)
+
+
+def _emit(turn: Turn, kind: str, payload: dict[str, Any]) -> Iterator[Event]:
+    event: Event | None = Event(kind, turn.run_id, payload)
+    for processor in turn.processors_out:
+        if event is None:
+            return
+        event = processor.process_output_stream(event, turn.context)
+    if event is not None:
+        yield event
+
+
+def _run_tool(turn: Turn, call: ToolCall) -> ToolResult:
+    started = utcnow()
+    tool = turn.tools.get(call.name)
+    error: dict[str, Any] | None = None
+    if tool is None:
+        value: Any = {"error": f"unknown tool {call.name!r}", "isError": True}
+        error = {"message": value["error"]}
+    else:
+        context = ToolContext(turn.agent.id, turn.run_id, turn.context.thread_id,
+                              turn.context.resource_id, turn.store)
+        try:
+            value = tool.run(call.args, context)
+        except Exception as exc:
+            # The model sees the failure and may retry or explain; the run goes on.
+            log.info("tool failed tool=%s run_id=%s error=%s", call.name, turn.run_id,
+                     type(exc).__name__)
+            value = {"error": f"{type(exc).__name__}: {exc}", "isError": True}
+            error = {"message": str(exc), "name": type(exc).__name__}
+    turn.recorder.child_span(f"tool: '{call.name}'", "tool_call", started, input=call.args,
+                             output=None if error else value, error=error,
+                             attributes={"toolCallId": call.id})
+    return ToolResult(call.id, call.name, value, error is not None)
+
+
+def _blob_reader(turn: Turn) -> Any:
+    blobs = getattr(turn.store, "blobs", None)
+
+    def read(uri: str) -> bytes | None:
+        cached = turn.context.blob_cache.get(uri)
+        if cached is not None:
+            return cached
+        if blobs is None:
+            return None
+        try:
+            data: bytes = blobs.get(uri)
+        except StorageError:
+            log.warning("attachment unreadable uri=%s", uri)
+            return None
+        turn.context.blob_cache[uri] = data
+        return data
+
+    return read
+
+
+def _save(turn: Turn, assistant_id: str, parts: list[dict[str, Any]], text: str) -> list[Message]:
+    ref = turn.ref
+    assistant = Message(
+        id=assistant_id,
+        thread_id=ref.thread_id if ref else "",
+        role="assistant",
+        content={"format": 2, "parts": parts, "content": text},
+        created_at=turn.clock.next(),
+        resource_id=ref.resource_id if ref else None,
+    )
+    out = [assistant]
+    for processor in turn.agent.output_processors:
+        out = processor.process_output_result(out, turn.context)
+    messages = [*turn.user_messages, *out]
+    if turn.memory_store is None:
+        return messages
+    # One call: the turn is saved whole or not at all.
+    return list(turn.memory_store.save_messages(messages))
+
+
+def _submit_jobs(turn: Turn, output_text: str) -> None:
+    agent, ref = turn.agent, turn.ref
+    jobs = agent.app.jobs
+    payloads: list[dict[str, Any]] = []
+    settings = agent.memory
+    if (ref is not None and settings is not None and settings.title is not None
+            and (turn.thread is None or not turn.thread.title)):
+        payloads.append({"kind": "title", "agent": agent.id, "thread": ref.thread_id,
+                         "resource": ref.resource_id})
+    for scorer in agent.scorers:
+        if random.random() < getattr(scorer, "sampling_rate", 1.0):
+            payloads.append({
+                "kind": "score", "agent": agent.id, "scorer": scorer.id, "run": turn.run_id,
+                "trace": turn.recorder.trace_id, "span": turn.recorder.root_span_id,
+                "thread": turn.context.thread_id, "resource": turn.context.resource_id,
+                "input": clip(_input_text(turn.user_messages)), "output": clip(output_text),
+            })
+    for payload in payloads:
+        try:
+            jobs.submit(payload)
+        except Exception:
+            log.exception("job submit failed kind=%s agent=%s", payload["kind"], agent.id)
+
+
+def _input_text(messages: list[Message]) -> str:
+    return "\n".join(m.text for m in messages if m.text)
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    return {"id": message.id, "role": message.role, "content": message.content,
+            "createdAt": to_iso(message.created_at), "threadId": message.thread_id or None,
+            "resourceId": message.resource_id}
+
+
+__all__ = ["Turn", "execute", "prepare"]
