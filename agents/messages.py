@@ -192,6 +192,10 @@ def to_chat(messages: Iterable[Message], read_blob: BlobReader) -> list[ChatMess
                 chat.append(ChatMessage("user", tuple(parts)))
         elif message.role == "assistant":
             chat.extend(_assistant_messages(message.content))
+    # A recall window may start mid-conversation; models want a user message first
+    # (and refuse tool results whose call was cut off).
+    while chat and chat[0].role != "user":
+        chat.pop(0)
     return chat
 
 
