@@ -45,3 +45,23 @@ def _memory(tmp: Path) -> Iterator[Any]:
 BACKENDS: list[Backend] = [
     Backend("memory", _memory),
 ]
+
+# PostgreSQL (issue 4): the real server at STOWAGE_TEST_PG_DSN, directly and through the
+# fake rds-data client; composites put workflows + scores there. Skipped when the server
+# is unreachable, failed under CI=true.
+from tests.storage.fakes import pg as _pg  # noqa: E402
+
+BACKENDS += [
+    Backend("postgres", _pg.postgres_store, marks=(pytest.mark.postgres,)),
+    Backend("data-api", _pg.data_api_store, marks=(pytest.mark.postgres,)),
+    Backend(
+        "composite-sqlite+postgres",
+        _pg.composite_sqlite_postgres_store,
+        marks=(pytest.mark.postgres,),
+    ),
+    Backend(
+        "composite-dynamodb+postgres",
+        _pg.composite_dynamodb_postgres_store,
+        marks=(pytest.mark.postgres,),
+    ),
+]

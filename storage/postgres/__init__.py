@@ -1,0 +1,82 @@
+"""PostgreSQL backend: Mastra's schema over psycopg 3 or the Aurora Data API.
+
+URLs:
+    ``postgresql://user:pw@host:5432/db`` (or ``postgres://``): psycopg 3, a pool in
+    long-lived processes and one lazily opened connection in Lambda. Extra query
+    parameters of ours: ``pool=true|false``, ``min_size``, ``max_size``; the others
+    go to libpq (``sslmode=require`` ...).
+
+    ``postgres+data-api://<cluster-arn>?secret=<secret-arn>&database=<db>&region=&endpoint=``:
+    the RDS Data API over HTTPS (no VPC, no connection to manage).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlunsplit
+
+from storage.errors import ValidationError
+from storage.postgres.store import PostgresStore
+from storage.urls import query_params
+
+_OURS = ("pool", "min_size", "max_size")
+
+
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValidationError(f"pool must be true or false, got {value!r}")
+
+
+def _int(params: dict[str, str], name: str, default: int) -> int:
+    try:
+        return int(params.get(name, default))
+    except ValueError as exc:
+        raise ValidationError(f"{name} must be an integer") from exc
+
+
+def open_url(parsed: SplitResult) -> PostgresStore:
+    """Open ``postgresql://`` / ``postgres://`` with psycopg 3."""
+    from storage.postgres.psycopg_driver import PsycopgDriver
+
+    if not parsed.path.strip("/"):
+        raise ValidationError(f"PostgreSQL URL needs a database name: {parsed.scheme}://.../db")
+    params = query_params(parsed)
+    libpq_query = urlencode([(k, v) for k, v in parse_qsl(parsed.query) if k not in _OURS])
+    conninfo = urlunsplit(("postgresql", parsed.netloc, parsed.path, libpq_query, ""))
+    pool = _flag(params["pool"]) if "pool" in params else None
+    driver = PsycopgDriver(
+        conninfo,
+        pool=pool,
+        min_size=_int(params, "min_size", 1),
+        max_size=_int(params, "max_size", 10),
+    )
+    return PostgresStore(driver)
+
+
+def open_data_api_url(parsed: SplitResult) -> PostgresStore:
+    """Open ``postgres+data-api://<cluster-arn>?secret=<secret-arn>&database=<db>``."""
+    from storage.postgres.data_api import DataApiDriver
+
+    arn = unquote(parsed.netloc + parsed.path).rstrip("/")
+    params = query_params(parsed)
+    if not arn.startswith("arn:"):
+        raise ValidationError(f"Data API URL must name a cluster ARN, got {arn!r}")
+    secret = params.get("secret")
+    database = params.get("database")
+    if not secret or not database:
+        raise ValidationError("Data API URL needs ?secret=<secret-arn>&database=<name>")
+    driver = DataApiDriver(
+        arn,
+        secret,
+        database,
+        region=params.get("region") or None,
+        endpoint=params.get("endpoint") or None,
+    )
+    return PostgresStore(driver)
+
+
+
+
+__all__ = ["PostgresStore", "open_data_api_url", "open_url"]

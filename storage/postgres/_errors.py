@@ -1,0 +1,45 @@
+"""SQLSTATE codes -> the storage error tree, shared by both transports."""
+
+from __future__ import annotations
+
+from storage.errors import (
+    ConflictError,
+    ItemTooLargeError,
+    StorageError,
+    UnavailableError,
+    ValidationError,
+)
+
+# Classes (first two characters) and exact codes, most specific first.
+_BY_CODE: dict[str, type[StorageError]] = {
+    "23505": ConflictError,  # unique_violation
+    "23P01": ConflictError,  # exclusion_violation
+    "40001": ConflictError,  # serialization_failure
+    "40P01": ConflictError,  # deadlock_detected
+    "54000": ItemTooLargeError,  # program_limit_exceeded (row or index entry too big)
+    "57014": UnavailableError,  # query_canceled (statement_timeout)
+    "57P01": UnavailableError,  # admin_shutdown
+    "57P02": UnavailableError,  # crash_shutdown
+    "57P03": UnavailableError,  # cannot_connect_now (starting up)
+}
+_BY_CLASS: dict[str, type[StorageError]] = {
+    "08": UnavailableError,  # connection exception
+    "53": UnavailableError,  # insufficient resources
+    "22": ValidationError,  # data exception (bad input value)
+    "23": ValidationError,  # other integrity violations (NOT NULL, CHECK)
+}
+
+# Connection-level failures: the statement may not have reached the server.
+DISCONNECT_CODES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def error_for_sqlstate(sqlstate: str | None) -> type[StorageError]:
+    """The storage error class for a SQLSTATE (``StorageError`` when unknown)."""
+    if not sqlstate:
+        return StorageError
+    return _BY_CODE.get(sqlstate) or _BY_CLASS.get(sqlstate[:2]) or StorageError
+
+
+def is_disconnect(sqlstate: str | None) -> bool:
+    """True for SQLSTATEs meaning the connection is gone."""
+    return bool(sqlstate) and (sqlstate in DISCONNECT_CODES or str(sqlstate).startswith("08"))

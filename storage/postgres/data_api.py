@@ -1,0 +1,332 @@
+"""The Aurora Data API transport: the same SQL over boto3 ``rds-data``, no VPC needed.
+
+* Parameters are sent by name with typed fields (``stringValue``, ``longValue``,
+  ``doubleValue``, ``booleanValue``, ``isNull``; JSON with ``typeHint: JSON``).
+* Results come back as ``formatRecordsAs="JSON"`` (one JSON string of row objects).
+* Transactions are ``BeginTransaction`` / ``ExecuteStatement(transactionId=...)`` /
+  ``CommitTransaction``, rolled back with ``RollbackTransaction`` on error.
+* An auto-paused Aurora Serverless v2 cluster answers ``DatabaseResumingException``
+  while it wakes (seconds to tens of seconds): retried with a bounded backoff.
+* Responses are capped at 1 MiB: a read that overflows is re-run in pages
+  (``LIMIT``/``OFFSET`` around it), halving the page until it fits. Requests are
+  capped at 4 MiB: an oversize statement is refused before it is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from storage.errors import ItemTooLargeError, StorageError, UnavailableError, ValidationError
+from storage.postgres._errors import error_for_sqlstate
+from storage.postgres.driver import (
+    Driver,
+    DriverStats,
+    Json,
+    Params,
+    Row,
+    Session,
+    scan_placeholders,
+)
+from storage.timeutil import to_iso
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_RESPONSE_BYTES = 1024 * 1024
+# Headroom for HTTP headers and the SigV4 signature, which count towards the 4 MiB.
+REQUEST_HEADROOM = 16 * 1024
+FIRST_PAGE_ROWS = 1000
+
+_UNAVAILABLE = frozenset(
+    {
+        "DatabaseResumingException",
+        "DatabaseUnavailableException",
+        "StatementTimeoutException",
+        "ServiceUnavailableError",
+        "InternalServerErrorException",
+        "HttpEndpointNotEnabledException",
+        "TransactionNotFoundException",
+        "ThrottlingException",
+        "InvalidResourceStateException",
+        "DatabaseNotFoundException",
+    }
+)
+_SQLSTATE = re.compile(r"SQLState:\s*([0-9A-Z]{5})")
+_READ = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
+_WRITE = re.compile(r"\b(INSERT|UPDATE|DELETE|FOR\s+UPDATE|FOR\s+SHARE)\b", re.IGNORECASE)
+
+
+def encode_value(value: Any) -> dict[str, Any]:
+    """One Python value as a Data API ``Field`` (plus ``typeHint`` where needed)."""
+    if value is None:
+        return {"value": {"isNull": True}}
+    if isinstance(value, Json):
+        text = json.dumps(value.value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return {"value": {"stringValue": text}, "typeHint": "JSON"}
+    if isinstance(value, bool):
+        return {"value": {"booleanValue": value}}
+    if isinstance(value, int):
+        return {"value": {"longValue": value}}
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError("a non-finite number cannot be sent to the Data API")
+        return {"value": {"doubleValue": value}}
+    if isinstance(value, str):
+        return {"value": {"stringValue": value}}
+    if isinstance(value, datetime):
+        # Not typeHint TIMESTAMP: that format has no zone. ISO text with "Z" + a SQL cast.
+        return {"value": {"stringValue": to_iso(value)}}
+    if isinstance(value, bytes | bytearray):
+        return {"value": {"blobValue": bytes(value)}}
+    raise ValidationError(f"cannot send a {type(value).__name__} to the Data API")
+
+
+def encode_parameters(sql: str, params: Params | None) -> list[dict[str, Any]]:
+    """The ``parameters`` list for the placeholders ``sql`` uses.
+
+    Raises:
+        StorageError: a placeholder has no value (a bug in the calling code).
+    """
+    names = list(dict.fromkeys(name for _, _, name in scan_placeholders(sql)))
+    given = params or {}
+    out = []
+    for name in names:
+        if name not in given:
+            raise StorageError(f"SQL parameter :{name} has no value")
+        out.append({"name": name, **encode_value(given[name])})
+    return out
+
+
+def _request_size(request: Mapping[str, Any]) -> int:
+    def default(obj: Any) -> str:
+        return "x" * (len(obj) * 4 // 3 + 4) if isinstance(obj, bytes) else str(obj)
+
+    return len(json.dumps(request, default=default).encode("utf-8"))
+
+
+def _is_response_too_large(exc: BaseException) -> bool:
+    message = str(exc).lower()
+    return "response size" in message or "response exceeded" in message
+
+
+class DataApiDriver(Driver):
+    """Runs statements through the RDS Data API.
+
+    Args:
+        resource_arn: the Aurora cluster ARN.
+        secret_arn: the Secrets Manager secret holding the database credentials.
+        database: the database name.
+        client: an ``rds-data`` client (built from ``region``/``endpoint`` otherwise).
+        region: AWS region (defaults to the cluster ARN's).
+        endpoint: an endpoint URL override.
+        resume_attempts: how many times to retry ``DatabaseResumingException``.
+        resume_base_delay: first backoff delay in seconds (doubles, capped at 10 s).
+        sleep: the sleep function (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        resource_arn: str,
+        secret_arn: str,
+        database: str,
+        *,
+        client: Any = None,
+        region: str | None = None,
+        endpoint: str | None = None,
+        resume_attempts: int = 8,
+        resume_base_delay: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.resource_arn = resource_arn
+        self.secret_arn = secret_arn
+        self.database = database
+        self._client = client
+        self._region = region or _region_of(resource_arn)
+        self._endpoint = endpoint
+        self._resume_attempts = resume_attempts
+        self._resume_base = resume_base_delay
+        self._sleep = sleep
+        self.stats = DriverStats()
+
+    @property
+    def client(self) -> Any:
+        """The boto3 ``rds-data`` client (built on first use)."""
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client(
+                "rds-data",
+                region_name=self._region,
+                endpoint_url=self._endpoint,
+                # Resuming is retried here, with a longer backoff than botocore's.
+                config=Config(retries={"mode": "standard", "max_attempts": 3}),
+            )
+        return self._client
+
+    # --- calls ------------------------------------------------------------------------
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        request = {
+            "resourceArn": self.resource_arn,
+            "secretArn": self.secret_arn,
+            **kwargs,
+        }
+        if operation in ("execute_statement", "begin_transaction"):
+            request["database"] = self.database
+        size = _request_size(request)
+        if size > MAX_REQUEST_BYTES - REQUEST_HEADROOM:
+            raise ItemTooLargeError(
+                f"a Data API request of {size} bytes is over the 4 MiB limit"
+            )
+        delay = self._resume_base
+        for attempt in range(self._resume_attempts + 1):
+            try:
+                self.stats.add(round_trips=1)
+                response: dict[str, Any] = getattr(self.client, operation)(**request)
+                return response
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code == "DatabaseResumingException" and attempt < self._resume_attempts:
+                    log.info("data-api: cluster resuming; retry %s in %.1fs", attempt + 1, delay)
+                    self._sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                    continue
+                raise _translate(exc, code) from exc
+            except BotoCoreError as exc:
+                raise UnavailableError(f"the Data API cannot be reached: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _statement(
+        self, sql: str, params: Params | None, transaction_id: str | None
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"sql": sql, "formatRecordsAs": "JSON"}
+        parameters = encode_parameters(sql, params)
+        if parameters:
+            kwargs["parameters"] = parameters
+        if transaction_id:
+            kwargs["transactionId"] = transaction_id
+        self.stats.add(statements=1)
+        return self._call("execute_statement", **kwargs)
+
+    def _fetch(self, sql: str, params: Params | None, transaction_id: str | None) -> list[Row]:
+        try:
+            return _rows(self._statement(sql, params, transaction_id))
+        except StorageError as exc:
+            cause = exc.__cause__
+            if cause is None or not _is_response_too_large(cause):
+                raise
+            if not _READ.match(sql) or _WRITE.search(sql):
+                raise ItemTooLargeError(
+                    "a write's result is over the Data API's 1 MiB response limit"
+                ) from exc
+        return self._fetch_paged(sql, params, transaction_id)
+
+    def _fetch_paged(
+        self, sql: str, params: Params | None, transaction_id: str | None
+    ) -> list[Row]:
+        # A read over 1 MiB: re-run it in pages. PostgreSQL keeps a subquery's ORDER BY
+        # for a plain LIMIT/OFFSET over it, so the pages join up in the same order.
+        paged = f"SELECT * FROM ({sql}) AS stowage_page LIMIT :stowage_limit OFFSET :stowage_offset"
+        rows: list[Row] = []
+        size = FIRST_PAGE_ROWS
+        while True:
+            page_params = {**(params or {}), "stowage_limit": size, "stowage_offset": len(rows)}
+            try:
+                page = _rows(self._statement(paged, page_params, transaction_id))
+            except StorageError as exc:
+                if exc.__cause__ is not None and _is_response_too_large(exc.__cause__):
+                    if size == 1:
+                        raise ItemTooLargeError(
+                            "one row is over the Data API's 1 MiB response limit"
+                        ) from exc
+                    size = max(1, size // 2)
+                    continue
+                raise
+            rows.extend(page)
+            if len(page) < size:
+                return rows
+
+    # --- the Driver interface ---------------------------------------------------------
+
+    def fetch(self, sql: str, params: Params | None = None) -> list[Row]:
+        """One auto-committed statement (one ``ExecuteStatement`` unless it needs paging)."""
+        return self._fetch(sql, params, None)
+
+    def execute(self, sql: str, params: Params | None = None) -> int:
+        """One auto-committed statement; the number of rows it changed."""
+        return int(self._statement(sql, params, None).get("numberOfRecordsUpdated", 0))
+
+    def transaction(self, fn: Callable[[Session], T]) -> T:
+        """Begin, run ``fn``, commit; roll back if ``fn`` or a statement fails."""
+        begun = self._call("begin_transaction")
+        transaction_id = begun["transactionId"]
+        self.stats.add(transactions=1)
+        try:
+            result = fn(_DataApiSession(self, transaction_id))
+        except BaseException:
+            try:
+                self._call("rollback_transaction", transactionId=transaction_id)
+            except StorageError as exc:  # the transaction times out server-side anyway
+                log.warning("data-api: rollback of %s failed: %s", transaction_id, exc)
+            raise
+        try:
+            self._call("commit_transaction", transactionId=transaction_id)
+        except UnavailableError as exc:
+            raise UnavailableError(
+                f"commit of a Data API transaction failed; its outcome is unknown: {exc}"
+            ) from exc
+        return result
+
+    def close(self) -> None:
+        """Nothing to release: the Data API holds no connection of ours."""
+
+
+class _DataApiSession(Session):
+    def __init__(self, driver: DataApiDriver, transaction_id: str) -> None:
+        self._driver = driver
+        self._tx = transaction_id
+
+    def fetch(self, sql: str, params: Params | None = None) -> list[Row]:
+        return self._driver._fetch(sql, params, self._tx)
+
+    def execute(self, sql: str, params: Params | None = None) -> int:
+        response = self._driver._statement(sql, params, self._tx)
+        return int(response.get("numberOfRecordsUpdated", 0))
+
+
+def _rows(response: Mapping[str, Any]) -> list[Row]:
+    formatted = response.get("formattedRecords")
+    if not formatted:
+        return []
+    decoded = json.loads(formatted)
+    return decoded if isinstance(decoded, list) else []
+
+
+def _translate(exc: Exception, code: str) -> StorageError:
+    message = str(exc)
+    if code in _UNAVAILABLE:
+        return UnavailableError(f"the Data API is unavailable ({code}): {message}")
+    if _is_response_too_large(exc):
+        return ItemTooLargeError(f"over the Data API's 1 MiB response limit: {message}")
+    match = _SQLSTATE.search(message)
+    if match:
+        return error_for_sqlstate(match.group(1))(f"PostgreSQL error {match.group(1)}: {message}")
+    if "duplicate key" in message:
+        return error_for_sqlstate("23505")(message)
+    return StorageError(f"Data API error ({code}): {message}")
+
+
+def _region_of(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 3 and parts[3] else None

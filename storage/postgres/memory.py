@@ -1,0 +1,565 @@
+"""Threads, messages and resources in Mastra's ``mastra_threads``/``_messages``/``_resources``.
+
+Every logical operation is one statement where SQL allows it (data-modifying CTEs),
+so it is atomic without an explicit transaction and costs one round trip: a turn
+(``save_messages``) checks and locks its threads, upserts the messages and bumps
+the threads in a single statement. Only ``update_messages``, which deep-merges JSON
+in Python, reads and then writes inside a transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from storage.errors import NotFoundError, ValidationError
+from storage.keys import thread_attachment_prefix
+from storage.postgres import _codec as c
+from storage.postgres._base import PostgresDomain
+from storage.postgres.driver import Json, Row, Session
+from storage.protocols import BlobStore, Direction, OrderBy
+from storage.records import (
+    Include,
+    Message,
+    MessageUpdate,
+    Page,
+    Resource,
+    Thread,
+    apply_message_update,
+    page_of,
+)
+from storage.timeutil import utcnow
+from storage.validation import (
+    check_content,
+    check_direction,
+    check_id,
+    check_ids,
+    check_json,
+    check_message,
+    check_metadata,
+    check_non_negative,
+    check_paging,
+    check_role,
+    check_sort,
+    check_thread,
+)
+
+log = logging.getLogger(__name__)
+
+THREAD_COLS = (
+    'id, "resourceId" AS resource_id, title, metadata::text AS metadata, '
+    f'{c.ms("createdAt", "created_at")}, {c.ms("updatedAt", "updated_at")}'
+)
+MESSAGE_COLS = (
+    'm.id, m.thread_id, m.content, m.role, m.type, m."resourceId" AS resource_id, '
+    f'{c.ms("createdAt", "created_at", "m")}'
+)
+RESOURCE_COLS = (
+    'id, "workingMemory" AS working_memory, metadata::text AS metadata, '
+    f'{c.ms("createdAt", "created_at")}, {c.ms("updatedAt", "updated_at")}'
+)
+_ORDER_COLUMN = {"created_at": '"createdAt"', "updated_at": '"updatedAt"'}
+_OBJECT_OR_EMPTY = "(CASE WHEN jsonb_typeof({col}) = 'object' THEN {col} ELSE '{{}}'::jsonb END)"
+
+
+def _thread(row: Row) -> Thread:
+    return Thread(
+        id=row["id"],
+        resource_id=row["resource_id"],
+        # The column is NOT NULL in Mastra's schema: "" stands for "no title".
+        title=row["title"] or None,
+        metadata=c.loads_dict(row["metadata"]),
+        created_at=c.from_ms(row["created_at"]),
+        updated_at=c.from_ms(row["updated_at"]),
+    )
+
+
+def _content(raw: Any) -> dict[str, Any]:
+    try:
+        decoded = c.loads(raw)
+    except Exception:  # a v1 message written by an old Mastra: plain text
+        decoded = raw
+    if isinstance(decoded, dict):
+        return decoded
+    text = decoded if isinstance(decoded, str) else c.dumps(decoded)
+    return {"format": 2, "parts": [{"type": "text", "text": text}], "content": text}
+
+
+def _message(row: Row) -> Message:
+    return Message(
+        id=row["id"],
+        thread_id=row["thread_id"],
+        role=row["role"],
+        content=_content(row["content"]),
+        created_at=c.from_ms(row["created_at"]),
+        resource_id=row["resource_id"],
+        type=row["type"] or "v2",
+    )
+
+
+def _resource(row: Row) -> Resource:
+    return Resource(
+        id=row["id"],
+        working_memory=row["working_memory"],
+        metadata=c.loads_dict(row["metadata"]),
+        created_at=c.from_ms(row["created_at"]),
+        updated_at=c.from_ms(row["updated_at"]),
+    )
+
+
+def _total_and_items(rows: list[Row]) -> tuple[int, list[Row]]:
+    """Split the ``total`` column of a ``count LEFT JOIN page`` result from its rows."""
+    total = int(rows[0]["total"]) if rows else 0
+    return total, [r for r in rows if r.get("id") is not None]
+
+
+class PostgresMemoryStore(PostgresDomain):
+    """The ``memory`` domain on PostgreSQL, in Mastra's tables."""
+
+    _blobs: BlobStore | None = None
+
+    def attach_blobs(self, blobs: BlobStore | None) -> None:
+        """Delete a thread's attachments from ``blobs`` when the thread is deleted."""
+        self._blobs = blobs
+
+    # --- threads ----------------------------------------------------------------------
+
+    def get_thread(self, thread_id: str) -> Thread | None:
+        """The thread, or ``None``."""
+        check_id(thread_id, "thread id")
+        self._ready()
+        row = self._driver.fetch_one(
+            f"SELECT {THREAD_COLS} FROM mastra_threads WHERE id = :id", {"id": thread_id}
+        )
+        return _thread(row) if row else None
+
+    def save_thread(self, thread: Thread) -> Thread:
+        """Create or replace a thread."""
+        check_thread(thread)
+        self._ready()
+        self._driver.execute(
+            'INSERT INTO mastra_threads (id, "resourceId", title, metadata, '
+            '"createdAt", "createdAtZ", "updatedAt", "updatedAtZ") '
+            f"VALUES (:id, :resource_id, :title, CAST(:metadata AS jsonb), "
+            f"{c.wall('created')}, {c.tstz('created')}, {c.wall('updated')}, {c.tstz('updated')}) "
+            'ON CONFLICT (id) DO UPDATE SET "resourceId" = EXCLUDED."resourceId", '
+            'title = EXCLUDED.title, metadata = EXCLUDED.metadata, '
+            '"createdAt" = EXCLUDED."createdAt", "createdAtZ" = EXCLUDED."createdAtZ", '
+            '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ"',
+            {
+                "id": thread.id,
+                "resource_id": thread.resource_id,
+                "title": thread.title or "",
+                "metadata": Json(dict(thread.metadata)),
+                "created": c.iso(thread.created_at),
+                "updated": c.iso(thread.updated_at),
+            },
+        )
+        return thread
+
+    def update_thread(
+        self,
+        thread_id: str,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Thread:
+        """Set the title, merge metadata key by key (``jsonb ||``, atomic), bump ``updated_at``.
+
+        Raises:
+            NotFoundError: no such thread.
+        """
+        check_id(thread_id, "thread id")
+        if title is not None and not isinstance(title, str):
+            raise ValidationError("thread title must be a string or None")
+        patch = check_metadata(metadata, "thread metadata") if metadata is not None else {}
+        if title is not None:
+            check_json(title, "thread title")
+        self._ready()
+        merged = _OBJECT_OR_EMPTY.format(col="metadata")
+        row = self._driver.fetch_one(
+            f"UPDATE mastra_threads SET title = COALESCE(CAST(:title AS text), title), "
+            f"metadata = {merged} || CAST(:patch AS jsonb), {c.set_times('updatedAt', 'now')} "
+            f"WHERE id = :id RETURNING {THREAD_COLS}",
+            {"id": thread_id, "title": title, "patch": Json(patch), "now": c.iso(utcnow())},
+        )
+        if row is None:
+            raise NotFoundError(f"thread {thread_id!r} not found")
+        return _thread(row)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread and its messages in one statement, then its attachments."""
+        check_id(thread_id, "thread id")
+        self._ready()
+        row = self._driver.fetch_one(
+            "WITH gone AS (DELETE FROM mastra_messages WHERE thread_id = :id), "
+            "thread AS (DELETE FROM mastra_threads WHERE id = :id RETURNING \"resourceId\") "
+            'SELECT "resourceId" AS resource_id FROM thread',
+            {"id": thread_id},
+        )
+        if row is not None and self._blobs is not None:
+            self._blobs.delete_prefix(thread_attachment_prefix(row["resource_id"], thread_id))
+
+    def list_threads(
+        self,
+        *,
+        resource_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: int | None = 100,
+        order_by: OrderBy = "created_at",
+        direction: Direction = "desc",
+    ) -> Page[Thread]:
+        """One page of threads and the total, in one query."""
+        check_paging(page, per_page)
+        check_sort(order_by, direction)
+        params: dict[str, Any] = {}
+        where: list[str] = []
+        if resource_id is not None:
+            check_id(resource_id, "resource id")
+            where.append('"resourceId" = :resource_id')
+            params["resource_id"] = resource_id
+        for i, (key, value) in enumerate(check_metadata(metadata or {}, "metadata filter").items()):
+            # Top-level equality (jsonb "=" compares numbers by value, like Python).
+            where.append(f"metadata -> CAST(:mk{i} AS text) = CAST(:mv{i} AS jsonb)")
+            params[f"mk{i}"] = key
+            params[f"mv{i}"] = Json(value)
+        column = _ORDER_COLUMN[order_by]
+        dir_sql = "DESC" if direction == "desc" else "ASC"
+        params["limit"] = per_page
+        params["offset"] = page * per_page if per_page is not None else 0
+        self._ready()
+        rows = self._driver.fetch(
+            f"WITH f AS (SELECT {THREAD_COLS}, {column} AS sort_key FROM mastra_threads"
+            f"{' WHERE ' + ' AND '.join(where) if where else ''}), "
+            f"p AS (SELECT * FROM f ORDER BY sort_key {dir_sql}, id {dir_sql} "
+            "LIMIT :limit OFFSET :offset) "
+            "SELECT n.total, p.* FROM (SELECT count(*) AS total FROM f) AS n "
+            f"LEFT JOIN p ON true ORDER BY p.sort_key {dir_sql}, p.id {dir_sql}",
+            params,
+        )
+        total, items = _total_and_items(rows)
+        return page_of([_thread(r) for r in items], total=total, page=page, per_page=per_page)
+
+    # --- messages ---------------------------------------------------------------------
+
+    def save_messages(self, messages: Sequence[Message]) -> list[Message]:
+        """Upsert messages and bump their threads, all in one statement (one round trip).
+
+        Raises:
+            NotFoundError: a target thread does not exist (nothing is written).
+        """
+        if isinstance(messages, Message):
+            raise ValidationError("save_messages takes a list of messages")
+        batch = list(messages)
+        for message in batch:
+            check_message(message)
+        if not batch:
+            return []
+        # A batch naming one id twice: the last one wins (one row can change once).
+        unique = list({m.id: m for m in batch}.values())
+        rows = [
+            {
+                "id": m.id,
+                "thread_id": m.thread_id,
+                "content": c.dumps(m.content),
+                "role": m.role,
+                "type": m.type,
+                "created_at": c.iso(m.created_at),
+                "resource_id": m.resource_id,
+            }
+            for m in unique
+        ]
+        self._ready()
+        row = self._driver.fetch_one(
+            SAVE_MESSAGES_SQL, {"rows": Json(rows), "now": c.iso(utcnow())}
+        )
+        assert row is not None
+        missing = c.loads(row["missing"]) or []
+        if missing:
+            raise NotFoundError(f"thread {missing[0]!r} not found")
+        resources: dict[str, Any] = c.loads_dict(row["saved"])
+        return [_with_resource(m, resources.get(m.id)) for m in unique]
+
+    def list_messages(
+        self,
+        thread_id: str,
+        *,
+        resource_id: str | None = None,
+        include: Sequence[Include] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        start_exclusive: bool = False,
+        end_exclusive: bool = False,
+        page: int = 0,
+        per_page: int | None = 40,
+        direction: Direction = "asc",
+    ) -> Page[Message]:
+        """A page of a thread's messages plus include windows and the total, in one query."""
+        check_id(thread_id, "thread id")
+        check_paging(page, per_page)
+        check_direction(direction)
+        params: dict[str, Any] = {"thread_id": thread_id}
+        where = ["thread_id = :thread_id"]
+        if resource_id is not None:
+            check_id(resource_id, "resource id")
+            where.append('"resourceId" = :resource_id')
+            params["resource_id"] = resource_id
+        if start is not None:
+            where.append(f'"createdAt" {">" if start_exclusive else ">="} {c.wall("start")}')
+            params["start"] = c.iso(start)
+        if end is not None:
+            where.append(f'"createdAt" {"<" if end_exclusive else "<="} {c.wall("end")}')
+            params["end"] = c.iso(end)
+        includes = _check_includes(include)
+        dir_sql = "DESC" if direction == "desc" else "ASC"
+        params["limit"] = per_page
+        params["offset"] = page * per_page if per_page is not None else 0
+        ctes = [
+            f'f AS (SELECT id, "createdAt" FROM mastra_messages WHERE {" AND ".join(where)})',
+            f'p AS (SELECT id FROM f ORDER BY "createdAt" {dir_sql}, id {dir_sql} '
+            "LIMIT :limit OFFSET :offset)",
+        ]
+        ids = "SELECT id FROM p"
+        if includes:
+            params["include"] = Json(includes)
+            ctes += [
+                "inc AS (SELECT x.id, x.prev, x.next FROM jsonb_to_recordset("
+                "CAST(:include AS jsonb)) AS x(id text, prev int, next int))",
+                "tgt AS (SELECT inc.id, inc.prev, inc.next, m.thread_id FROM inc "
+                "JOIN mastra_messages m ON m.id = inc.id)",
+                "ranked AS (SELECT m.id, m.thread_id, row_number() OVER "
+                '(PARTITION BY m.thread_id ORDER BY m."createdAt", m.id) AS rn '
+                "FROM mastra_messages m WHERE m.thread_id IN (SELECT thread_id FROM tgt))",
+                "ctx AS (SELECT r.id FROM tgt JOIN ranked t ON t.id = tgt.id "
+                "JOIN ranked r ON r.thread_id = t.thread_id "
+                "AND r.rn BETWEEN t.rn - tgt.prev AND t.rn + tgt.next)",
+            ]
+            ids = "SELECT id FROM p UNION SELECT id FROM ctx"
+        ctes.append(f"ids AS ({ids})")
+        self._ready()
+        rows = self._driver.fetch(
+            f"WITH {', '.join(ctes)} "
+            f"SELECT n.total, {MESSAGE_COLS} FROM (SELECT count(*) AS total FROM f) AS n "
+            "LEFT JOIN (mastra_messages m JOIN ids ON ids.id = m.id) ON true "
+            f'ORDER BY m."createdAt" {dir_sql}, m.id {dir_sql}',
+            params,
+        )
+        total, items = _total_and_items(rows)
+        return page_of([_message(r) for r in items], total=total, page=page, per_page=per_page)
+
+    def get_messages(self, message_ids: Sequence[str]) -> list[Message]:
+        """The messages with these ids, in the order asked; unknown ids are skipped."""
+        ids = check_ids(message_ids, "message id")
+        if not ids:
+            return []
+        self._ready()
+        rows = self._driver.fetch(
+            f"SELECT {MESSAGE_COLS} FROM mastra_messages m WHERE m.id IN {c.in_ids('ids')}",
+            {"ids": c.id_list(ids)},
+        )
+        return [_message(r) for r in c.ordered(rows, ids, key=lambda r: r["id"])]
+
+    def update_messages(self, updates: Sequence[MessageUpdate]) -> list[Message]:
+        """Apply partial updates in one transaction: lock and read, merge, write + bump.
+
+        Raises:
+            NotFoundError: a message, or the thread a message moves to, does not exist.
+        """
+        batch = list(updates)
+        for update in batch:
+            _check_update(update)
+        if not batch:
+            return []
+        ids = list(dict.fromkeys(u.id for u in batch))
+        targets = sorted({u.thread_id for u in batch if u.thread_id is not None})
+        self._ready()
+
+        def body(tx: Session) -> list[Message]:
+            rows = tx.fetch(
+                f"SELECT {MESSAGE_COLS} FROM mastra_messages m WHERE m.id IN {c.in_ids('ids')} "
+                "ORDER BY m.id FOR UPDATE",
+                {"ids": c.id_list(ids)},
+            )
+            current = {r["id"]: _message(r) for r in rows}
+            for i in ids:
+                if i not in current:
+                    raise NotFoundError(f"message {i!r} not found")
+            if targets:
+                found = tx.fetch(
+                    f"SELECT id FROM mastra_threads WHERE id IN {c.in_ids('ids')} FOR SHARE",
+                    {"ids": c.id_list(targets)},
+                )
+                known = {r["id"] for r in found}
+                for t in targets:
+                    if t not in known:
+                        raise NotFoundError(f"thread {t!r} not found")
+            touched = {m.thread_id for m in current.values()}
+            for update in batch:
+                current[update.id] = apply_message_update(current[update.id], update)
+                check_content(current[update.id].content)
+            touched |= {m.thread_id for m in current.values()}
+            rows_json = [
+                {
+                    "id": m.id,
+                    "thread_id": m.thread_id,
+                    "role": m.role,
+                    "content": c.dumps(m.content),
+                }
+                for m in current.values()
+            ]
+            tx.execute(
+                "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+                "AS x(id text, thread_id text, role text, content text)), "
+                "changed AS (UPDATE mastra_messages m SET thread_id = i.thread_id, "
+                "role = i.role, content = i.content FROM input i WHERE m.id = i.id RETURNING m.id) "
+                f"UPDATE mastra_threads SET {c.set_times('updatedAt', 'now')} "
+                f"WHERE id IN {c.in_ids('threads')}",
+                {
+                    "rows": Json(rows_json),
+                    "threads": c.id_list(sorted(touched)),
+                    "now": c.iso(utcnow()),
+                },
+            )
+            return [current[i] for i in ids]
+
+        return self._driver.transaction(body)
+
+    def delete_messages(self, message_ids: Sequence[str]) -> None:
+        """Delete messages and bump the threads they were in, in one statement."""
+        ids = check_ids(message_ids, "message id")
+        if not ids:
+            return
+        self._ready()
+        self._driver.execute(
+            f"WITH gone AS (DELETE FROM mastra_messages WHERE id IN {c.in_ids('ids')} "
+            "RETURNING thread_id) "
+            f"UPDATE mastra_threads SET {c.set_times('updatedAt', 'now')} "
+            "WHERE id IN (SELECT thread_id FROM gone)",
+            {"ids": c.id_list(ids), "now": c.iso(utcnow())},
+        )
+
+    # --- resources --------------------------------------------------------------------
+
+    def get_resource(self, resource_id: str) -> Resource | None:
+        """The resource, or ``None``."""
+        check_id(resource_id, "resource id")
+        self._ready()
+        row = self._driver.fetch_one(
+            f"SELECT {RESOURCE_COLS} FROM mastra_resources WHERE id = :id", {"id": resource_id}
+        )
+        return _resource(row) if row else None
+
+    def update_resource(
+        self,
+        resource_id: str,
+        *,
+        working_memory: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Resource:
+        """Create the resource if missing, set working memory, merge metadata: one upsert."""
+        check_id(resource_id, "resource id")
+        if working_memory is not None:
+            if not isinstance(working_memory, str):
+                raise ValidationError("working memory must be a string or None")
+            check_json(working_memory, "working memory")
+        patch = check_metadata(metadata, "resource metadata") if metadata is not None else {}
+        sets = [
+            f"metadata = {_OBJECT_OR_EMPTY.format(col='r.metadata')} || EXCLUDED.metadata",
+            '"updatedAt" = EXCLUDED."updatedAt"',
+            '"updatedAtZ" = EXCLUDED."updatedAtZ"',
+        ]
+        if working_memory is not None:
+            sets.insert(0, '"workingMemory" = EXCLUDED."workingMemory"')
+        self._ready()
+        row = self._driver.fetch_one(
+            'INSERT INTO mastra_resources AS r (id, "workingMemory", metadata, '
+            '"createdAt", "createdAtZ", "updatedAt", "updatedAtZ") '
+            "VALUES (:id, :working_memory, CAST(:patch AS jsonb), "
+            f"{c.wall('now')}, {c.tstz('now')}, {c.wall('now')}, {c.tstz('now')}) "
+            f"ON CONFLICT (id) DO UPDATE SET {', '.join(sets)} "
+            f"RETURNING {RESOURCE_COLS}",
+            {
+                "id": resource_id,
+                "working_memory": working_memory,
+                "patch": Json(patch),
+                "now": c.iso(utcnow()),
+            },
+        )
+        assert row is not None
+        return _resource(row)
+
+
+SAVE_MESSAGES_SQL = (
+    "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x("
+    "id text, thread_id text, content text, role text, type text, created_at text, "
+    "resource_id text)), "
+    # Lock the target threads so a concurrent delete_thread cannot orphan the messages.
+    'threads AS (SELECT t.id, t."resourceId" FROM mastra_threads t '
+    "WHERE t.id IN (SELECT thread_id FROM input) FOR UPDATE), "
+    "missing AS (SELECT DISTINCT i.thread_id FROM input i "
+    "WHERE NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = i.thread_id)), "
+    'saved AS (INSERT INTO mastra_messages (id, thread_id, content, role, type, "createdAt", '
+    '"createdAtZ", "resourceId") '
+    "SELECT i.id, i.thread_id, i.content, i.role, i.type, "
+    "CAST(i.created_at AS timestamptz) AT TIME ZONE 'UTC', CAST(i.created_at AS timestamptz), "
+    'COALESCE(i.resource_id, t."resourceId") FROM input i JOIN threads t ON t.id = i.thread_id '
+    "WHERE NOT EXISTS (SELECT 1 FROM missing) "
+    "ON CONFLICT (id) DO UPDATE SET thread_id = EXCLUDED.thread_id, content = EXCLUDED.content, "
+    'role = EXCLUDED.role, type = EXCLUDED.type, "createdAt" = EXCLUDED."createdAt", '
+    '"createdAtZ" = EXCLUDED."createdAtZ", "resourceId" = EXCLUDED."resourceId" '
+    'RETURNING id, "resourceId"), '
+    f"bumped AS (UPDATE mastra_threads SET {c.set_times('updatedAt', 'now')} "
+    "WHERE id IN (SELECT id FROM threads) AND NOT EXISTS (SELECT 1 FROM missing) RETURNING id) "
+    "SELECT (SELECT COALESCE(jsonb_agg(thread_id), '[]'::jsonb) FROM missing)::text AS missing, "
+    "(SELECT COALESCE(jsonb_object_agg(id, \"resourceId\"), '{}'::jsonb) FROM saved)::text "
+    "AS saved, "
+    "(SELECT count(*) FROM bumped) AS bumped"
+)
+
+
+def _with_resource(message: Message, resource_id: Any) -> Message:
+    if message.resource_id is not None or not isinstance(resource_id, str):
+        return message
+    return Message(
+        id=message.id,
+        thread_id=message.thread_id,
+        role=message.role,
+        content=message.content,
+        created_at=message.created_at,
+        resource_id=resource_id,
+        type=message.type,
+    )
+
+
+def _check_includes(include: Sequence[Include]) -> list[dict[str, Any]]:
+    if isinstance(include, Include):
+        raise ValidationError("include must be a list of Include")
+    out = []
+    for item in include:
+        if not isinstance(item, Include):
+            raise ValidationError(f"include items must be Include, got {type(item).__name__}")
+        out.append(
+            {
+                "id": check_id(item.id, "include id"),
+                "prev": check_non_negative(item.with_previous, "with_previous"),
+                "next": check_non_negative(item.with_next, "with_next"),
+            }
+        )
+    return out
+
+
+def _check_update(update: MessageUpdate) -> None:
+    if not isinstance(update, MessageUpdate):
+        raise ValidationError(f"updates must be MessageUpdate, got {type(update).__name__}")
+    check_id(update.id, "message id")
+    if update.role is not None:
+        check_role(update.role)
+    if update.thread_id is not None:
+        check_id(update.thread_id, "thread id")
+    if update.content is not None:
+        check_content(update.content)
+    if update.metadata is not None:
+        check_metadata(update.metadata, "message metadata")

@@ -1,0 +1,62 @@
+"""``PostgresStore``: the four SQL domains over one driver, set up on first use."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from storage.postgres.driver import Driver
+from storage.postgres.memory import PostgresMemoryStore
+from storage.postgres.observability import PostgresObservabilityStore
+from storage.postgres.schema import migrate
+from storage.postgres.scores import PostgresScoreStore
+from storage.postgres.workflows import PostgresWorkflowStore
+from storage.protocols import BlobStore
+
+log = logging.getLogger(__name__)
+
+
+class PostgresStore:
+    """Memory, workflows, observability and scores in Mastra's PostgreSQL schema.
+
+    The migrations run on the first operation (or an explicit :meth:`setup`), once
+    per process. There is no blob domain: pair it with ``s3://`` or ``file://`` in a
+    :class:`~storage.composite.CompositeStore`, which hands the blobs to ``memory``
+    so deleting a thread deletes its attachments.
+
+    Args:
+        driver: :class:`~storage.postgres.psycopg_driver.PsycopgDriver` or
+            :class:`~storage.postgres.data_api.DataApiDriver`.
+    """
+
+    blobs: BlobStore | None = None
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self._ready = False
+        self._lock = threading.Lock()
+        self.memory = PostgresMemoryStore(driver, self._ensure_setup)
+        self.workflows = PostgresWorkflowStore(driver, self._ensure_setup)
+        self.observability = PostgresObservabilityStore(driver, self._ensure_setup)
+        self.scores = PostgresScoreStore(driver, self._ensure_setup)
+
+    def setup(self) -> None:
+        """Apply pending migrations (idempotent; safe when several processes race)."""
+        with self._lock:
+            migrate(self.driver)
+            self._ready = True
+
+    def _ensure_setup(self) -> None:
+        if not self._ready:
+            with self._lock:
+                if self._ready:
+                    return
+                migrate(self.driver)
+                self._ready = True
+
+    def close(self) -> None:
+        """Close the driver's connections."""
+        self.driver.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({type(self.driver).__name__})"

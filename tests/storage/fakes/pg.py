@@ -1,0 +1,180 @@
+"""A scratch PostgreSQL database per test run, on the server ``STOWAGE_TEST_PG_DSN`` names.
+
+The database (``stowage_test_<random>``) is created on first use and dropped when
+the process exits; tests that need an empty store truncate Mastra's tables, which
+is much faster than a database per test. Each pytest-xdist worker gets its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from tests.conftest import skip_or_fail
+
+DEFAULT_SERVER_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+TABLES = (
+    "mastra_threads",
+    "mastra_messages",
+    "mastra_resources",
+    "mastra_workflow_snapshot",
+    "mastra_scorers",
+    "mastra_ai_spans",
+)
+
+_lock = threading.Lock()
+_session_url: str | None = None
+_unreachable: str | None = None
+
+
+def server_dsn() -> str:
+    """The maintenance DSN of the test server."""
+    return os.environ.get("STOWAGE_TEST_PG_DSN") or DEFAULT_SERVER_DSN
+
+
+def with_database(dsn: str, name: str) -> str:
+    """``dsn`` pointing at database ``name``."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+
+
+def create_database(prefix: str = "stowage_test_") -> str:
+    """Create a fresh database; return its URL. Raises ``psycopg.Error`` when unreachable."""
+    name = f"{prefix}{secrets.token_hex(6)}"
+    with psycopg.connect(server_dsn(), autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return with_database(server_dsn(), name)
+
+
+def drop_database(url: str) -> None:
+    """Drop a database made by :func:`create_database` (closing its other sessions)."""
+    name = urlsplit(url).path.lstrip("/")
+    try:
+        with psycopg.connect(server_dsn(), autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error:
+        pass  # the server went away: nothing left to clean
+
+
+def session_database() -> str:
+    """This process's scratch database URL (created once); skips (or fails under CI)."""
+    global _session_url, _unreachable
+    with _lock:
+        if _session_url is None and _unreachable is None:
+            try:
+                _session_url = create_database()
+                atexit.register(drop_database, _session_url)
+            except psycopg.Error as exc:
+                _unreachable = f"PostgreSQL at {server_dsn()} is unreachable: {exc}"
+    if _session_url is None:
+        skip_or_fail(_unreachable or "PostgreSQL is unreachable")
+    assert _session_url is not None
+    return _session_url
+
+
+def empty_tables(url: str) -> None:
+    """Remove every row of Mastra's tables (when they exist)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        present = [
+            t for (t,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename = ANY(%s)", [list(TABLES)]
+            )
+        ]
+        if present:
+            conn.execute(f"TRUNCATE {', '.join(present)}")
+
+
+# --- store factories for the conformance suite (tests/storage/conformance/backends.py) ---
+
+@contextmanager
+def postgres_store(tmp: Path) -> Iterator[Any]:
+    """A ``postgresql://`` store on this run's scratch database, emptied first."""
+    import storage
+
+    url = session_database()
+    empty_tables(url)
+    store = storage.open(url + "?min_size=1&max_size=4")
+    store.setup()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def data_api_driver(url: str) -> tuple[Any, Any]:
+    """A Data API driver on the fake ``rds-data`` over ``url``; returns (driver, fake)."""
+    from storage.postgres.data_api import DataApiDriver
+    from tests.storage.fakes.rds_data import CLUSTER_ARN, SECRET_ARN, FakeDataApi
+
+    fake = FakeDataApi(url)
+    driver = DataApiDriver(
+        CLUSTER_ARN, SECRET_ARN, fake.database, client=fake.client(), sleep=lambda _: None
+    )
+    return driver, fake
+
+
+@contextmanager
+def data_api_store(tmp: Path) -> Iterator[Any]:
+    """A store on the Data API driver, through the fake ``rds-data`` over real PostgreSQL."""
+    from storage.postgres.store import PostgresStore
+
+    url = session_database()
+    empty_tables(url)
+    driver, fake = data_api_driver(url)
+    store = PostgresStore(driver)
+    store.setup()
+    try:
+        yield store
+    finally:
+        store.close()
+        fake.close()
+
+
+@contextmanager
+def composite_sqlite_postgres_store(tmp: Path) -> Iterator[Any]:
+    """Memory (and observability) on SQLite, workflows and scores on PostgreSQL."""
+    import storage
+
+    try:
+        sqlite = storage.open(f"sqlite:///{tmp}/memory.db")
+    except (ImportError, AttributeError) as exc:
+        pytest.skip(f"the SQLite backend is not available yet: {exc}")
+    with postgres_store(tmp) as pg_store:
+        store = storage.CompositeStore(sqlite, workflows=pg_store, scores=pg_store)
+        store.setup()
+        try:
+            yield store
+        finally:
+            sqlite.close()
+
+
+@contextmanager
+def composite_dynamodb_postgres_store(tmp: Path) -> Iterator[Any]:
+    """Memory on DynamoDB (moto), workflows and scores on PostgreSQL."""
+    import moto
+
+    import storage
+
+    with moto.mock_aws():
+        try:
+            dynamo = storage.open(f"dynamodb://stowage-{secrets.token_hex(3)}?region=us-east-1")
+        except (ImportError, AttributeError) as exc:
+            pytest.skip(f"the DynamoDB backend is not available yet: {exc}")
+        with postgres_store(tmp) as pg_store:
+            store = storage.CompositeStore(dynamo, workflows=pg_store, scores=pg_store)
+            store.setup()
+            try:
+                yield store
+            finally:
+                dynamo.close()
