@@ -2,7 +2,7 @@
 
 The tables, quoted camelCase columns, types, constraint names and default indexes
 below are what ``@mastra/pg`` 1.27 creates (checked against a database it
-initialised: ``tests/storage/test_postgres_schema.py``), so a Mastra app and
+initialised: ``tests/interop/test_mastra_pg.py``), so a Mastra app and
 Stowage share one database. Each timestamp exists twice, as Mastra keeps it: a
 ``timestamp`` column holding UTC wall time and a ``timestamptz`` ``...Z`` mirror.
 
