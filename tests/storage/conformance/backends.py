@@ -42,8 +42,31 @@ def _memory(tmp: Path) -> Iterator[Any]:
     store.close()
 
 
+@contextmanager
+def _sqlite(tmp: Path) -> Iterator[Any]:
+    store = storage.open(f"sqlite:///{tmp / 'conformance.db'}")
+    store.setup()
+    yield store
+    store.close()
+
+
+@contextmanager
+def _sqlite_files(tmp: Path) -> Iterator[Any]:
+    # The embedded default's shape: SQLite for the records, a folder for the blobs.
+    store = storage.CompositeStore(
+        storage.open(f"sqlite:///{tmp / 'conformance.db'}"),
+        blobs=storage.open(f"file:///{tmp / 'blobs'}"),
+    )
+    store.setup()
+    yield store
+    store.close()
+
+
 BACKENDS: list[Backend] = [
     Backend("memory", _memory),
+    # SQLite has no item size limit, so even without a blob store nothing is refused.
+    Backend("sqlite", _sqlite),
+    Backend("sqlite+files", _sqlite_files),
 ]
 
 # PostgreSQL (issue 4): the real server at STOWAGE_TEST_PG_DSN, directly and through the
