@@ -1,0 +1,230 @@
+"""The deployment's configuration: a frozen dataclass validated from CDK context.
+
+Only ``infra/app.py`` reads context; constructs receive typed values from this.
+Context comes from ``cdk.json`` (JSON types) or ``cdk deploy -c key=value`` (strings),
+so every parser accepts both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from infra.constants import DOMAINS, LWA_DEFAULT_VERSION
+
+AuthMode = Literal["iam", "cognito"]
+RemovalMode = Literal["destroy", "retain"]
+
+DEFAULT_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+_STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_TABLE_PREFIX = re.compile(r"^[a-zA-Z0-9_.-]{3,200}$")
+_MODEL_ID = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(:[0-9]+k)?$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Cross-region inference profiles are the model id with a geography prefix.
+_PROFILE_PREFIXES = ("us", "eu", "apac", "us-gov", "ca", "jp", "au", "global")
+
+
+class ConfigError(ValueError):
+    """A context value is missing, malformed or inconsistent with another."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StowageConfig:
+    """Everything the stack needs to know, already validated.
+
+    Attributes:
+        stage: deployment stage (``dev``, ``prod``...); names the stack and the tables.
+        postgres: deploy the Aurora Serverless v2 cluster.
+        postgres_domains: domains stored in Postgres instead of DynamoDB.
+        auth: ``iam`` (SigV4 callers) or ``cognito`` (a user pool's JWTs).
+        model_ids: Bedrock model or inference-profile ids the functions may invoke;
+            the first one is the default model.
+        span_retention_days: spans expire (DynamoDB TTL) after this many days.
+        removal: what ``cdk destroy`` does with stateful resources; ``destroy`` in dev,
+            ``retain`` elsewhere unless given.
+        table_prefix: DynamoDB tables are ``<prefix>-<domain>``; ``stowage-<stage>`` unless
+            given.
+        agents_module: the module defining the agents (``STOWAGE_AGENTS_MODULE``), if any.
+        extra_packages: project folders added to the Lambda asset (e.g. your agents).
+        lwa_layer_version: version of the Lambda Web Adapter arm64 layer.
+        throttle_rate: steady-state requests per second the API stage accepts.
+        throttle_burst: burst of requests the API stage accepts.
+        alarm_email: subscribed to the alarm topic when given.
+    """
+
+    stage: str = "dev"
+    postgres: bool = False
+    postgres_domains: tuple[str, ...] = ()
+    auth: AuthMode = "iam"
+    model_ids: tuple[str, ...] = (DEFAULT_MODEL,)
+    span_retention_days: int = 30
+    removal: RemovalMode | None = None
+    table_prefix: str | None = None
+    agents_module: str | None = None
+    extra_packages: tuple[str, ...] = ()
+    lwa_layer_version: int = LWA_DEFAULT_VERSION
+    throttle_rate: int = 50
+    throttle_burst: int = 100
+    alarm_email: str | None = None
+    dynamodb_domains: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        _check(bool(_STAGE.match(self.stage)), f"stage {self.stage!r} must match {_STAGE.pattern}")
+        if self.removal is None:
+            object.__setattr__(self, "removal", "destroy" if self.is_dev else "retain")
+        if self.table_prefix is None:
+            object.__setattr__(self, "table_prefix", f"stowage-{self.stage}")
+        unknown = sorted(set(self.postgres_domains) - set(DOMAINS))
+        _check(not unknown, f"postgresDomains: unknown domains {unknown}; known: {DOMAINS}")
+        _check(
+            self.postgres or not self.postgres_domains, "postgresDomains is set but postgres is off"
+        )
+        _check(self.auth in ("iam", "cognito"), f"auth {self.auth!r} must be iam or cognito")
+        _check(bool(self.model_ids), "models: at least one Bedrock model id is required")
+        for model_id in self.model_ids:
+            _check(
+                bool(_MODEL_ID.match(model_id)),
+                f"model id {model_id!r} does not look like a Bedrock model id",
+            )
+        _check(1 <= self.span_retention_days <= 3650, "spanRetentionDays must be 1..3650")
+        _check(self.removal in ("destroy", "retain"), "removalPolicy must be destroy or retain")
+        _check(
+            bool(_TABLE_PREFIX.match(self.table_prefix or "")),
+            f"tablePrefix {self.table_prefix!r} must match {_TABLE_PREFIX.pattern}",
+        )
+        _check(
+            self.agents_module is None or bool(_MODULE.match(self.agents_module)),
+            f"agentsModule {self.agents_module!r} is not a dotted module name",
+        )
+        for package in self.extra_packages:
+            _check(
+                bool(_MODULE.match(package)) and "." not in package,
+                f"extraPackages: {package!r} must be a top-level package folder",
+            )
+        _check(self.lwa_layer_version >= 1, "lwaLayerVersion must be positive")
+        _check(self.throttle_rate >= 1 and self.throttle_burst >= 1, "throttling must be >= 1")
+        _check(
+            self.alarm_email is None or bool(_EMAIL.match(self.alarm_email)),
+            f"alarmEmail {self.alarm_email!r} is not an email address",
+        )
+        if self.postgres and not self.postgres_domains:
+            object.__setattr__(self, "postgres_domains", DOMAINS)
+        object.__setattr__(
+            self, "dynamodb_domains", tuple(d for d in DOMAINS if d not in self.postgres_domains)
+        )
+
+    @property
+    def is_dev(self) -> bool:
+        """Dev stacks are disposable: no deletion protection, resources destroyed with it."""
+        return self.stage == "dev"
+
+    @property
+    def stack_name(self) -> str:
+        """``Stowage-<stage>``."""
+        return f"Stowage-{self.stage}"
+
+    @property
+    def default_model(self) -> str:
+        """The agents' model as ``STOWAGE_MODEL`` names it (``bedrock/<id>``)."""
+        return f"bedrock/{self.model_ids[0]}"
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> StowageConfig:
+        """Validate CDK context values (``cdk.json`` or ``-c key=value``) into a config.
+
+        Raises:
+            ConfigError: a value is malformed or contradicts another.
+        """
+        stage = _text(context, "stage") or "dev"
+        postgres = _flag(context, "postgres")
+        models = _names(context, "models") or (DEFAULT_MODEL,)
+        return cls(
+            stage=stage,
+            postgres=postgres,
+            postgres_domains=_names(context, "postgresDomains"),
+            auth=_text(context, "auth") or "iam",  # type: ignore[arg-type]
+            model_ids=models,
+            span_retention_days=_int(context, "spanRetentionDays", 30),
+            removal=_text(context, "removalPolicy"),  # type: ignore[arg-type]
+            table_prefix=_text(context, "tablePrefix"),
+            agents_module=_text(context, "agentsModule"),
+            extra_packages=_names(context, "extraPackages"),
+            lwa_layer_version=_int(context, "lwaLayerVersion", LWA_DEFAULT_VERSION),
+            throttle_rate=_int(context, "throttleRateLimit", 50),
+            throttle_burst=_int(context, "throttleBurstLimit", 100),
+            alarm_email=_text(context, "alarmEmail"),
+        )
+
+
+def model_base_id(model_id: str) -> str:
+    """The foundation model behind an id: ``us.anthropic.x`` -> ``anthropic.x``."""
+    head, _, rest = model_id.partition(".")
+    return rest if head in _PROFILE_PREFIXES else model_id
+
+
+def is_inference_profile(model_id: str) -> bool:
+    """Cross-region inference profile ids start with a geography (``us.``, ``eu.``...)."""
+    return model_base_id(model_id) != model_id
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _text(context: Mapping[str, Any], key: str) -> str | None:
+    value = context.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    return value.strip()
+
+
+def _flag(context: Mapping[str, Any], key: str) -> bool:
+    value = context.get(key, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in (
+        "true",
+        "1",
+        "yes",
+        "on",
+        "false",
+        "0",
+        "no",
+        "off",
+        "",
+    ):
+        return value.lower() in ("true", "1", "yes", "on")
+    raise ConfigError(f"{key} must be true or false, got {value!r}")
+
+
+def _int(context: Mapping[str, Any], key: str, default: int) -> int:
+    value = context.get(key, default)
+    if isinstance(value, bool):
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise ConfigError(f"{key} must be an integer, got {value!r}")
+
+
+def _names(context: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """A list in cdk.json, or a comma-separated string from ``-c``."""
+    value = context.get(key)
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",")]
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise ConfigError(f"{key} must be a list of strings or a comma-separated string")
+    if any(not item for item in items):
+        raise ConfigError(f"{key} has an empty entry: {value!r}")
+    return tuple(dict.fromkeys(items))

@@ -1,0 +1,1 @@
+"""One construct per concern: storage, postgres, api, worker, monitoring."""

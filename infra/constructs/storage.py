@@ -1,0 +1,237 @@
+"""DynamoDB tables (one per domain) and the blob bucket.
+
+Key schemas are not written here: they come from ``storage/dynamodb/schema.py``, the
+definitions the DynamoDB backend itself creates tables from, so the deployed tables
+and the code that queries them cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.constants import BLOBS_PREFIX, BUCKET_ID, TABLE_IDS
+from infra.nag import acknowledge
+
+_ATTRIBUTE_TYPES = {
+    "S": dynamodb.AttributeType.STRING,
+    "N": dynamodb.AttributeType.NUMBER,
+    "B": dynamodb.AttributeType.BINARY,
+}
+_READ_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+)
+_WRITE_ACTIONS = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+)
+
+
+@dataclass(frozen=True)
+class KeyAttribute:
+    """A key attribute: name and DynamoDB type (``S``, ``N`` or ``B``)."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class IndexDefinition:
+    """A global or local secondary index (``projection``: ``ALL``, ``KEYS_ONLY`` or a list)."""
+
+    name: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+    local: bool = False
+    projection: str | tuple[str, ...] = "ALL"
+
+
+@dataclass(frozen=True)
+class TableDefinition:
+    """One domain table as the backend defines it."""
+
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+    indexes: tuple[IndexDefinition, ...] = ()
+    ttl_attribute: str | None = None
+
+
+class StorageConstruct(Construct):
+    """The DynamoDB tables of the domains kept in DynamoDB, and the blob bucket.
+
+    Attributes:
+        tables: domain -> table (only the domains given).
+        bucket: the blob bucket; objects live under ``blobs/``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table_prefix: str,
+        definitions: Mapping[str, TableDefinition],
+        domains: Sequence[str],
+        removal: RemovalPolicy,
+        deletion_protection: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.definitions = {d: definitions[d] for d in domains}
+        self.tables = {
+            domain: self._build_table(
+                domain,
+                f"{table_prefix}-{domain}",
+                self.definitions[domain],
+                removal=removal,
+                deletion_protection=deletion_protection,
+            )
+            for domain in domains
+        }
+        self.bucket = self._build_bucket(removal)
+
+    def _build_table(
+        self,
+        domain: str,
+        table_name: str,
+        definition: TableDefinition,
+        *,
+        removal: RemovalPolicy,
+        deletion_protection: bool,
+    ) -> dynamodb.Table:
+        table = dynamodb.Table(
+            self,
+            TABLE_IDS[domain],
+            table_name=table_name,
+            partition_key=_attribute(definition.partition_key),
+            sort_key=_attribute(definition.sort_key) if definition.sort_key else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=definition.ttl_attribute,
+            deletion_protection=deletion_protection,
+            removal_policy=removal,
+        )
+        for index in definition.indexes:
+            projection, non_key = _projection(index.projection)
+            if index.local:
+                if index.sort_key is None:
+                    raise ValueError(f"local index {index.name} of {domain} needs a sort key")
+                table.add_local_secondary_index(
+                    index_name=index.name,
+                    sort_key=_attribute(index.sort_key),
+                    projection_type=projection,
+                    non_key_attributes=non_key,
+                )
+            else:
+                table.add_global_secondary_index(
+                    index_name=index.name,
+                    partition_key=_attribute(index.partition_key),
+                    sort_key=_attribute(index.sort_key) if index.sort_key else None,
+                    projection_type=projection,
+                    non_key_attributes=non_key,
+                )
+        return table
+
+    def _build_bucket(self, removal: RemovalPolicy) -> s3.Bucket:
+        destroy = removal == RemovalPolicy.DESTROY
+        bucket = s3.Bucket(
+            self,
+            BUCKET_ID,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
+                s3.LifecycleRule(
+                    id="expire-old-versions",
+                    noncurrent_version_expiration=Duration.days(30),
+                ),
+            ],
+            # Browsers upload large attachments straight to S3 with a presigned POST.
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET],
+                    allowed_origins=["*"],
+                    allowed_headers=["*"],
+                    max_age=3000,
+                )
+            ],
+            removal_policy=removal,
+            # A dev stack is disposable: empty the bucket so `cdk destroy` can delete it.
+            auto_delete_objects=destroy,
+        )
+        acknowledge(
+            bucket,
+            "AwsSolutions-S1",
+            "Server access logs would need a second bucket per stack; the bucket is private, "
+            "TLS-only and reached through the functions' roles and short-lived presigned URLs.",
+        )
+        return bucket
+
+    def grant_blobs(self, grantee: iam.IGrantable, *, write: bool, delete: bool) -> None:
+        """Read (and optionally write/delete) objects under ``blobs/`` only."""
+        actions = ["s3:GetObject"]
+        if write:
+            actions.append("s3:PutObject")
+        if delete:
+            actions.append("s3:DeleteObject")
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=actions, resources=[self.bucket.arn_for_objects(f"{BLOBS_PREFIX}/*")]
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{BLOBS_PREFIX}/*"]}},
+            )
+        )
+
+    def grant_table(self, grantee: iam.IGrantable, domain: str, *, write: bool) -> None:
+        """Item-level access to one domain's table and its named indexes (no wildcards)."""
+        table = self.tables[domain]
+        resources = [table.table_arn] + [
+            f"{table.table_arn}/index/{index.name}" for index in self.definitions[domain].indexes
+        ]
+        actions = list(_READ_ACTIONS) + (list(_WRITE_ACTIONS) if write else [])
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=resources)
+        )
+
+
+def _attribute(key: KeyAttribute) -> dynamodb.Attribute:
+    if key.type not in _ATTRIBUTE_TYPES:
+        raise ValueError(f"key attribute {key.name} has unknown type {key.type!r}")
+    return dynamodb.Attribute(name=key.name, type=_ATTRIBUTE_TYPES[key.type])
+
+
+def _projection(
+    projection: str | tuple[str, ...],
+) -> tuple[dynamodb.ProjectionType, list[str] | None]:
+    if projection == "ALL":
+        return dynamodb.ProjectionType.ALL, None
+    if projection == "KEYS_ONLY":
+        return dynamodb.ProjectionType.KEYS_ONLY, None
+    if isinstance(projection, tuple):
+        return dynamodb.ProjectionType.INCLUDE, list(projection)
+    raise ValueError(f"unknown projection {projection!r}")

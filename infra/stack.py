@@ -1,0 +1,255 @@
+"""The Stowage stack: composes the constructs and grants each function what it needs.
+
+Environment variables are the functions' only configuration: ``storage.from_env()``
+reads the storage URLs, the handlers read the rest. Grants are per function and per
+resource: the api function reads and writes conversations, the stream function runs
+agents, the worker writes titles and scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.bundling import LambdaAsset
+from infra.config import StowageConfig, is_inference_profile, model_base_id
+from infra.constants import (
+    API_ID,
+    BLOBS_PREFIX,
+    MONITORING_ID,
+    OUTPUT_API_URL,
+    OUTPUT_BUCKET,
+    OUTPUT_CLUSTER_ARN,
+    OUTPUT_DASHBOARD,
+    OUTPUT_DLQ_URL,
+    OUTPUT_QUEUE_URL,
+    OUTPUT_SECRET_ARN,
+    OUTPUT_STORAGE_URL,
+    OUTPUT_STREAM_URL,
+    OUTPUT_TABLE_PREFIX,
+    OUTPUT_USER_POOL_CLIENT_ID,
+    OUTPUT_USER_POOL_ID,
+    POSTGRES_ID,
+    STORAGE_ID,
+    WORKER_ID,
+)
+from infra.constructs.api import ApiConstruct
+from infra.constructs.functions import grant, powertools_layer
+from infra.constructs.monitoring import MonitoringConstruct
+from infra.constructs.postgres import PostgresConstruct
+from infra.constructs.storage import StorageConstruct, TableDefinition
+from infra.constructs.worker import WorkerConstruct
+from infra.nag import acknowledge
+
+# Which domains each function reads (False) or writes (True).
+_TABLE_ACCESS: dict[str, dict[str, bool]] = {
+    # Routes: threads/messages/working memory (write), runs/traces/scores (read);
+    # generate runs an agent, which records its run and spans.
+    "api": {"memory": True, "workflows": True, "observability": True, "scores": False},
+    "stream": {"memory": True, "workflows": True, "observability": True, "scores": False},
+    # Title jobs update threads; scorer jobs read runs and write scores (and their spans).
+    "worker": {"memory": True, "workflows": False, "observability": True, "scores": True},
+}
+_BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+
+
+def storage_urls(
+    config: StowageConfig, *, region: str, bucket_name: str, postgres_url: str | None
+) -> dict[str, str]:
+    """``STOWAGE_STORAGE_URL``, per-domain overrides and ``STOWAGE_BLOBS_URL``.
+
+    DynamoDB is the default store while any domain lives there; the Postgres domains
+    get ``STOWAGE_<DOMAIN>_URL`` overrides. With every domain in Postgres, the Data API
+    URL becomes the default itself.
+    """
+    urls = {"STOWAGE_BLOBS_URL": f"s3://{bucket_name}/{BLOBS_PREFIX}?region={region}"}
+    dynamodb_url = f"dynamodb://{config.table_prefix}?region={region}"
+    if postgres_url is None:
+        urls["STOWAGE_STORAGE_URL"] = dynamodb_url
+    elif not config.dynamodb_domains:
+        urls["STOWAGE_STORAGE_URL"] = postgres_url
+    else:
+        urls["STOWAGE_STORAGE_URL"] = dynamodb_url
+        for domain in config.postgres_domains:
+            urls[f"STOWAGE_{domain.upper()}_URL"] = postgres_url
+    return urls
+
+
+class StowageStack(Stack):
+    """Storage, optional Postgres, the API, the worker and monitoring for one stage."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StowageConfig,
+        asset: LambdaAsset,
+        table_definitions: Mapping[str, TableDefinition],
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.config = config
+        removal = RemovalPolicy.DESTROY if config.removal == "destroy" else RemovalPolicy.RETAIN
+        protect = not config.is_dev
+
+        self.storage = StorageConstruct(
+            self,
+            STORAGE_ID,
+            table_prefix=str(config.table_prefix),
+            definitions=table_definitions,
+            domains=config.dynamodb_domains,
+            removal=removal,
+            deletion_protection=protect,
+        )
+        self.postgres = (
+            PostgresConstruct(self, POSTGRES_ID, removal=removal, deletion_protection=protect)
+            if config.postgres
+            else None
+        )
+        layers = [powertools_layer(self)]
+        base_env = self._base_environment()
+        self.worker = WorkerConstruct(
+            self,
+            WORKER_ID,
+            asset=asset,
+            environment={**base_env, "POWERTOOLS_SERVICE_NAME": "stowage-worker"},
+            layers=layers,
+            removal=removal,
+        )
+        self.api = ApiConstruct(
+            self,
+            API_ID,
+            asset=asset,
+            environment={**base_env, "STOWAGE_JOBS_QUEUE_URL": self.worker.queue.queue_url},
+            layers=layers,
+            auth=config.auth,
+            stage_name=config.stage,
+            throttle_rate=config.throttle_rate,
+            throttle_burst=config.throttle_burst,
+            lwa_layer_version=config.lwa_layer_version,
+            removal=removal,
+        )
+        self.functions: dict[str, lambda_.Function] = {
+            "api": self.api.api_function,
+            "stream": self.api.stream_function,
+            "worker": self.worker.function,
+        }
+        self._grant()
+        self.monitoring = MonitoringConstruct(
+            self,
+            MONITORING_ID,
+            functions=self.functions,
+            tables=self.storage.tables,
+            dlq=self.worker.dlq,
+            queue=self.worker.queue,
+            rest_api=self.api.rest_api,
+            alarm_email=config.alarm_email,
+        )
+        self._outputs()
+
+    def storage_urls(self) -> dict[str, str]:
+        """The ``STOWAGE_*_URL`` variables ``storage.from_env()`` reads."""
+        return storage_urls(
+            self.config,
+            region=self.region,
+            bucket_name=self.storage.bucket.bucket_name,
+            postgres_url=self.postgres.url() if self.postgres else None,
+        )
+
+    def _base_environment(self) -> dict[str, str]:
+        env = {
+            **self.storage_urls(),
+            "STOWAGE_MODEL": self.config.default_model,
+            "STOWAGE_SPAN_TTL_DAYS": str(self.config.span_retention_days),
+            "STOWAGE_STAGE": self.config.stage,
+            "POWERTOOLS_METRICS_NAMESPACE": "Stowage",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        if self.config.agents_module:
+            env["STOWAGE_AGENTS_MODULE"] = self.config.agents_module
+        return env
+
+    def _grant(self) -> None:
+        blobs = {"api": (True, True), "stream": (True, False), "worker": (True, False)}
+        for name, function in self.functions.items():
+            for domain, write in _TABLE_ACCESS[name].items():
+                if domain in self.storage.tables:
+                    self.storage.grant_table(function, domain, write=write)
+            can_write, can_delete = blobs[name]
+            self.storage.grant_blobs(function, write=can_write, delete=can_delete)
+            acknowledge(
+                function,
+                f"AwsSolutions-IAM5[Resource::<{self._logical_id(self.storage.bucket)}.Arn>"
+                f"/{BLOBS_PREFIX}/*]",
+                "Blob keys are content-addressed and created at run time; the grant is "
+                f"limited to the {BLOBS_PREFIX}/ prefix of this stack's bucket.",
+            )
+            self._grant_bedrock(function)
+            if self.postgres is not None:
+                self.postgres.grant_data_api(function)
+        for name in ("api", "stream"):
+            self.worker.queue.grant_send_messages(self.functions[name])
+
+    def _grant_bedrock(self, function: lambda_.Function) -> None:
+        resources: list[str] = []
+        for model_id in self.config.model_ids:
+            base = model_base_id(model_id)
+            if is_inference_profile(model_id):
+                resources.append(
+                    f"arn:{self.partition}:bedrock:{self.region}:{self.account}"
+                    f":inference-profile/{model_id}"
+                )
+                # A cross-region profile routes to the model in any region of its
+                # geography, and Bedrock checks the caller's rights in that region.
+                any_region = f"arn:{self.partition}:bedrock:*::foundation-model/{base}"
+                resources.append(any_region)
+                acknowledge(
+                    function,
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::"
+                    f"foundation-model/{base}]",
+                    "A cross-region inference profile invokes this one model in whichever "
+                    "region of its geography has capacity; only that model id is allowed.",
+                )
+            else:
+                resources.append(
+                    f"arn:{self.partition}:bedrock:{self.region}::foundation-model/{base}"
+                )
+        grant(function, _BEDROCK_ACTIONS, resources)
+
+    def _logical_id(self, construct: Construct) -> str:
+        child = construct.node.default_child
+        assert child is not None
+        return str(self.resolve(self.get_logical_id(child)))  # type: ignore[arg-type]
+
+    def _outputs(self) -> None:
+        api = self.api
+        CfnOutput(self, OUTPUT_API_URL, value=api.url(), description="REST API stage URL")
+        CfnOutput(
+            self,
+            OUTPUT_STREAM_URL,
+            value=f"{api.url()}api/agents/<agentId>/stream",
+            description="POST here for a streamed answer (text/event-stream)",
+        )
+        CfnOutput(self, OUTPUT_BUCKET, value=self.storage.bucket.bucket_name)
+        CfnOutput(self, OUTPUT_TABLE_PREFIX, value=str(self.config.table_prefix))
+        CfnOutput(self, OUTPUT_QUEUE_URL, value=self.worker.queue.queue_url)
+        CfnOutput(self, OUTPUT_DLQ_URL, value=self.worker.dlq.queue_url)
+        CfnOutput(self, OUTPUT_DASHBOARD, value=self.monitoring.dashboard.dashboard_name)
+        CfnOutput(
+            self,
+            OUTPUT_STORAGE_URL,
+            value=self.storage_urls()["STOWAGE_STORAGE_URL"],
+            description="STOWAGE_STORAGE_URL for scripts that share the deployed storage",
+        )
+        if self.postgres is not None:
+            CfnOutput(self, OUTPUT_CLUSTER_ARN, value=self.postgres.cluster.cluster_arn)
+            CfnOutput(self, OUTPUT_SECRET_ARN, value=self.postgres.secret_arn)
+        if api.user_pool is not None and api.user_pool_client is not None:
+            CfnOutput(self, OUTPUT_USER_POOL_ID, value=api.user_pool.user_pool_id)
+            CfnOutput(
+                self, OUTPUT_USER_POOL_CLIENT_ID, value=api.user_pool_client.user_pool_client_id
+            )

@@ -1,0 +1,184 @@
+"""The REST API: routes, the streaming integration, auth, logs, throttling, the functions."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from infra.constants import (
+    API_HANDLER,
+    LWA_LAYER_ACCOUNT,
+    LWA_LAYER_NAME,
+    POWERTOOLS_LAYER_PARAMETER,
+    STREAM_HANDLER,
+    WORKER_HANDLER,
+)
+
+from .conftest import Synth
+
+
+def _function(synth: Synth, handler: str) -> tuple[str, dict]:
+    for logical_id, resource in synth.resources("AWS::Lambda::Function").items():
+        if resource["Properties"]["Handler"] == handler:
+            return logical_id, resource["Properties"]
+    raise AssertionError(f"no function with handler {handler}")
+
+
+def _methods(synth: Synth) -> dict[str, dict]:
+    return {k: v["Properties"] for k, v in synth.resources("AWS::ApiGateway::Method").items()}
+
+
+def _path_of(synth: Synth, resource_ref: dict) -> str:
+    """Rebuild a method's path from the chain of AWS::ApiGateway::Resource parents."""
+    resources = synth.resources("AWS::ApiGateway::Resource")
+    parts: list[str] = []
+    ref = resource_ref.get("Ref")
+    while ref in resources:
+        props = resources[ref]["Properties"]
+        parts.insert(0, props["PathPart"])
+        ref = props["ParentId"].get("Ref")
+    return "/" + "/".join(parts)
+
+
+def _integration_target(integration: dict) -> str:
+    return json.dumps(integration["Uri"])
+
+
+def test_stream_route_streams_from_the_stream_function_for_15_minutes(synth: Synth) -> None:
+    stream_id, _ = _function(synth, STREAM_HANDLER)
+    (stream,) = [
+        m
+        for m in _methods(synth).values()
+        if _path_of(synth, m["ResourceId"]) == "/api/agents/{id}/stream"
+    ]
+    integration = stream["Integration"]
+
+    assert stream["HttpMethod"] == "POST"
+    assert integration["Type"] == "AWS_PROXY"
+    assert integration["ResponseTransferMode"] == "STREAM"
+    assert integration["TimeoutInMillis"] == 15 * 60 * 1000
+    target = _integration_target(integration)
+    assert "/2021-11-15/functions/" in target and "/response-streaming-invocations" in target
+    assert stream_id in target
+
+
+def test_every_other_route_proxies_to_the_api_function(synth: Synth) -> None:
+    api_id, _ = _function(synth, API_HANDLER)
+    stream_id, _ = _function(synth, STREAM_HANDLER)
+    by_path = {_path_of(synth, m["ResourceId"]): m for m in _methods(synth).values()}
+
+    assert set(by_path) == {"/api/{proxy+}", "/api/agents/{id}/stream"}
+    proxy = by_path["/api/{proxy+}"]
+    assert proxy["HttpMethod"] == "ANY"
+    assert proxy["Integration"].get("ResponseTransferMode", "BUFFERED") == "BUFFERED"
+    target = _integration_target(proxy["Integration"])
+    assert api_id in target and stream_id not in target
+    assert "/2015-03-31/functions/" in target
+
+
+def test_iam_auth_on_every_method_by_default(dev: Synth) -> None:
+    assert {m["AuthorizationType"] for m in _methods(dev).values()} == {"AWS_IAM"}
+    assert not dev.resources("AWS::Cognito::UserPool")
+
+
+def test_cognito_option_puts_the_user_pool_authorizer_on_every_method(full: Synth) -> None:
+    (authorizer_id,) = full.resources("AWS::ApiGateway::Authorizer")
+    full.template.has_resource_properties(
+        "AWS::ApiGateway::Authorizer", {"Type": "COGNITO_USER_POOLS"}
+    )
+    for method in _methods(full).values():
+        assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+        assert method["AuthorizerId"] == {"Ref": authorizer_id}
+    full.template.has_resource_properties(
+        "AWS::Cognito::UserPool",
+        {
+            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+            "Policies": {"PasswordPolicy": Match.object_like({"MinimumLength": 12})},
+        },
+    )
+
+
+def test_functions_verify_jwts_from_that_pool_in_cognito_mode(dev: Synth, full: Synth) -> None:
+    (pool_id,) = full.resources("AWS::Cognito::UserPool")
+    (client_id,) = full.resources("AWS::Cognito::UserPoolClient")
+    for handler in (API_HANDLER, STREAM_HANDLER):
+        env = _function(full, handler)[1]["Environment"]["Variables"]
+        assert env["STOWAGE_AUTH"] == "jwt"
+        assert pool_id in json.dumps(env["STOWAGE_JWT_ISSUER"])
+        assert "cognito-idp." in json.dumps(env["STOWAGE_JWT_ISSUER"])
+        assert env["STOWAGE_JWT_AUDIENCE"] == {"Ref": client_id}
+        dev_env = _function(dev, handler)[1]["Environment"]["Variables"]
+        assert dev_env["STOWAGE_AUTH"] == "iam"
+        assert "STOWAGE_JWT_ISSUER" not in dev_env
+
+
+def test_stage_has_access_logs_throttling_and_metrics(synth: Synth) -> None:
+    config = synth.stack.config
+    (stage,) = synth.resources("AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+
+    assert props["StageName"] == config.stage
+    log_group_arn = json.dumps(props["AccessLogSetting"]["DestinationArn"])
+    assert any(lid in log_group_arn for lid in synth.resources("AWS::Logs::LogGroup"))
+    assert "$context.requestId" in props["AccessLogSetting"]["Format"]
+    (settings,) = props["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == config.throttle_rate
+    assert settings["ThrottlingBurstLimit"] == config.throttle_burst
+    assert settings["MetricsEnabled"] is True
+    assert settings["LoggingLevel"] == "ERROR"
+
+
+def test_functions_are_python313_on_arm64_with_the_powertools_layer(synth: Synth) -> None:
+    parameters = synth.raw["Parameters"]
+    (powertools,) = [
+        k for k, v in parameters.items() if v.get("Default") == POWERTOOLS_LAYER_PARAMETER
+    ]
+    for handler in (API_HANDLER, STREAM_HANDLER, WORKER_HANDLER):
+        _, props = _function(synth, handler)
+        assert props["Runtime"] == "python3.13", handler
+        assert props["Architectures"] == ["arm64"], handler
+        assert {"Ref": powertools} in props["Layers"], handler
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert "LogGroup" in props["LoggingConfig"]
+        assert "VpcConfig" not in props, handler  # Data API: no VPC, fast cold starts
+    assert parameters[powertools]["Type"] == "AWS::SSM::Parameter::Value<String>"
+
+
+def test_stream_function_runs_uvicorn_behind_the_web_adapter(synth: Synth) -> None:
+    _, props = _function(synth, STREAM_HANDLER)
+    env = props["Environment"]["Variables"]
+
+    assert props["Handler"] == "run.sh"
+    assert props["Timeout"] == 900
+    assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert env["PORT"] == "8080"
+    layers = [json.dumps(layer) for layer in props["Layers"]]
+    adapter = [layer for layer in layers if LWA_LAYER_NAME in layer]
+    assert len(adapter) == 1
+    assert f":{LWA_LAYER_ACCOUNT}:layer:{LWA_LAYER_NAME}:" in adapter[0]
+    assert f"{LWA_LAYER_NAME}:{synth.stack.config.lwa_layer_version}" in adapter[0]
+
+
+def test_only_the_stream_function_has_the_adapter(synth: Synth) -> None:
+    for handler in (API_HANDLER, WORKER_HANDLER):
+        _, props = _function(synth, handler)
+        assert LWA_LAYER_NAME not in json.dumps(props["Layers"])
+        assert "AWS_LAMBDA_EXEC_WRAPPER" not in props["Environment"]["Variables"]
+
+
+def test_api_gateway_may_invoke_each_function_only_from_its_routes(synth: Synth) -> None:
+    permissions = [
+        r["Properties"]
+        for r in synth.resources("AWS::Lambda::Permission").values()
+        if r["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    stream_id, _ = _function(synth, STREAM_HANDLER)
+    stream_sources = [
+        json.dumps(p["SourceArn"])
+        for p in permissions
+        if p["FunctionName"] == {"Fn::GetAtt": [stream_id, "Arn"]}
+    ]
+    assert stream_sources
+    assert all("/POST/api/agents/*/stream" in s for s in stream_sources)

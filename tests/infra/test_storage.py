@@ -1,0 +1,127 @@
+"""Tables and bucket: the properties that keep data safe and queries possible."""
+
+from __future__ import annotations
+
+from aws_cdk.assertions import Match
+
+from infra.constants import DOMAINS
+
+from .conftest import Synth
+
+
+def _tables(synth: Synth) -> dict[str, dict]:
+    """Domain -> table properties, by table name ``<prefix>-<domain>``."""
+    prefix = synth.stack.config.table_prefix
+    tables = {}
+    for resource in synth.resources("AWS::DynamoDB::Table").values():
+        name = resource["Properties"]["TableName"]
+        assert name.startswith(f"{prefix}-")
+        tables[name.removeprefix(f"{prefix}-")] = resource
+    return tables
+
+
+def test_one_table_per_dynamodb_domain(dev: Synth, full: Synth) -> None:
+    assert set(_tables(dev)) == set(DOMAINS)
+    # workflows and scores live in Postgres in the full configuration
+    assert set(_tables(full)) == {"memory", "observability"}
+
+
+def test_tables_are_on_demand_with_point_in_time_recovery(synth: Synth) -> None:
+    for domain, table in _tables(synth).items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", domain
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, (
+            domain
+        )
+        assert "ProvisionedThroughput" not in props
+
+
+def test_spans_expire_through_ttl_and_nothing_else_does(synth: Synth) -> None:
+    for domain, table in _tables(synth).items():
+        ttl = table["Properties"].get("TimeToLiveSpecification")
+        if domain == "observability":
+            assert ttl is not None and ttl["Enabled"] is True
+            assert ttl["AttributeName"]
+        else:
+            assert ttl is None, domain
+
+
+def test_deletion_protection_and_retention_outside_dev(dev: Synth, full: Synth) -> None:
+    for table in _tables(dev).values():
+        assert table["Properties"]["DeletionProtectionEnabled"] is False
+        assert table["DeletionPolicy"] == "Delete"
+    for table in _tables(full).values():
+        assert table["Properties"]["DeletionProtectionEnabled"] is True
+        assert table["DeletionPolicy"] == "Retain"
+        assert table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_bucket_is_private_encrypted_and_versioned(synth: Synth) -> None:
+    synth.template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        },
+    )
+
+
+def test_bucket_lifecycle_aborts_uploads_and_expires_old_versions(synth: Synth) -> None:
+    (bucket,) = synth.resources("AWS::S3::Bucket").values()
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    assert {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}.items() <= next(
+        r for r in rules if "AbortIncompleteMultipartUpload" in r
+    ).items()
+    noncurrent = next(r for r in rules if "NoncurrentVersionExpiration" in r)
+    assert noncurrent["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert all(r["Status"] == "Enabled" for r in rules)
+
+
+def test_bucket_policy_denies_plain_http_and_old_tls(synth: Synth) -> None:
+    synth.template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Principal": {"AWS": "*"},
+                                "Action": "s3:*",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        ),
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"NumericLessThan": {"s3:TlsVersion": 1.2}},
+                            }
+                        ),
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_dev_bucket_is_emptied_on_destroy_and_prod_bucket_is_kept(dev: Synth, full: Synth) -> None:
+    (dev_bucket,) = dev.resources("AWS::S3::Bucket").values()
+    (prod_bucket,) = full.resources("AWS::S3::Bucket").values()
+
+    assert dev_bucket["DeletionPolicy"] == "Delete"
+    assert dev.resources("Custom::S3AutoDeleteObjects")
+    assert prod_bucket["DeletionPolicy"] == "Retain"
+    assert not full.resources("Custom::S3AutoDeleteObjects")
