@@ -61,7 +61,10 @@ _UNAVAILABLE = frozenset(
 )
 _SQLSTATE = re.compile(r"SQLState:\s*([0-9A-Z]{5})")
 _READ = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
-_WRITE = re.compile(r"\b(INSERT|UPDATE|DELETE|FOR\s+UPDATE|FOR\s+SHARE)\b", re.IGNORECASE)
+# Data-modifying statements must not be re-run; SELECT ... FOR UPDATE may be.
+_WRITE = re.compile(r"\b(INSERT|DELETE)\b|(?<!FOR )\bUPDATE\b", re.IGNORECASE)
+# Characters per chunk of an oversize row: 12,000 characters are at most 48 KB of UTF-8.
+CHUNK_CHARS = 12_000
 
 
 def encode_value(value: Any) -> dict[str, Any]:
@@ -115,6 +118,10 @@ def _request_size(request: Mapping[str, Any]) -> int:
 def _is_response_too_large(exc: BaseException) -> bool:
     message = str(exc).lower()
     return "response size" in message or "response exceeded" in message
+
+
+def _is_row_too_large(exc: BaseException) -> bool:
+    return "packet for query is too large" in str(exc).lower()
 
 
 class DataApiDriver(Driver):
@@ -224,13 +231,35 @@ class DataApiDriver(Driver):
             return _rows(self._statement(sql, params, transaction_id))
         except StorageError as exc:
             cause = exc.__cause__
-            if cause is None or not _is_response_too_large(cause):
+            row_too_large = cause is not None and _is_row_too_large(cause)
+            if cause is None or not (row_too_large or _is_response_too_large(cause)):
                 raise
             if not _READ.match(sql) or _WRITE.search(sql):
                 raise ItemTooLargeError(
-                    "a write's result is over the Data API's 1 MiB response limit"
+                    "a write's result is over the Data API's response limits"
                 ) from exc
+        if row_too_large:
+            return self._fetch_chunked(sql, params, transaction_id)
         return self._fetch_paged(sql, params, transaction_id)
+
+    def _fetch_chunked(
+        self, sql: str, params: Params | None, transaction_id: str | None
+    ) -> list[Row]:
+        # A row over the Data API's 64 KB row limit: fetch each row as JSON text cut into
+        # chunks (one result row per chunk), then glue them back together here.
+        chunked = (
+            f"WITH stowage_q AS ({sql}), stowage_r AS (SELECT row_number() OVER () AS rn, "
+            "to_jsonb(stowage_q)::text AS j FROM stowage_q) "
+            "SELECT rn, part, substr(j, (part - 1) * :stowage_chunk + 1, :stowage_chunk) AS chunk "
+            "FROM stowage_r, generate_series(1, GREATEST(1, ceil(length(j)::numeric / "
+            ":stowage_chunk)::int)) AS part ORDER BY rn, part"
+        )
+        pieces = self._fetch(chunked, {**(params or {}), "stowage_chunk": CHUNK_CHARS},
+                             transaction_id)
+        rows: dict[int, list[str]] = {}
+        for piece in pieces:
+            rows.setdefault(int(piece["rn"]), []).append(piece["chunk"] or "")
+        return [json.loads("".join(rows[rn])) for rn in sorted(rows)]
 
     def _fetch_paged(
         self, sql: str, params: Params | None, transaction_id: str | None

@@ -196,3 +196,27 @@ def test_data_api_urls() -> None:
         CLUSTER_ARN, SECRET_ARN, "app")
     with pytest.raises(ValidationError, match="secret"):
         open_data_api_url(urlsplit(f"postgres+data-api://{CLUSTER_ARN}?database=app"))
+
+
+def test_rows_over_the_64_kb_row_limit_are_read_in_chunks(fake: FakeDataApi) -> None:
+    # Given a message of ~300 KB (multi-byte text) next to small ones
+    driver, _ = _driver(fake)
+    store = PostgresStore(driver)
+    store.memory.save_thread(Thread(id="t-1", resource_id="u-1"))
+    big = "é" * 150_000 + "🙂" * 1000
+    store.memory.save_messages([
+        Message(id=f"m-{i}", thread_id="t-1", role="user", created_at=T0 + timedelta(seconds=i),
+                content={"format": 2, "parts": [{"type": "text", "text": big if i == 1 else "s"}]})
+        for i in range(3)
+    ])
+    # The service itself refuses to return that row whole
+    with pytest.raises(Exception, match="Packet for query is too large"):
+        fake.client().execute_statement(
+            resourceArn=CLUSTER_ARN, secretArn=SECRET_ARN, formatRecordsAs="JSON",
+            sql="SELECT content FROM mastra_messages WHERE id = 'm-1'",
+        )
+    # When it is read through the store, Then it comes back whole and in order
+    page = store.memory.list_messages("t-1", per_page=None)
+    assert [m.id for m in page.items] == ["m-0", "m-1", "m-2"] and page.total == 3
+    assert page.items[1].text == big
+    assert store.memory.get_messages(["m-1"])[0].text == big

@@ -10,7 +10,7 @@ client's modelled exceptions).
 What it reproduces: named ``:param`` placeholders with typed ``Field`` values and
 ``typeHint`` (JSON, TIMESTAMP, DATE, TIME, DECIMAL, UUID), ``formatRecordsAs="JSON"``
 results in ``formattedRecords``, ``numberOfRecordsUpdated``, transactions by
-``transactionId``, the 1 MiB response limit (and optionally the 64 KB row limit),
+``transactionId``, the 1 MiB response limit and the 64 KB row limit,
 SQL errors as ``DatabaseErrorException`` with the SQLSTATE in the message, and an
 auto-paused cluster answering ``DatabaseResumingException`` a given number of times.
 """
@@ -81,7 +81,7 @@ class FakeDataApi:
         *,
         database: str = "stowage",
         max_response_bytes: int = MAX_RESPONSE_BYTES,
-        max_row_bytes: int | None = None,
+        max_row_bytes: int | None = MAX_ROW_BYTES,
     ) -> None:
         self.dsn = dsn
         self.database = database
