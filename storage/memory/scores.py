@@ -1,0 +1,70 @@
+"""``InMemoryScoreStore``: scores keyed by id."""
+
+from __future__ import annotations
+
+import threading
+
+from storage import validation as v
+from storage.errors import ValidationError
+from storage.memory._common import check_time, clone, page_slice
+from storage.records import Page, Score, page_of
+
+
+class InMemoryScoreStore:
+    """Scores in process memory (see ``ScoreStore``)."""
+
+    def __init__(self, *, lock: threading.RLock | None = None) -> None:
+        self._lock = lock or threading.RLock()
+        self._scores: dict[str, Score] = {}
+
+    def save_score(self, score: Score) -> Score:
+        """Create or replace a score by id."""
+        if not isinstance(score, Score):
+            raise ValidationError(f"expected a Score, got {type(score).__name__}")
+        v.check_score(score)
+        check_time(score.created_at, "created_at")
+        stored = clone(score)
+        with self._lock:
+            self._scores[score.id] = stored
+            return clone(stored)
+
+    def get_score(self, score_id: str) -> Score | None:
+        """The score, or ``None``."""
+        v.check_id(score_id, "score id")
+        with self._lock:
+            return clone(self._scores.get(score_id))
+
+    def list_scores(
+        self,
+        *,
+        scorer_id: str | None = None,
+        run_id: str | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        page: int = 0,
+        per_page: int | None = 50,
+    ) -> Page[Score]:
+        """Scores matching every given filter, newest ``created_at`` first (ties: id desc)."""
+        wanted = {
+            "scorer_id": scorer_id,
+            "run_id": run_id,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "trace_id": trace_id,
+            "span_id": span_id,
+        }
+        for name, value in wanted.items():
+            if value is not None:
+                v.check_id(value, name.replace("_", " "))
+        v.check_paging(page, per_page)
+        with self._lock:
+            matches = [
+                s
+                for s in self._scores.values()
+                if all(val is None or getattr(s, k) == val for k, val in wanted.items())
+            ]
+            matches.sort(key=lambda s: (s.created_at, s.id), reverse=True)
+            items = clone(page_slice(matches, page, per_page))
+        return page_of(items, total=len(matches), page=page, per_page=per_page)
