@@ -39,11 +39,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+## CloudFormation into cdk.out/ (pip bundling for aarch64 + cdk-nag; no AWS account needed).
 synth: $(STAMP) $(NODE_STAMP)
-	npx cdk synth --quiet
+	npx cdk synth --quiet $(CDK_ARGS)
 
+## Deploy to the current AWS account/region (CDK_ARGS="-c stage=prod ..."); outputs in cdk.out/outputs.json.
 deploy: $(STAMP) $(NODE_STAMP)
-	npx cdk deploy --require-approval never $(CDK_ARGS)
+	npx cdk deploy --require-approval never --outputs-file cdk.out/outputs.json $(CDK_ARGS)
 
 destroy: $(STAMP) $(NODE_STAMP)
 	npx cdk destroy --force $(CDK_ARGS)

@@ -175,3 +175,31 @@ def test_app_entry_point_synthesizes_like_cdk_synth(tmp_path: Path) -> None:
     tables = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     assert all(t["Properties"]["DeletionProtectionEnabled"] for t in tables)
     assert {t["DeletionPolicy"] for t in tables} == {"Retain"}
+
+
+@pytest.mark.node
+def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path: Path) -> None:
+    # `make synth`: the CLI pinned in package.json runs cdk.json's app and reads its output.
+    from tests.conftest import skip_or_fail
+
+    root = Path(__file__).resolve().parents[2]
+    cli = root / "node_modules" / ".bin" / "cdk"
+    if not cli.exists():
+        skip_or_fail("node_modules/.bin/cdk is missing (run `make node`)")
+    package = json.loads((root / "package.json").read_text())
+    assert package["devDependencies"]["aws-cdk"].startswith("2.1148.")
+    settings = json.loads((root / "cdk.json").read_text())
+    assert settings["notices"] is False and settings["cli-telemetry"] is False
+
+    done = subprocess.run(
+        [str(cli), "synth", "--quiet", "--output", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=root,
+        timeout=600,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert "Stowage-dev" in manifest["artifacts"]
