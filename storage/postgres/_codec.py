@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from storage.errors import StorageError
+from storage.errors import StorageError, ValidationError
 from storage.postgres.driver import Json
-from storage.timeutil import from_epoch_ms, to_iso
+from storage.timeutil import from_epoch_ms, to_iso, to_ms
 
 
 def ms(column: str, alias: str, table: str = "") -> str:
@@ -49,6 +49,16 @@ def wall(param: str) -> str:
 def set_times(column: str, param: str) -> str:
     """``"col" = <wall>, "colZ" = <tstz>`` for an UPDATE's SET list."""
     return f'"{column}" = {wall(param)}, "{column}Z" = {tstz(param)}'
+
+
+def time_param(value: object, what: str) -> str:
+    """A caller's time bound as a parameter; refuses non-datetimes and naive datetimes."""
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{what} must be a datetime, got {type(value).__name__}")
+    try:
+        return to_iso(to_ms(value))
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 def iso(value: datetime) -> str:

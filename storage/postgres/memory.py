@@ -137,6 +137,8 @@ class PostgresMemoryStore(PostgresDomain):
 
     def save_thread(self, thread: Thread) -> Thread:
         """Create or replace a thread."""
+        if not isinstance(thread, Thread):
+            raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         check_thread(thread)
         self._ready()
         self._driver.execute(
@@ -255,6 +257,8 @@ class PostgresMemoryStore(PostgresDomain):
             raise ValidationError("save_messages takes a list of messages")
         batch = list(messages)
         for message in batch:
+            if not isinstance(message, Message):
+                raise ValidationError(f"expected a Message, got {type(message).__name__}")
             check_message(message)
         if not batch:
             return []
@@ -281,7 +285,7 @@ class PostgresMemoryStore(PostgresDomain):
         if missing:
             raise NotFoundError(f"thread {missing[0]!r} not found")
         resources: dict[str, Any] = c.loads_dict(row["saved"])
-        return [_with_resource(m, resources.get(m.id)) for m in unique]
+        return [_with_resource(m, resources.get(m.id)) for m in batch]
 
     def list_messages(
         self,
@@ -309,10 +313,10 @@ class PostgresMemoryStore(PostgresDomain):
             params["resource_id"] = resource_id
         if start is not None:
             where.append(f'"createdAt" {">" if start_exclusive else ">="} {c.wall("start")}')
-            params["start"] = c.iso(start)
+            params["start"] = c.time_param(start, "start")
         if end is not None:
             where.append(f'"createdAt" {"<" if end_exclusive else "<="} {c.wall("end")}')
-            params["end"] = c.iso(end)
+            params["end"] = c.time_param(end, "end")
         includes = _check_includes(include)
         dir_sql = "DESC" if direction == "desc" else "ASC"
         params["limit"] = per_page
@@ -399,7 +403,7 @@ class PostgresMemoryStore(PostgresDomain):
             touched = {m.thread_id for m in current.values()}
             for update in batch:
                 current[update.id] = apply_message_update(current[update.id], update)
-                check_content(current[update.id].content)
+                check_message(current[update.id])
             touched |= {m.thread_id for m in current.values()}
             rows_json = [
                 {
@@ -562,4 +566,6 @@ def _check_update(update: MessageUpdate) -> None:
     if update.content is not None:
         check_content(update.content)
     if update.metadata is not None:
-        check_metadata(update.metadata, "message metadata")
+        if not isinstance(update.metadata, Mapping):
+            raise ValidationError("message metadata must be an object")
+        check_json(update.metadata, "message metadata")

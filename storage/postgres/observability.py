@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -12,7 +12,7 @@ from storage.postgres import _codec as c
 from storage.postgres._base import PostgresDomain
 from storage.postgres.driver import Json, Row, Session
 from storage.records import SPAN_FIELDS, SPAN_KEY_FIELDS, Page, Span, SpanUpdate, page_of
-from storage.validation import check_id, check_ids, check_paging, check_span
+from storage.validation import check_id, check_ids, check_json, check_paging, check_span
 
 # Span field -> column; JSON columns are read as text.
 _TEXT = {
@@ -86,16 +86,37 @@ def _row(span: Span) -> dict[str, Any]:
     return row
 
 
+def check_span_record(span: object) -> None:
+    """A span this backend can store (the reference backend's rules)."""
+    if not isinstance(span, Span):
+        raise ValidationError(f"expected a Span, got {type(span).__name__}")
+    check_span(span)
+    c.time_param(span.started_at, "started_at")
+    if span.ended_at is not None:
+        c.time_param(span.ended_at, "ended_at")
+    for name in ("attributes", "metadata"):
+        if not isinstance(getattr(span, name), Mapping):
+            raise ValidationError(f"span {name} must be an object")
+    for name in ("entity_type", "entity_id", "entity_name", "resource_id", "thread_id",
+                 "run_id"):
+        value = getattr(span, name)
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"span {name} must be a string or None")
+        if value is not None:
+            check_json(value, f"span {name}")
+
+
 def _apply(span: Span, update: SpanUpdate) -> Span:
+    for name, value in update.fields.items():
+        if name in ("started_at", "ended_at") and not (
+            isinstance(value, datetime) or (value is None and name == "ended_at")
+        ):
+            raise ValidationError(f"span {name} must be a datetime")
     try:
         updated = replace(span, **dict(update.fields))
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"bad span update for {update.span_id!r}: {exc}") from exc
-    if not isinstance(updated.started_at, datetime):
-        raise ValidationError("span started_at must be a datetime")
-    if updated.ended_at is not None and not isinstance(updated.ended_at, datetime):
-        raise ValidationError("span ended_at must be a datetime or None")
-    check_span(updated)
+    check_span_record(updated)
     return updated
 
 
@@ -106,7 +127,7 @@ class PostgresObservabilityStore(PostgresDomain):
         """Upsert spans in one statement."""
         batch = list(spans)
         for span in batch:
-            check_span(span)
+            check_span_record(span)
         if not batch:
             return
         unique = list({(s.trace_id, s.span_id): s for s in batch}.values())
@@ -123,7 +144,9 @@ class PostgresObservabilityStore(PostgresDomain):
         batch = list(updates)
         for update in batch:
             if not isinstance(update, SpanUpdate):
-                raise ValidationError("updates must be SpanUpdate")
+                raise ValidationError(f"expected a SpanUpdate, got {type(update).__name__}")
+            if not isinstance(update.fields, Mapping):
+                raise ValidationError("span update fields must be a mapping")
             check_id(update.trace_id, "trace id")
             check_id(update.span_id, "span id")
             for name in update.fields:
@@ -191,10 +214,10 @@ class PostgresObservabilityStore(PostgresDomain):
                 params[field] = check_id(value, field.replace("_", " "))
         if start is not None:
             where.append(f'"startedAt" >= {c.wall("start")}')
-            params["start"] = c.iso(start)
+            params["start"] = c.time_param(start, "start")
         if end is not None:
             where.append(f'"startedAt" <= {c.wall("end")}')
-            params["end"] = c.iso(end)
+            params["end"] = c.time_param(end, "end")
         params["limit"] = per_page
         params["offset"] = page * per_page if per_page is not None else 0
         self._ready()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.errors import ValidationError
 from storage.postgres import _codec as c
 from storage.postgres._base import PostgresDomain
 from storage.postgres.driver import Json, Row
@@ -61,6 +62,8 @@ class PostgresScoreStore(PostgresDomain):
 
     def save_score(self, score: Score) -> Score:
         """Create or replace a score by id (one upsert)."""
+        if not isinstance(score, Score):
+            raise ValidationError(f"expected a Score, got {type(score).__name__}")
         check_score(score)
         params: dict[str, Any] = {field: getattr(score, field) for field in _TEXT}
         params["source"] = score.source or ""

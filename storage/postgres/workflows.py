@@ -20,9 +20,9 @@ RUN_COLS = (
 
 
 def status_of(snapshot: Mapping[str, Any]) -> str:
-    """A run's status: ``snapshot["status"]`` (Mastra's field), ``"unknown"`` if absent."""
-    status = snapshot.get("status")
-    return status if isinstance(status, str) and status else "unknown"
+    """A run's status: ``snapshot["status"]`` (Mastra's field), ``"pending"`` if absent."""
+    status = snapshot.get("status", "pending")
+    return status if isinstance(status, str) else str(status)
 
 
 def _run(row: Row) -> WorkflowRun:
@@ -130,10 +130,10 @@ class PostgresWorkflowStore(PostgresDomain):
             params["status"] = check_id(status, "status")
         if start is not None:
             where.append(f'"createdAt" >= {c.wall("start")}')
-            params["start"] = c.iso(start)
+            params["start"] = c.time_param(start, "start")
         if end is not None:
             where.append(f'"createdAt" <= {c.wall("end")}')
-            params["end"] = c.iso(end)
+            params["end"] = c.time_param(end, "end")
         params["limit"] = per_page
         params["offset"] = page * per_page if per_page is not None else 0
         self._ready()
