@@ -96,11 +96,11 @@ def _json_equal(stored: Any, wanted: Any) -> bool:
 def metadata_matches(metadata: Any, filter_json: str) -> int:
     """SQL function ``stowage_metadata_matches(col, filter)``: top-level equality per key.
 
-    A key the thread lacks matches ``None`` (as Mastra's ``json_extract(...) IS NULL``).
+    A key the thread lacks never matches, not even ``None``.
     """
     try:
         stored = loads_dict(metadata)
     except Exception:  # an unreadable row simply does not match
         return 0
     wanted: dict[str, Any] = json.loads(filter_json)
-    return int(all(_json_equal(stored.get(k), value) for k, value in wanted.items()))
+    return int(all(k in stored and _json_equal(stored[k], value) for k, value in wanted.items()))

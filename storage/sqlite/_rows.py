@@ -105,8 +105,8 @@ def run_from_row(row: sqlite3.Row | tuple[Any, ...]) -> WorkflowRun:
 
 def run_status(snapshot: dict[str, Any]) -> str:
     """A run's status is its snapshot's (Mastra's default for a new run is ``pending``)."""
-    status = snapshot.get("status")
-    return status if isinstance(status, str) and status else "pending"
+    status = snapshot.get("status", "pending")
+    return status if isinstance(status, str) else str(status)
 
 
 # Span field -> mastra_ai_spans column, and which hold JSON.

@@ -63,6 +63,8 @@ class SQLiteMemoryStore:
 
     def save_thread(self, thread: Thread) -> Thread:
         """Create or replace a thread. Returns the stored thread."""
+        if not isinstance(thread, Thread):
+            raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         v.check_thread(thread)
         with self._db.write("save_thread") as conn:
             conn.execute(
@@ -176,8 +178,8 @@ class SQLiteMemoryStore:
     def save_messages(self, messages: Sequence[Message]) -> list[Message]:
         """Upsert messages by id, all or nothing, and bump each touched thread's ``updated_at``.
 
-        A message saved under an id that lives in another thread moves there (both
-        threads are bumped). A message without ``resource_id`` takes its thread's.
+        A message saved under an id that lives in another thread moves there. A message
+        without ``resource_id`` takes its thread's.
 
         Raises:
             NotFoundError: a target thread does not exist (nothing is written).
@@ -185,6 +187,8 @@ class SQLiteMemoryStore:
         if isinstance(messages, Message):
             raise ValidationError("save_messages takes a list of messages")
         for message in messages:
+            if not isinstance(message, Message):
+                raise ValidationError(f"expected a Message, got {type(message).__name__}")
             v.check_message(message)
         if not messages:
             return []
@@ -195,7 +199,6 @@ class SQLiteMemoryStore:
             missing = [t for t in thread_ids if t not in owners]
             if missing:
                 raise NotFoundError(f"thread {missing[0]!r} does not exist")
-            moved_from = self._current_threads(conn, [m.id for m in messages])
             for message in messages:
                 if message.resource_id is None:
                     message = replace(message, resource_id=owners[message.thread_id])
@@ -209,8 +212,7 @@ class SQLiteMemoryStore:
                     _rows.message_params(message),
                 )
                 stored.append(message)
-            touched = set(thread_ids) | set(moved_from.values())
-            self._bump(conn, touched)
+            self._bump(conn, set(thread_ids))
         return stored
 
     def list_messages(
@@ -276,14 +278,17 @@ class SQLiteMemoryStore:
         return page_of(items, total=total, page=page, per_page=per_page)
 
     def get_messages(self, message_ids: Sequence[str]) -> list[Message]:
-        """The messages with these ids, in the order asked; unknown ids are skipped."""
+        """The messages with these ids, in the order asked (once each); unknown ids skipped."""
         ids = v.check_ids(message_ids, "message id")
         with self._db.read("get_messages") as conn:
             found = self._messages(conn, ids)
-        return [found[i] for i in ids if i in found]
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
 
     def update_messages(self, updates: Sequence[MessageUpdate]) -> list[Message]:
         """Apply partial updates, all or nothing; bump every thread touched.
+
+        Returns:
+            Each updated message once, as finally stored, in the order first named.
 
         Raises:
             NotFoundError: a message, or the thread a message moves to, does not exist.
@@ -313,13 +318,14 @@ class SQLiteMemoryStore:
                 current[update.id] = after
                 touched.update({before.thread_id, after.thread_id})
                 results.append(after)
-            for message in {m.id: m for m in results}.values():
+            final = list({m.id: current[m.id] for m in results}.values())
+            for message in final:
                 conn.execute(
                     f"UPDATE {MESSAGES} SET thread_id = ?, content = ?, role = ? WHERE id = ?",
                     (message.thread_id, dumps(message.content), message.role, message.id),
                 )
             self._bump(conn, touched)
-        return results
+        return final
 
     def delete_messages(self, message_ids: Sequence[str]) -> None:
         """Delete messages; unknown ids are ignored; bumps the threads they were in."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage import validation as v
+from storage.errors import ValidationError
 from storage.records import Page, Score, page_of
 from storage.sqlite import _rows
 from storage.sqlite._codec import dumps, iso
@@ -35,6 +36,8 @@ class SQLiteScoreStore:
 
     def save_score(self, score: Score) -> Score:
         """Create or replace a score by id."""
+        if not isinstance(score, Score):
+            raise ValidationError(f"expected a Score, got {type(score).__name__}")
         v.check_score(score)
         columns = [*_rows.SCORE_COLUMNS.values(), "scorer", "updatedAt"]
         # Mastra's rows carry the scorer as an object; ours names it by id.

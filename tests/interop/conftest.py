@@ -88,3 +88,9 @@ class Node:
 def node() -> Node:
     """Node 22 with ``@mastra/core``, ``@mastra/libsql``, ``@mastra/pg``, ``@mastra/client-js``."""
     return Node(ensure_node_modules())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _node_modules() -> None:
+    """Every test here drives Mastra's packages: install them before any runs."""
+    ensure_node_modules()
