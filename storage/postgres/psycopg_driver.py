@@ -139,18 +139,15 @@ class PsycopgDriver(Driver):
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         if self._use_pool:
+            pool = self._get_pool()
             try:
-                cm = self._get_pool().connection()
-                conn = cm.__enter__()
+                pooled = pool.getconn()
             except psycopg.Error as exc:  # PoolTimeout is a psycopg.OperationalError
                 raise UnavailableError(f"cannot get a PostgreSQL connection: {exc}") from exc
             try:
-                yield conn
-            except BaseException as exc:
-                cm.__exit__(type(exc), exc, exc.__traceback__)
-                raise
-            else:
-                cm.__exit__(None, None, None)
+                yield pooled
+            finally:
+                pool.putconn(pooled)  # the pool discards it if broken
             return
         with self._lock:
             if self._conn is None or self._conn.closed:

@@ -243,6 +243,20 @@ def test_a_dropped_connection_is_retried_once_when_nothing_committed(pg_url: str
         driver.close()
 
 
+def test_a_pooled_connection_killed_while_idle_is_replaced(pg_url: str) -> None:
+    # Given a pool of one connection whose server session dies while idle
+    driver = PsycopgDriver(pg_url, pool=True, min_size=1, max_size=1)
+    try:
+        first = driver.fetch("SELECT pg_backend_pid() AS pid")[0]["pid"]
+        with psycopg.connect(pg_url, autocommit=True) as killer:
+            killer.execute("SELECT pg_terminate_backend(%s)", [first])
+        # When the next statement runs, Then it is retried once on a new connection
+        second = driver.fetch("SELECT pg_backend_pid() AS pid")[0]["pid"]
+        assert second != first
+    finally:
+        driver.close()
+
+
 def test_a_connection_that_keeps_dropping_is_unavailable(pg_url: str) -> None:
     driver = PsycopgDriver(pg_url, pool=False)
 
