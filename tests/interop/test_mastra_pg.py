@@ -5,14 +5,13 @@
 * ``@mastra/pg`` reads the threads and messages we write, and we read what it writes,
   through psycopg and through the Data API driver.
 
-Needs Node 22 and the pinned npm packages of ``tests/interop`` (``npm ci`` there).
+Needs Node 22 and the pinned npm packages of ``tests/interop`` (the ``node`` fixture
+of ``tests/interop/conftest.py`` installs them).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from storage import Message, Thread
 from storage.postgres.psycopg_driver import PsycopgDriver
 from storage.postgres.schema import migrate
 from storage.postgres.store import PostgresStore
-from tests.conftest import skip_or_fail
 from tests.storage.fakes import pg
 
 pytestmark = [pytest.mark.postgres, pytest.mark.node]
@@ -42,21 +40,14 @@ TABLES = (
 )
 
 
-def _node() -> Path:
-    node = HERE / "node_modules" / ".bin" / "node"
-    if not node.exists() or not (HERE / "node_modules" / "@mastra" / "pg").is_dir():
-        skip_or_fail("Node 22 and @mastra/pg are not installed (npm ci in tests/interop)")
-    return node
+@pytest.fixture
+def mastra(node: Any) -> Callable[..., Any]:
+    """``mastra(command, url, *args)``: run ``mastra_pg.mjs`` with Node 22, return its JSON."""
 
+    def run(command: str, url: str, *args: str) -> Any:
+        return node.run(SCRIPT.name, command, url, *args)
 
-def mastra(command: str, url: str, *args: str) -> Any:
-    """Run ``mastra_pg.mjs`` with Node 22 and return its JSON output."""
-    done = subprocess.run(
-        [str(_node()), str(SCRIPT), command, url, *args],
-        cwd=HERE, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout)
+    return run
 
 
 @pytest.fixture
@@ -93,7 +84,7 @@ def _schema(url: str) -> dict[str, Any]:
             "triggers": triggers}
 
 
-def test_our_migrations_create_mastras_schema() -> None:
+def test_our_migrations_create_mastras_schema(mastra: Callable[..., Any]) -> None:
     pg.session_database()
     ours, theirs = pg.create_database("stowage_ours_"), pg.create_database("stowage_mastra_")
     try:
@@ -111,7 +102,9 @@ def test_our_migrations_create_mastras_schema() -> None:
         pg.drop_database(theirs)
 
 
-def test_each_side_adopts_a_database_the_other_created(database: str) -> None:
+def test_each_side_adopts_a_database_the_other_created(
+    database: str, mastra: Callable[..., Any]
+) -> None:
     # Mastra first, then us: our migrations run over its tables without error.
     mastra("init", database)
     driver = PsycopgDriver(database, pool=False)
@@ -131,7 +124,9 @@ def _store(url: str, transport: str) -> PostgresStore:
 
 
 @pytest.mark.parametrize("transport", ["psycopg", "data-api"])
-def test_we_read_what_mastra_wrote(database: str, transport: str) -> None:
+def test_we_read_what_mastra_wrote(
+    database: str, transport: str, mastra: Callable[..., Any]
+) -> None:
     # Given a thread and two messages written by @mastra/pg
     mastra("write", database, "t-mastra", "user-7")
     store = _store(database, transport)
@@ -154,7 +149,9 @@ def test_we_read_what_mastra_wrote(database: str, transport: str) -> None:
 
 
 @pytest.mark.parametrize("transport", ["psycopg", "data-api"])
-def test_mastra_reads_what_we_wrote(database: str, transport: str) -> None:
+def test_mastra_reads_what_we_wrote(
+    database: str, transport: str, mastra: Callable[..., Any]
+) -> None:
     # Given a thread and a turn written by Stowage
     store = _store(database, transport)
     created = datetime(2025, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
