@@ -12,7 +12,7 @@ import logging
 import random
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ from agents.tools import Tool, ToolContext
 from storage.errors import StorageError
 from storage.records import Message, Thread
 from storage.timeutil import to_iso, utcnow
+from storage.validation import check_message
 
 if TYPE_CHECKING:
     from agents.agent import Agent, GenerateResult
@@ -132,6 +133,9 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
     ]
     for processor in agent.input_processors(store):
         user_messages = processor.process_input(user_messages, context)
+    for message in user_messages:
+        # Refuse what storage would refuse now, before the model is paid for.
+        check_message(replace(message, thread_id=message.thread_id or "unsaved"))
 
     system_parts = [agent.instructions, system_text(drafts)]
     tools = dict(agent.tools)
@@ -271,6 +275,10 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
                                                   *step_calls)))
             chat.append(ChatMessage("tool", tuple(step_results)))
         saved = _save(turn, assistant_id, parts, final_text)
+    except GeneratorExit:
+        # The consumer went away mid-run (a client disconnected): nothing is saved.
+        recorder.finish(status="canceled", error={"message": "stream closed by the consumer"})
+        raise
     except Exception as exc:
         log.warning("agent run failed agent=%s run_id=%s error=%s", agent.id, turn.run_id,
                     type(exc).__name__)
@@ -296,13 +304,17 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
         tool_results=results,
         trace_id=recorder.trace_id,
     )
-    yield from _emit(turn, "finish", {
-        "stepResult": {"reason": finish_reason},
-        "output": {"text": final_text, "usage": usage.to_dict()},
-        "metadata": {"threadId": turn.context.thread_id, "resourceId": turn.context.resource_id},
-        "messages": {"nonUser": [_message_json(m) for m in assistant]},
-    })
-    _submit_jobs(turn, final_text)
+    try:
+        yield from _emit(turn, "finish", {
+            "stepResult": {"reason": finish_reason},
+            "output": {"text": final_text, "usage": usage.to_dict()},
+            "metadata": {"threadId": turn.context.thread_id,
+                         "resourceId": turn.context.resource_id},
+            "messages": {"nonUser": [_message_json(m) for m in assistant]},
+        })
+    finally:
+        # After the finish event, even if the consumer stops right there (closes us).
+        _submit_jobs(turn, final_text)
 
 
 def _replay(agent: Agent, request: ModelRequest) -> Iterator[Any]:

@@ -240,3 +240,41 @@ def test_describe_lists_tools_with_schemas() -> None:
     info = Agent(id="d", instructions="hi", tools=[get_weather]).describe()
     assert info["modelId"] == "local/echo" and info["provider"] == "local"
     assert info["tools"]["get_weather"]["inputSchema"]["required"] == ["city"]
+
+
+def test_closing_a_stream_mid_run_records_it_canceled_and_saves_nothing() -> None:
+    import storage
+
+    store = storage.open("memory://")
+    agent = Agent(id="c")
+    from agents import App
+
+    App(agents=[agent], storage=store)
+    stream = agent.stream("a b c d", memory={"thread": "t", "resource": "u"})
+    assert next(stream).type == "start"
+    next(stream)
+    stream.close()
+    assert store.memory.list_messages("t").total == 0
+    assert store.workflows.get_run(stream.run_id).status == "canceled"
+
+
+def test_input_storage_would_refuse_is_refused_before_the_model_runs() -> None:
+    model = ScriptedModel(["never"])
+    with pytest.raises(ValidationError):
+        Agent(id="v", model=model).generate("nul \x00 char")
+    assert model.requests == []
+
+
+def test_async_variants() -> None:
+    import asyncio
+
+    agent = Agent(id="async")
+
+    async def main() -> tuple[str, list[str]]:
+        result = await agent.agenerate("hi")
+        types = [event.type async for event in agent.astream("hi")]
+        return result.text, types
+
+    text, types = asyncio.run(main())
+    assert text == "Echo: hi"
+    assert types[0] == "start" and types[-1] == "finish"
