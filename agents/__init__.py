@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from agents.agent import Agent, AgentStream, GenerateResult
-from agents.app import AgentNotFoundError, App
+from agents.app import AgentNotFoundError, App, load_app
 from agents.events import Event
 from agents.jobs import BackgroundJobRunner, InlineJobRunner, JobRunner, SQSJobRunner, run_job
 from agents.memory import Memory, ThreadOwnershipError
@@ -45,6 +45,7 @@ __all__ = [
     "ToolContext",
     "ToolResult",
     "Usage",
+    "load_app",
     "resolve_model",
     "run_job",
     "tool",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from storage.errors import NotFoundError
@@ -82,3 +85,53 @@ class App:
 
     def __repr__(self) -> str:
         return f"App(agents={list(self.agents)}, storage={self.storage!r})"
+
+
+DEFAULT_INSTRUCTIONS = "You are a helpful assistant. Answer briefly."
+
+
+def load_app(spec: str | None = None, *, environ: Mapping[str, str] | None = None) -> App:
+    """The deployment's :class:`App`: ``"package.module:attribute"``, else a default one.
+
+    ``spec`` defaults to ``STOWAGE_APP``. The attribute may be an ``App`` or a
+    function returning one. Without a spec, the app has one agent, ``assistant``, on
+    ``STOWAGE_MODEL`` (default ``local/echo``) with titles on, over
+    ``storage.from_env()``; its jobs go to SQS when ``STOWAGE_JOBS_QUEUE_URL`` is set,
+    else to a background thread pool.
+
+    Raises:
+        ValueError: the spec is malformed or does not name an App.
+    """
+    env = os.environ if environ is None else environ
+    spec = spec or env.get("STOWAGE_APP")
+    if spec:
+        module_name, sep, attr = spec.partition(":")
+        if not sep or not module_name or not attr:
+            raise ValueError(f"app spec {spec!r} must look like package.module:attribute")
+        target = getattr(importlib.import_module(module_name), attr)
+        app = target
+        if callable(target) and not isinstance(target, App):
+            try:
+                inspect.signature(target).bind()
+            except TypeError as exc:
+                raise ValueError(f"{spec!r} must be an App or take no arguments") from exc
+            app = target()
+        if not isinstance(app, App):
+            raise ValueError(f"{spec!r} is a {type(app).__name__}, not an App")
+        return app
+
+    import storage
+    from agents.agent import Agent
+    from agents.jobs import BackgroundJobRunner, SQSJobRunner
+    from agents.memory import Memory
+
+    queue_url = env.get("STOWAGE_JOBS_QUEUE_URL")
+    jobs: JobRunner = SQSJobRunner(queue_url) if queue_url else BackgroundJobRunner()
+    assistant = Agent(
+        id="assistant",
+        name="Assistant",
+        instructions=DEFAULT_INSTRUCTIONS,
+        model=env.get("STOWAGE_MODEL") or "local/echo",
+        memory=Memory(generate_title=True),
+    )
+    return App(agents=[assistant], storage=storage.from_env(dict(env)), jobs=jobs)
