@@ -20,7 +20,7 @@ from infra.config import StowageConfig
 from infra.constants import APP_NAME
 from infra.nag import add_checks
 from infra.stack import StowageStack
-from infra.tables import backend_table_definitions
+from storage.dynamodb.schema import TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTEXT_KEYS = (
@@ -71,7 +71,7 @@ def build_app(
         config.stack_name,
         config=config,
         asset=asset,
-        table_definitions=backend_table_definitions(),
+        table_definitions=TABLES,
         env=env,
         description=f"{APP_NAME} ({config.stage}): durable agent memory on AWS serverless",
     )

@@ -40,9 +40,10 @@ from infra.constructs.api import ApiConstruct
 from infra.constructs.functions import grant, powertools_layer
 from infra.constructs.monitoring import MonitoringConstruct
 from infra.constructs.postgres import PostgresConstruct
-from infra.constructs.storage import StorageConstruct, TableDefinition
+from infra.constructs.storage import StorageConstruct
 from infra.constructs.worker import WorkerConstruct
 from infra.nag import acknowledge
+from storage.dynamodb.schema import TableSchema
 
 # Which domains each function reads (False) or writes (True).
 _TABLE_ACCESS: dict[str, dict[str, bool]] = {
@@ -88,7 +89,7 @@ class StowageStack(Stack):
         *,
         config: StowageConfig,
         asset: LambdaAsset,
-        table_definitions: Mapping[str, TableDefinition],
+        table_definitions: Mapping[str, TableSchema],
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]

@@ -8,7 +8,6 @@ and the code that queries them cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -18,6 +17,7 @@ from constructs import Construct
 
 from infra.constants import BLOBS_PREFIX, BUCKET_ID, TABLE_IDS
 from infra.nag import acknowledge
+from storage.dynamodb.schema import KeyAttribute, TableSchema
 
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -39,37 +39,15 @@ _WRITE_ACTIONS = (
 )
 
 
-@dataclass(frozen=True)
-class KeyAttribute:
-    """A key attribute: name and DynamoDB type (``S``, ``N`` or ``B``)."""
-
-    name: str
-    type: str
-
-
-@dataclass(frozen=True)
-class IndexDefinition:
-    """A global or local secondary index (``projection``: ``ALL``, ``KEYS_ONLY`` or a list)."""
-
-    name: str
-    partition_key: KeyAttribute
-    sort_key: KeyAttribute | None = None
-    local: bool = False
-    projection: str | tuple[str, ...] = "ALL"
-
-
-@dataclass(frozen=True)
-class TableDefinition:
-    """One domain table as the backend defines it."""
-
-    partition_key: KeyAttribute
-    sort_key: KeyAttribute | None = None
-    indexes: tuple[IndexDefinition, ...] = ()
-    ttl_attribute: str | None = None
-
-
 class StorageConstruct(Construct):
     """The DynamoDB tables of the domains kept in DynamoDB, and the blob bucket.
+
+    Args (besides scope and id):
+        table_prefix: tables are ``<prefix>-<suffix>``, as ``dynamodb://<prefix>`` opens them.
+        definitions: ``storage.dynamodb.schema.TABLES`` (domain -> key schema).
+        domains: the domains kept in DynamoDB (the others live in Postgres).
+        removal: applied to the tables and the bucket.
+        deletion_protection: DynamoDB deletion protection on every table.
 
     Attributes:
         tables: domain -> table (only the domains given).
@@ -82,7 +60,7 @@ class StorageConstruct(Construct):
         construct_id: str,
         *,
         table_prefix: str,
-        definitions: Mapping[str, TableDefinition],
+        definitions: Mapping[str, TableSchema],
         domains: Sequence[str],
         removal: RemovalPolicy,
         deletion_protection: bool,
@@ -105,7 +83,7 @@ class StorageConstruct(Construct):
         self,
         domain: str,
         table_name: str,
-        definition: TableDefinition,
+        definition: TableSchema,
         *,
         removal: RemovalPolicy,
         deletion_protection: bool,

@@ -5,19 +5,70 @@ from __future__ import annotations
 from aws_cdk.assertions import Match
 
 from infra.constants import DOMAINS
+from storage.dynamodb.schema import TABLES, KeyAttribute, TableSchema, table_name
 
 from .conftest import Synth
 
 
+def _key_schema(partition: KeyAttribute, sort: KeyAttribute | None) -> list[dict]:
+    keys = [{"AttributeName": partition.name, "KeyType": "HASH"}]
+    if sort is not None:
+        keys.append({"AttributeName": sort.name, "KeyType": "RANGE"})
+    return keys
+
+
+def _projection(schema_projection: object) -> dict:
+    if isinstance(schema_projection, tuple):
+        return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(schema_projection)}
+    return {"ProjectionType": schema_projection}
+
+
+def _expected_indexes(schema: TableSchema, *, local: bool) -> dict[str, dict]:
+    return {
+        index.name: {
+            "KeySchema": _key_schema(index.partition_key, index.sort_key),
+            "Projection": _projection(index.projection),
+        }
+        for index in schema.indexes
+        if index.local is local
+    }
+
+
 def _tables(synth: Synth) -> dict[str, dict]:
-    """Domain -> table properties, by table name ``<prefix>-<domain>``."""
-    prefix = synth.stack.config.table_prefix
-    tables = {}
-    for resource in synth.resources("AWS::DynamoDB::Table").values():
-        name = resource["Properties"]["TableName"]
-        assert name.startswith(f"{prefix}-")
-        tables[name.removeprefix(f"{prefix}-")] = resource
+    """Domain -> table resource, found by the name ``dynamodb://<prefix>`` opens."""
+    prefix = str(synth.stack.config.table_prefix)
+    by_name = {
+        r["Properties"]["TableName"]: r for r in synth.resources("AWS::DynamoDB::Table").values()
+    }
+    tables = {
+        d: by_name.pop(table_name(prefix, d)) for d in DOMAINS if table_name(prefix, d) in by_name
+    }
+    assert not by_name, f"tables not named after a domain: {sorted(by_name)}"
     return tables
+
+
+def test_key_schemas_equal_the_backends_definitions(synth: Synth) -> None:
+    for domain, table in _tables(synth).items():
+        schema = TABLES[domain]
+        props = table["Properties"]
+
+        assert props["KeySchema"] == _key_schema(schema.partition_key, schema.sort_key), domain
+        assert {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]} == (
+            schema.attributes
+        ), domain
+        for cfn_key, local in (("GlobalSecondaryIndexes", False), ("LocalSecondaryIndexes", True)):
+            synthesized = {
+                i["IndexName"]: {"KeySchema": i["KeySchema"], "Projection": i["Projection"]}
+                for i in props.get(cfn_key, [])
+            }
+            assert synthesized == _expected_indexes(schema, local=local), (domain, cfn_key)
+        ttl = props.get("TimeToLiveSpecification")
+        expected_ttl = (
+            {"AttributeName": schema.ttl_attribute, "Enabled": True}
+            if schema.ttl_attribute
+            else None
+        )
+        assert ttl == expected_ttl, domain
 
 
 def test_one_table_per_dynamodb_domain(dev: Synth, full: Synth) -> None:
@@ -40,8 +91,7 @@ def test_spans_expire_through_ttl_and_nothing_else_does(synth: Synth) -> None:
     for domain, table in _tables(synth).items():
         ttl = table["Properties"].get("TimeToLiveSpecification")
         if domain == "observability":
-            assert ttl is not None and ttl["Enabled"] is True
-            assert ttl["AttributeName"]
+            assert ttl == {"AttributeName": TABLES["observability"].ttl_attribute, "Enabled": True}
         else:
             assert ttl is None, domain
 
