@@ -20,8 +20,9 @@ from agents.models.base import Model, ToolCall, ToolResult, Usage
 from agents.models.registry import resolve_model
 from agents.processors.attachments import AttachmentUploader
 from agents.processors.base import Processor
-from agents.run import Turn, execute, prepare
+from agents.run import execute
 from agents.tools import Tool, as_tool
+from agents.turn import Turn, prepare
 from storage.records import Message
 from storage.timeutil import to_iso
 

@@ -1,9 +1,9 @@
-"""One agent run: prepare the turn (memory, processors), then the step loop.
+"""The step loop of a run, as a generator of stream events.
 
-``prepare`` does everything that may refuse the call (bad input, a thread of
-another resource) before any event is produced, so an HTTP handler can still
-answer with a 4xx. ``execute`` is the step loop, a generator of stream events used
-by both ``generate`` and ``stream``.
+``generate`` and ``stream`` both drive :func:`execute`: each step calls the model,
+runs the tools it asked for and feeds their results back, until the model answers
+without tools or ``max_steps`` is reached. The turn is then saved in one
+``save_messages`` call, the run recorded, and follow-up jobs (title, scorers) submitted.
 """
 
 from __future__ import annotations
@@ -11,21 +11,11 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from agents.events import Event
-from agents.memory import (
-    WORKING_MEMORY_TOOL,
-    ThreadRef,
-    ensure_thread,
-    parse_memory_arg,
-    recall,
-    working_memory_prompt,
-)
-from agents.messages import normalize_input, system_text, to_chat
+from agents.messages import to_chat
 from agents.models.base import (
     ChatMessage,
     Finish,
@@ -37,153 +27,17 @@ from agents.models.base import (
     ToolResult,
     Usage,
 )
-from agents.processors.base import Processor, ProcessorContext
-from agents.recording import RunRecorder, clip
-from agents.tools import Tool, ToolContext
+from agents.recording import clip
+from agents.tools import ToolContext
+from agents.turn import Turn
 from storage.errors import StorageError
-from storage.records import Message, Thread
+from storage.records import Message
 from storage.timeutil import to_iso, utcnow
-from storage.validation import check_message
 
 if TYPE_CHECKING:
-    from agents.agent import Agent, GenerateResult
+    from agents.agent import Agent
 
 log = logging.getLogger(__name__)
-
-
-class _Clock:
-    """Strictly increasing millisecond timestamps, so a turn's messages sort in order."""
-
-    def __init__(self, after: datetime | None) -> None:
-        self.last = after
-
-    def next(self) -> datetime:
-        now = utcnow()
-        if self.last is not None and now <= self.last:
-            now = self.last + timedelta(milliseconds=1)
-        self.last = now
-        return now
-
-
-@dataclass
-class Turn:
-    """A prepared run: everything the step loop needs."""
-
-    agent: Agent
-    run_id: str
-    ref: ThreadRef | None
-    thread: Thread | None
-    store: Any
-    context: ProcessorContext
-    user_messages: list[Message]
-    history: list[Message]
-    system: str
-    tools: dict[str, Tool]
-    recorder: RunRecorder
-    max_steps: int
-    clock: _Clock
-    processors_out: list[Processor] = field(default_factory=list)
-    result: GenerateResult | None = None
-
-    @property
-    def memory_store(self) -> Any:
-        """The memory domain when this call saves and recalls, else ``None``."""
-        return getattr(self.store, "memory", None) if self.ref is not None else None
-
-
-def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
-            max_steps: int | None) -> Turn:
-    """Validate the call, create the thread if needed, run input processors, recall.
-
-    Raises:
-        ValidationError: malformed input or memory argument.
-        ThreadOwnershipError: the thread belongs to another resource.
-    """
-    drafts = normalize_input(messages)
-    run_id = str(uuid.uuid4())
-    store = agent.storage
-    settings = agent.memory
-    ref = parse_memory_arg(memory) if settings is not None else None
-    memory_store: Any = getattr(store, "memory", None)
-    if memory_store is None:
-        ref = None
-    assert ref is None or memory_store is not None
-    thread = ensure_thread(memory_store, ref) if ref is not None else None
-    history = recall(memory_store, ref.thread_id, settings.last_messages) if (
-        ref is not None and settings is not None) else []
-    clock = _Clock(history[-1].created_at if history else None)
-    context = ProcessorContext(
-        agent_id=agent.id,
-        run_id=run_id,
-        thread_id=ref.thread_id if ref else None,
-        resource_id=ref.resource_id if ref else None,
-        storage=store,
-    )
-    user_messages = [
-        Message(
-            id=d.id or str(uuid.uuid4()),
-            thread_id=ref.thread_id if ref else "",
-            role=d.role,
-            content=d.content,
-            created_at=clock.next(),
-            resource_id=ref.resource_id if ref else None,
-        )
-        for d in drafts
-        if d.role != "system"
-    ]
-    for processor in agent.input_processors(store):
-        user_messages = processor.process_input(user_messages, context)
-    for message in user_messages:
-        # Refuse what storage would refuse now, before the model is paid for.
-        check_message(replace(message, thread_id=message.thread_id or "unsaved"))
-
-    system_parts = [agent.instructions, system_text(drafts)]
-    tools = dict(agent.tools)
-    if ref is not None and settings is not None and settings.working_memory_template is not None:
-        resource = memory_store.get_resource(ref.resource_id)
-        stored = resource.working_memory if resource else None
-        current = stored or settings.working_memory_template
-        system_parts.append(working_memory_prompt(current))
-        tools[WORKING_MEMORY_TOOL] = _working_memory_tool(memory_store, ref.resource_id)
-
-    observability_store = agent.recording_store
-    recorder = RunRecorder(
-        agent_id=agent.id,
-        agent_name=agent.name,
-        run_id=run_id,
-        workflows=getattr(observability_store, "workflows", None),
-        observability=getattr(observability_store, "observability", None),
-        resource_id=ref.resource_id if ref else None,
-        thread_id=ref.thread_id if ref else None,
-    )
-    return Turn(
-        agent=agent,
-        run_id=run_id,
-        ref=ref,
-        thread=thread,
-        store=store,
-        context=context,
-        user_messages=user_messages,
-        history=history,
-        system="\n\n".join(p for p in system_parts if p),
-        tools=tools,
-        recorder=recorder,
-        max_steps=max_steps or agent.max_steps,
-        clock=clock,
-        processors_out=list(agent.output_processors),
-    )
-
-
-def _working_memory_tool(memory_store: Any, resource_id: str) -> Tool:
-    def update_working_memory(memory: str) -> dict[str, Any]:
-        memory_store.update_resource(resource_id, working_memory=memory)
-        return {"success": True}
-
-    return Tool(
-        update_working_memory,
-        name=WORKING_MEMORY_TOOL,
-        description="Replace the user's working memory with this complete markdown.",
-    )
 
 
 def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
@@ -212,49 +66,11 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
             yield from _emit(turn, "step-start", {"messageId": assistant_id, "request": {},
                                                   "warnings": []})
             parts.append({"type": "step-start"})
-            request = ModelRequest(tuple(chat), turn.system or None,
-                                   tuple(t.spec() for t in turn.tools.values()))
-            started = utcnow()
-            text_id = uuid.uuid4().hex[:12]
-            texts: list[str] = []
-            step_calls: list[ToolCall] = []
-            finish = Finish("stop")
-            events = agent.model.stream(request) if streaming else _replay(agent, request)
-            for event in events:
-                if isinstance(event, TextDelta):
-                    if not texts:
-                        yield from _emit(turn, "text-start", {"id": text_id})
-                    texts.append(event.text)
-                    yield from _emit(turn, "text-delta", {"id": text_id, "text": event.text})
-                elif isinstance(event, ToolCallEvent):
-                    step_calls.append(event.call)
-                else:
-                    finish = event
-            text = "".join(texts)
-            if texts:
-                yield from _emit(turn, "text-end", {"id": text_id})
+            text, step_calls, finish = yield from _call_model(turn, chat, step, streaming)
             usage = usage + finish.usage
-            recorder.child_span(
-                f"llm: '{agent.model.id}'", "model_generation", started,
-                input={"messages": len(chat), "tools": sorted(turn.tools)},
-                output={"text": clip(text), "toolCalls": [c.name for c in step_calls]},
-                attributes={"model": agent.model.id, "usage": finish.usage.to_dict(),
-                            "finishReason": finish.finish_reason, "step": step},
-            )
             if text:
                 parts.append({"type": "text", "text": text})
-            step_results: list[ToolResult] = []
-            for call in step_calls:
-                yield from _emit(turn, "tool-call", {"toolCallId": call.id,
-                                                     "toolName": call.name, "args": call.args})
-                result = _run_tool(turn, call)
-                step_results.append(result)
-                yield from _emit(turn, "tool-result", {
-                    "toolCallId": call.id, "toolName": call.name, "args": call.args,
-                    "result": result.result, "isError": result.is_error})
-                parts.append({"type": "tool-invocation", "toolInvocation": {
-                    "state": "result", "step": step - 1, "toolCallId": call.id,
-                    "toolName": call.name, "args": call.args, "result": result.result}})
+            step_results = yield from _run_tools(turn, step_calls, step, parts)
             calls.extend(step_calls)
             results.extend(step_results)
             finish_reason = finish.finish_reason
@@ -315,6 +131,61 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
     finally:
         # After the finish event, even if the consumer stops right there (closes us).
         _submit_jobs(turn, final_text)
+
+
+def _call_model(
+    turn: Turn, chat: list[ChatMessage], step: int, streaming: bool
+) -> Generator[Event, None, tuple[str, list[ToolCall], Finish]]:
+    """One model call: its text as events; returns the text, the tool calls, the finish."""
+    agent = turn.agent
+    request = ModelRequest(tuple(chat), turn.system or None,
+                           tuple(t.spec() for t in turn.tools.values()))
+    started = utcnow()
+    text_id = uuid.uuid4().hex[:12]
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    finish = Finish("stop")
+    events = agent.model.stream(request) if streaming else _replay(agent, request)
+    for event in events:
+        if isinstance(event, TextDelta):
+            if not texts:
+                yield from _emit(turn, "text-start", {"id": text_id})
+            texts.append(event.text)
+            yield from _emit(turn, "text-delta", {"id": text_id, "text": event.text})
+        elif isinstance(event, ToolCallEvent):
+            calls.append(event.call)
+        else:
+            finish = event
+    text = "".join(texts)
+    if texts:
+        yield from _emit(turn, "text-end", {"id": text_id})
+    turn.recorder.child_span(
+        f"llm: '{agent.model.id}'", "model_generation", started,
+        input={"messages": len(chat), "tools": sorted(turn.tools)},
+        output={"text": clip(text), "toolCalls": [c.name for c in calls]},
+        attributes={"model": agent.model.id, "usage": finish.usage.to_dict(),
+                    "finishReason": finish.finish_reason, "step": step},
+    )
+    return text, calls, finish
+
+
+def _run_tools(
+    turn: Turn, calls: list[ToolCall], step: int, parts: list[dict[str, Any]]
+) -> Generator[Event, None, list[ToolResult]]:
+    """Run a step's tool calls in order, as events; each becomes a tool-invocation part."""
+    results: list[ToolResult] = []
+    for call in calls:
+        yield from _emit(turn, "tool-call", {"toolCallId": call.id, "toolName": call.name,
+                                             "args": call.args})
+        result = _run_tool(turn, call)
+        results.append(result)
+        yield from _emit(turn, "tool-result", {
+            "toolCallId": call.id, "toolName": call.name, "args": call.args,
+            "result": result.result, "isError": result.is_error})
+        parts.append({"type": "tool-invocation", "toolInvocation": {
+            "state": "result", "step": step - 1, "toolCallId": call.id,
+            "toolName": call.name, "args": call.args, "result": result.result}})
+    return results
 
 
 def _replay(agent: Agent, request: ModelRequest) -> Iterator[Any]:
@@ -434,4 +305,4 @@ def _message_json(message: Message) -> dict[str, Any]:
             "resourceId": message.resource_id}
 
 
-__all__ = ["Turn", "execute", "prepare"]
+__all__ = ["execute"]
