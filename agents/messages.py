@@ -24,6 +24,7 @@ from storage.records import Message
 log = logging.getLogger(__name__)
 
 BlobReader = Callable[[str], "bytes | None"]
+BLOB_KEY_PREFIX = "attachments/"
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def decode_data(value: str) -> bytes | None:
         from urllib.parse import unquote_to_bytes
 
         return unquote_to_bytes(payload)
-    if "://" in value or value.startswith("/"):
+    if not is_inline(value):
         return None
     return _b64(value)
 
@@ -171,8 +172,14 @@ def _b64(payload: str) -> bytes:
 
 
 def is_inline(value: str) -> bool:
-    """True for a ``data:`` URL or bare base64 (bytes carried in the message itself)."""
-    return value.startswith("data:") or ("://" not in value and not value.startswith("/"))
+    """True for a ``data:`` URL or bare base64 (bytes carried in the message itself).
+
+    A blob key (``attachments/...``, as a presigned upload leaves it) is not inline,
+    though every character of it may be valid base64.
+    """
+    if value.startswith("data:"):
+        return True
+    return "://" not in value and not value.startswith(("/", BLOB_KEY_PREFIX))
 
 
 # --- stored messages -> chat messages ------------------------------------------------------

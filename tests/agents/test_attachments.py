@@ -162,3 +162,27 @@ def test_s3_location_for_bedrock_models_that_accept_it(s3_store: Any) -> None:
     blocks = client.calls[0][1]["messages"][0]["content"]
     image = next(b for b in blocks if "image" in b)["image"]
     assert image["source"]["s3Location"]["uri"].startswith("s3://stowage-test/app/attachments/")
+
+
+def test_a_blob_reference_is_not_mistaken_for_base64(store: Any) -> None:
+    uri = store.blobs.put(attachment_key("u-1", "t-1", "abc"), PNG, content_type="image/png")
+    model = ScriptedModel(["ok"])
+    agent = Agent(id="a", model=model)
+    App(agents=[agent], storage=store)
+
+    msg = {"role": "user", "content": "see", "experimental_attachments": [
+        {"url": uri, "contentType": "image/png"}]}
+    agent.generate([msg], memory=THREAD)
+
+    stored = store.memory.list_messages("t-1").items[0]
+    assert stored.content["experimental_attachments"][0]["url"] == uri
+    assert [f.data for f in _files(model)] == [PNG]
+
+
+def test_inline_detection() -> None:
+    from agents.messages import decode_data, is_inline
+
+    assert is_inline("data:text/plain;base64,aGk=") and decode_data("data:,hi%20there") == b"hi there"
+    assert is_inline("aGVsbG8=") and decode_data("aGVsbG8=") == b"hello"
+    for reference in ("attachments/u1/t1/abcd", "s3://b/k", "file:///x", "https://x/y", "/abs"):
+        assert not is_inline(reference) and decode_data(reference) is None
