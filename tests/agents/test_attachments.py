@@ -182,7 +182,8 @@ def test_a_blob_reference_is_not_mistaken_for_base64(store: Any) -> None:
 def test_inline_detection() -> None:
     from agents.messages import decode_data, is_inline
 
-    assert is_inline("data:text/plain;base64,aGk=") and decode_data("data:,hi%20there") == b"hi there"
+    assert is_inline("data:text/plain;base64,aGk=")
+    assert decode_data("data:,hi%20there") == b"hi there"
     assert is_inline("aGVsbG8=") and decode_data("aGVsbG8=") == b"hello"
     for reference in ("attachments/u1/t1/abcd", "s3://b/k", "file:///x", "https://x/y", "/abs"):
         assert not is_inline(reference) and decode_data(reference) is None
