@@ -179,8 +179,10 @@ class ApiConstruct(Construct):
             description="Stowage: Mastra-compatible agent API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             default_method_options=options,
+            # The logging role is an account-wide API Gateway setting other APIs may rely
+            # on, so it outlives this stack whatever the stage.
             cloud_watch_role=True,
-            cloud_watch_role_removal_policy=removal,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
