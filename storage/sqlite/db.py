@@ -1,11 +1,13 @@
 """One SQLite file shared safely by threads and processes.
 
-Every thread (and every forked process) gets its own connection, opened in
-autocommit mode so transactions are explicit: writes run under ``BEGIN IMMEDIATE``,
-which takes the write lock up front, so two writers queue on ``busy_timeout``
-instead of failing half way with ``SQLITE_BUSY`` on a lock upgrade; reads run in a
-deferred transaction, so a count and the page it describes see one snapshot. WAL
-lets readers proceed while a writer commits.
+Each transaction checks a connection out of a small pool, so a connection is only
+ever used by one thread at a time, threads that come and go (a server's workers)
+leak nothing, and a forked process never touches its parent's connections.
+Connections are opened in autocommit mode so transactions are explicit: writes
+run under ``BEGIN IMMEDIATE``, which takes the write lock up front, so two writers
+queue on ``busy_timeout`` instead of failing half way with ``SQLITE_BUSY`` on a lock
+upgrade; reads run in a deferred transaction, so a count and the page it describes
+see one snapshot. WAL lets readers proceed while a writer commits.
 """
 
 from __future__ import annotations
@@ -39,38 +41,52 @@ def translate(exc: sqlite3.Error, action: str) -> StorageError:
 
 
 class SQLiteDatabase:
-    """Connections to one database file, one per thread and process.
+    """A pool of connections to one database file, safe across threads and processes.
 
     Args:
         path: the database file; its parent folders are created.
         timeout: seconds a writer waits for the write lock (``busy_timeout``).
+        max_idle: connections kept open between transactions.
     """
 
-    def __init__(self, path: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, path: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, max_idle: int = 8
+    ) -> None:
         self.path = Path(path)
         self.timeout = timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()  # guards the connection list
+        self.max_idle = max_idle
+        self._lock = threading.Lock()  # guards the idle list
         self._ready_lock = threading.Lock()  # one migration run per process
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._idle: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
         self._ready = False
         self._closed = False
 
     # --- connections -----------------------------------------------------------------
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use (and again after a fork)."""
-        if self._closed:
-            raise StorageError(f"sqlite: the store for {self.path} is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            return conn
-        conn = self._open()
-        self._local.conn = conn
-        self._local.pid = os.getpid()
+    def _checkout(self) -> sqlite3.Connection:
         with self._lock:
-            self._connections.append((os.getpid(), conn))
-        return conn
+            if self._closed:
+                raise StorageError(f"sqlite: the store for {self.path} is closed")
+            if self._pid != os.getpid():
+                # A forked child: the parent's connections are not ours to use or close.
+                self._idle, self._pid = [], os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        return self._open()
+
+    def _checkin(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            keep = (
+                not self._closed
+                and self._pid == os.getpid()
+                and len(self._idle) < self.max_idle
+                and not conn.in_transaction
+            )
+            if keep:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -79,7 +95,7 @@ class SQLiteDatabase:
                 str(self.path),
                 timeout=self.timeout,
                 isolation_level=None,  # autocommit: we issue BEGIN/COMMIT ourselves
-                check_same_thread=False,  # only close() touches another thread's connection
+                check_same_thread=False,  # pooled: used by one thread at a time, not always one
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -120,25 +136,26 @@ class SQLiteDatabase:
 
     @contextmanager
     def _transaction(self, begin: str, action: str) -> Iterator[sqlite3.Connection]:
-        conn = self.connection()
-        if conn.in_transaction:
-            raise StorageError(f"sqlite: nested transaction in {action}")
+        conn = self._checkout()
         try:
-            conn.execute(begin)
-        except sqlite3.Error as exc:
-            raise translate(exc, action) from exc
-        try:
-            yield conn
-        except BaseException as exc:
-            self._rollback(conn)
-            if isinstance(exc, sqlite3.Error):
+            try:
+                conn.execute(begin)
+            except sqlite3.Error as exc:
                 raise translate(exc, action) from exc
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback(conn)
-            raise translate(exc, action) from exc
+            try:
+                yield conn
+            except BaseException as exc:
+                self._rollback(conn)
+                if isinstance(exc, sqlite3.Error):
+                    raise translate(exc, action) from exc
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback(conn)
+                raise translate(exc, action) from exc
+        finally:
+            self._checkin(conn)
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -167,13 +184,12 @@ class SQLiteDatabase:
         self.ensure_ready()
 
     def close(self) -> None:
-        """Close every connection this process opened (a fork's parent keeps its own)."""
+        """Close the idle connections; those in use close when their transaction ends."""
         with self._lock:
             self._closed = True
-            connections, self._connections = self._connections, []
-        for pid, conn in connections:
-            if pid != os.getpid():
-                continue
+            connections = self._idle if self._pid == os.getpid() else []
+            self._idle = []
+        for conn in connections:
             try:
                 conn.close()
             except sqlite3.Error:
