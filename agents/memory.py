@@ -127,10 +127,14 @@ class ThreadRef:
     resource_id: str
     title: str | None = None
     metadata: Mapping[str, Any] | None = None
+    last_messages: int | None = None
 
 
 def parse_memory_arg(memory: Mapping[str, Any] | None) -> ThreadRef | None:
     """Parse ``memory={"thread": id | {"id", "title", "metadata"}, "resource": id}``.
+
+    ``threadId`` / ``resourceId`` are accepted too, and ``options: {"lastMessages": n}``
+    overrides the agent's recall window for this call.
 
     Returns:
         ``None`` unless both a thread and a resource are given.
@@ -154,8 +158,27 @@ def parse_memory_arg(memory: Mapping[str, Any] | None) -> ThreadRef | None:
         metadata = thread.get("metadata")
         if metadata is not None:
             check_metadata(metadata, "thread metadata")
-        return ThreadRef(check_id(thread.get("id"), "thread id"), resource, title, metadata)
-    return ThreadRef(check_id(thread, "thread id"), resource)
+        return ThreadRef(check_id(thread.get("id"), "thread id"), resource, title, metadata,
+                         _last_messages(memory))
+    return ThreadRef(check_id(thread, "thread id"), resource,
+                     last_messages=_last_messages(memory))
+
+
+def _last_messages(memory: Mapping[str, Any]) -> int | None:
+    """``options.lastMessages`` of a call (Mastra's per-call memory option), if given."""
+    options = memory.get("options")
+    if options is None:
+        return None
+    if not isinstance(options, Mapping):
+        raise ValidationError("memory options must be an object")
+    value = options.get("lastMessages", options.get("last_messages"))
+    if value is None:
+        return None
+    if value is False:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"lastMessages must be a non-negative integer, got {value!r}")
+    return value
 
 
 def ensure_thread(memory_store: Any, ref: ThreadRef) -> Thread:

@@ -92,8 +92,10 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         ref = None
     assert ref is None or memory_store is not None
     thread = ensure_thread(memory_store, ref) if ref is not None else None
-    history = recall(memory_store, ref.thread_id, settings.last_messages) if (
-        ref is not None and settings is not None) else []
+    history: list[Message] = []
+    if ref is not None and settings is not None:
+        window = settings.last_messages if ref.last_messages is None else ref.last_messages
+        history = recall(memory_store, ref.thread_id, window)
     clock = _Clock(history[-1].created_at if history else None)
     context = ProcessorContext(
         agent_id=agent.id,

@@ -230,3 +230,18 @@ def test_agent_without_storage_still_answers() -> None:
     agent = Agent(id="a")
     App(agents=[agent])
     assert agent.generate("x", memory=THREAD).thread_id is None
+
+
+def test_per_call_last_messages_option(store: Any) -> None:
+    model = ScriptedModel(["ok"])
+    agent = Agent(id="a", model=model)
+    App(agents=[agent], storage=store)
+    for n in range(3):
+        agent.generate(f"q{n}", memory=THREAD)
+    agent.generate("last", memory={**THREAD, "options": {"lastMessages": 2}})
+    agent.generate("none", memory={"threadId": "t-1", "resourceId": "u-1",
+                                   "options": {"lastMessages": False}})
+    assert _texts(model.requests[3]) == ["q2", "ok", "last"]
+    assert _texts(model.requests[4]) == ["none"]
+    with pytest.raises(ValidationError):
+        agent.generate("x", memory={**THREAD, "options": {"lastMessages": -1}})
