@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
@@ -295,3 +296,35 @@ def test_delete_thread_deletes_its_attachments(tmp_path: Path) -> None:
     assert composite.blobs.get(other) == b"other"
     assert thread_attachment_prefix("u 1", "t/1").startswith("attachments/u%201/t%2F1/")
     composite.close()
+
+
+def _open_handles(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc to count open files")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += Path(os.readlink(fd)) == path
+        except OSError:
+            continue
+    return count
+
+
+def test_short_lived_threads_leak_no_connections(store: Any, db_path: Path) -> None:
+    store.memory.save_thread(Thread(id="t", resource_id="u"))
+
+    def read() -> None:
+        assert store.memory.get_thread("t") is not None
+
+    for _ in range(5):
+        workers = [threading.Thread(target=read) for _ in range(20)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    assert _open_handles(db_path) <= store.db.max_idle
+    store.close()
+    assert _open_handles(db_path) == 0
+    with pytest.raises(storage.StorageError):
+        store.memory.get_thread("t")
