@@ -1,7 +1,9 @@
 // Drives @mastra/libsql (the pinned npm package) against a SQLite file, for the Python
 // interop tests: `node mastra_libsql.mjs <command> <db-file> <json-args>`.
-//   write {threads, messages, resources, runs}  save them through Mastra's own store
-//   read {resourceId, threadIds, runs}          print what Mastra reads back
+//   write {threads, messages, resources, runs, spans, scores}
+//                                   save them through Mastra's own store
+//   read {resourceId, threadIds, runs, traceIds, scoreRunIds}
+//                                   print what Mastra reads back
 // Dates travel as ISO strings; output is one JSON document on stdout.
 import { LibSQLStore } from '@mastra/libsql';
 
@@ -9,7 +11,7 @@ const [command, file, rawArgs] = process.argv.slice(2);
 const args = JSON.parse(rawArgs ?? '{}');
 const store = new LibSQLStore({ id: 'stowage-interop', url: `file:${file}` });
 
-async function write(memory, workflows) {
+async function write(memory, workflows, observability, scores) {
   for (const t of args.threads ?? []) {
     await memory.saveThread({
       thread: { ...t, createdAt: new Date(t.createdAt), updatedAt: new Date(t.updatedAt) },
@@ -26,10 +28,22 @@ async function write(memory, workflows) {
   for (const run of args.runs ?? []) {
     await workflows.persistWorkflowSnapshot(run);
   }
+  for (const span of args.spans ?? []) {
+    await observability.createSpan({
+      span: {
+        ...span,
+        startedAt: new Date(span.startedAt),
+        endedAt: span.endedAt ? new Date(span.endedAt) : undefined,
+      },
+    });
+  }
+  for (const score of args.scores ?? []) {
+    await scores.saveScore(score);
+  }
   return { ok: true };
 }
 
-async function read(memory, workflows) {
+async function read(memory, workflows, observability, scores) {
   const threads = await memory.listThreads({
     filter: { resourceId: args.resourceId },
     perPage: false,
@@ -50,15 +64,31 @@ async function read(memory, workflows) {
       run: await workflows.getWorkflowRunById({ workflowName, runId }),
     };
   }
-  return { threads: threads.threads, total: threads.total, byId, messages, resource, runs };
+  const traces = {};
+  for (const traceId of args.traceIds ?? []) {
+    traces[traceId] = await observability.getTrace({ traceId });
+  }
+  const scoresByRun = {};
+  for (const runId of args.scoreRunIds ?? []) {
+    scoresByRun[runId] = await scores.listScoresByRunId({
+      runId,
+      pagination: { page: 0, perPage: 100 },
+    });
+  }
+  return {
+    threads: threads.threads, total: threads.total, byId, messages, resource, runs, traces,
+    scores: scoresByRun,
+  };
 }
 
 async function main() {
   await store.init();
   const memory = await store.getStore('memory');
   const workflows = await store.getStore('workflows');
-  if (command === 'write') return write(memory, workflows);
-  if (command === 'read') return read(memory, workflows);
+  const observability = await store.getStore('observability');
+  const scores = await store.getStore('scores');
+  if (command === 'write') return write(memory, workflows, observability, scores);
+  if (command === 'read') return read(memory, workflows, observability, scores);
   throw new Error(`unknown command ${command}`);
 }
 

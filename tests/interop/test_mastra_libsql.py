@@ -1,8 +1,8 @@
 """Stowage's SQLite backend and ``@mastra/libsql`` share one file, both ways.
 
 Mastra's own ``LibSQLStore`` (pinned in ``package.json``) reads the threads, messages,
-resources and workflow snapshots we write, and we read what it writes, including
-the JSONB blobs it stores in JSON columns and its ``NOT NULL`` thread titles.
+resources, workflow snapshots, spans and scores we write, and we read what it writes,
+including the JSONB blobs it stores in JSON columns and its ``NOT NULL`` thread titles.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import storage
-from storage import Message, Thread
+from storage import Message, Score, Span, Thread
 from storage.timeutil import from_iso, to_iso
 from tests.interop.conftest import Node
 
@@ -142,3 +142,63 @@ def test_stowage_reads_what_mastra_writes(node: Node, tmp_path: Path) -> None:
     seen = mastra(node, "read", db, resourceId="u-9", threadIds=["t-9"])
     assert seen["byId"]["t-9"]["metadata"] == {"source": "mastra", "n": 2}
     assert [text_of(m["content"]) for m in seen["messages"]["t-9"]] == ["ping", "pong", "again"]
+
+
+def test_traces_and_scores_both_ways(node: Node, tmp_path: Path) -> None:
+    # Given a trace and a score written by Stowage, and another of each by Mastra
+    db = tmp_path / "shared.db"
+    store = storage.open(f"sqlite:///{db}")
+    store.observability.create_spans([
+        Span(trace_id="tr-s", span_id="root", name="agent run", span_type="agent_run",
+             started_at=T0, ended_at=T0 + timedelta(seconds=2), input={"q": "hi"},
+             output={"a": "yo"}, attributes={"model": "local/echo"}, entity_type="agent",
+             entity_id="assistant", resource_id="u-1", thread_id="t-1"),
+        Span(trace_id="tr-s", span_id="llm", parent_span_id="root", name="llm",
+             span_type="model_generation", started_at=T0 + timedelta(milliseconds=5)),
+    ])
+    store.scores.save_score(
+        Score(id="sc-s", scorer_id="relevance", score=0.75, run_id="r-s", reason="on topic",
+              entity_type="AGENT", entity_id="assistant", source="LIVE", created_at=T0)
+    )
+    mastra(
+        node, "write", db,
+        spans=[{"traceId": "tr-m", "spanId": "root-m", "parentSpanId": None,
+                "name": "mastra run", "spanType": "agent_run", "isEvent": False,
+                "startedAt": to_iso(T0), "endedAt": to_iso(T0 + timedelta(seconds=1)),
+                "attributes": {"k": 1}, "metadata": {"env": "test"}, "input": {"q": "x"},
+                "entityType": "agent", "entityId": "mastra-agent"}],
+        scores=[{"scorerId": "tone", "entityId": "mastra-agent", "runId": "r-m", "score": 1,
+                 "output": {"text": "hi"}, "scorer": {"id": "tone"}, "source": "TEST",
+                 "entity": {"id": "mastra-agent"}, "entityType": "AGENT", "reason": "polite"}],
+    )
+
+    # When each side reads the other's
+    seen = mastra(node, "read", db, resourceId="u-1", traceIds=["tr-s"], scoreRunIds=["r-s"])
+    theirs = store.observability.get_trace("tr-m")
+    their_scores = store.scores.list_scores(run_id="r-m").items
+    store.close()
+
+    # Then names, ids, times, JSON fields and scores match
+    spans = seen["traces"]["tr-s"]["spans"]
+    assert [(s["spanId"], s["parentSpanId"], s["name"]) for s in spans] == [
+        ("root", None, "agent run"), ("llm", "root", "llm"),
+    ]
+    assert spans[0]["startedAt"] == to_iso(T0)
+    assert spans[0]["endedAt"] == to_iso(T0 + timedelta(seconds=2))
+    assert (spans[0]["input"], spans[0]["output"]) == ({"q": "hi"}, {"a": "yo"})
+    assert spans[0]["attributes"] == {"model": "local/echo"}
+    [score] = seen["scores"]["r-s"]["scores"]
+    assert (score["id"], score["scorerId"], score["score"], score["reason"]) == (
+        "sc-s", "relevance", 0.75, "on topic",
+    )
+    assert score["createdAt"] == to_iso(T0)
+    assert [(s.span_id, s.name, s.entity_id) for s in theirs] == [
+        ("root-m", "mastra run", "mastra-agent"),
+    ]
+    assert theirs[0].started_at == T0 and theirs[0].ended_at == T0 + timedelta(seconds=1)
+    assert (theirs[0].attributes, theirs[0].metadata, theirs[0].input) == (
+        {"k": 1}, {"env": "test"}, {"q": "x"},
+    )
+    assert [(s.scorer_id, s.score, s.reason, s.entity_id, s.output) for s in their_scores] == [
+        ("tone", 1.0, "polite", "mastra-agent", {"text": "hi"}),
+    ]
