@@ -3,7 +3,9 @@
 Each factory is a context manager taking a scratch folder and yielding a store that
 has been ``setup()``; it cleans up after itself. ``lacks`` names features a backend
 deliberately does not have (``"overflow"``: no blob store, so oversize items raise
-``ItemTooLargeError``); tests needing one call ``backend.require(...)``.
+``ItemTooLargeError``; ``"large_requests"``: one write is capped at 4 MiB, so a bigger
+item raises ``ItemTooLargeError``; ``"streaming_blobs"``: blobs are held whole in
+memory); tests needing one call ``backend.require(...)``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def _sqlite_files(tmp: Path) -> Iterator[Any]:
 
 
 BACKENDS: list[Backend] = [
-    Backend("memory", _memory),
+    # Memory-resident by nature: a blob is held whole, so it cannot stream.
+    Backend("memory", _memory, lacks=frozenset({"streaming_blobs"})),
     # SQLite has no item size limit, so even without a blob store nothing is refused.
     Backend("sqlite", _sqlite),
     Backend("sqlite+files", _sqlite_files),
@@ -76,7 +79,13 @@ from tests.storage.fakes import pg as _pg  # noqa: E402
 
 BACKENDS += [
     Backend("postgres", _pg.postgres_store, marks=(pytest.mark.postgres,)),
-    Backend("data-api", _pg.data_api_store, marks=(pytest.mark.postgres,)),
+    # The Data API refuses requests over 4 MiB (ItemTooLargeError, nothing written).
+    Backend(
+        "data-api",
+        _pg.data_api_store,
+        lacks=frozenset({"large_requests"}),
+        marks=(pytest.mark.postgres,),
+    ),
     Backend(
         "composite-sqlite+postgres",
         _pg.composite_sqlite_postgres_store,

@@ -1,0 +1,175 @@
+"""Bad input raises ``ValidationError`` before anything is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import storage
+from storage import Include, MessageUpdate, Thread
+from tests.storage.conformance.helpers import domain, make_message, new_thread, uid
+
+BAD_IDS = ["", "   ", "\t\n", "nul\x00byte"]
+BAD_METADATA_KEYS = [
+    "1starts_with_digit",
+    "has-dash",
+    "has space",
+    "dotted.key",
+    "",
+    "k" * 129,
+    "__proto__",
+    "prototype",
+    "constructor",
+    "ünïcode",
+]
+
+
+@pytest.fixture
+def memory(store: Any) -> Any:
+    return domain(store, "memory")
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+def test_bad_thread_id_on_save_writes_nothing(memory: Any, bad: str) -> None:
+    resource = uid("res")
+    with pytest.raises(storage.ValidationError):
+        memory.save_thread(Thread(id=bad, resource_id=resource))
+    assert memory.list_threads(resource_id=resource).total == 0
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+def test_bad_resource_id_on_save_is_refused(memory: Any, bad: str) -> None:
+    thread_id = uid("thread")
+    with pytest.raises(storage.ValidationError):
+        memory.save_thread(Thread(id=thread_id, resource_id=bad))
+    assert memory.get_thread(thread_id) is None
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+def test_bad_ids_on_reads_and_deletes(memory: Any, bad: str) -> None:
+    for call in (
+        lambda: memory.get_thread(bad),
+        lambda: memory.delete_thread(bad),
+        lambda: memory.get_resource(bad),
+        lambda: memory.get_messages([bad]),
+        lambda: memory.delete_messages([bad]),
+    ):
+        with pytest.raises(storage.ValidationError):
+            call()
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+def test_bad_message_id_in_a_batch_writes_nothing(memory: Any, bad: str) -> None:
+    thread = new_thread(memory)
+    good = make_message(thread.id)
+    with pytest.raises(storage.ValidationError):
+        memory.save_messages([good, make_message(thread.id, message_id=bad)])
+    assert memory.list_messages(thread.id).total == 0
+
+
+@pytest.mark.parametrize("key", BAD_METADATA_KEYS)
+def test_bad_metadata_key_on_update_changes_nothing(memory: Any, key: str) -> None:
+    thread = new_thread(memory, title="t", metadata={"ok": 1})
+    with pytest.raises(storage.ValidationError):
+        memory.update_thread(thread.id, title="changed", metadata={"fine": 2, key: 3})
+    assert memory.get_thread(thread.id) == thread
+
+
+@pytest.mark.parametrize("key", BAD_METADATA_KEYS)
+def test_bad_metadata_key_on_save_and_filter(memory: Any, key: str) -> None:
+    resource = uid("res")
+    with pytest.raises(storage.ValidationError):
+        memory.save_thread(Thread(id=uid("thread"), resource_id=resource, metadata={key: 1}))
+    assert memory.list_threads(resource_id=resource).total == 0
+    with pytest.raises(storage.ValidationError):
+        memory.list_threads(resource_id=resource, metadata={key: 1})
+
+
+def test_bad_metadata_key_on_resource_creates_nothing(memory: Any) -> None:
+    resource = uid("res")
+    with pytest.raises(storage.ValidationError):
+        memory.update_resource(resource, working_memory="wm", metadata={"bad-key": 1})
+    assert memory.get_resource(resource) is None
+
+
+def test_longest_allowed_metadata_key_is_accepted(memory: Any) -> None:
+    key = "_" + "a" * 127
+    thread = new_thread(memory, metadata={key: True})
+    assert memory.get_thread(thread.id).metadata == {key: True}
+
+
+@pytest.mark.parametrize(
+    ("page", "per_page"), [(-1, 10), (0, -1), ("0", 10), (0, 2.5), (True, 10)]
+)
+def test_bad_paging_is_refused(store: Any, page: Any, per_page: Any) -> None:
+    memory = domain(store, "memory")
+    resource = uid("res")
+    with pytest.raises(storage.ValidationError):
+        memory.list_threads(resource_id=resource, page=page, per_page=per_page)
+    with pytest.raises(storage.ValidationError):
+        memory.list_messages(uid("thread"), page=page, per_page=per_page)
+    if store.scores is not None:
+        with pytest.raises(storage.ValidationError):
+            store.scores.list_scores(scorer_id=uid("scorer"), page=page, per_page=per_page)
+    if store.workflows is not None:
+        with pytest.raises(storage.ValidationError):
+            store.workflows.list_runs(workflow_name=uid("wf"), page=page, per_page=per_page)
+    if store.observability is not None:
+        with pytest.raises(storage.ValidationError):
+            store.observability.list_traces(entity_id=uid("e"), page=page, per_page=per_page)
+
+
+@pytest.mark.parametrize(
+    ("order_by", "direction"),
+    [("title", "desc"), ("created_at", "up"), ("CREATED_AT", "asc"), ("created_at", "DESC")],
+)
+def test_bad_sort_is_refused(memory: Any, order_by: str, direction: str) -> None:
+    with pytest.raises(storage.ValidationError):
+        memory.list_threads(resource_id=uid("res"), order_by=order_by, direction=direction)
+
+
+def test_bad_message_direction_and_include_are_refused(memory: Any) -> None:
+    thread = new_thread(memory)
+    with pytest.raises(storage.ValidationError):
+        memory.list_messages(thread.id, direction="sideways")
+    with pytest.raises(storage.ValidationError):
+        memory.list_messages(thread.id, include=[Include("", with_previous=1)])
+    with pytest.raises(storage.ValidationError):
+        memory.list_messages(thread.id, include=[Include(uid("m"), with_previous=-1)])
+
+
+def test_single_string_instead_of_id_list_is_refused(memory: Any) -> None:
+    thread = new_thread(memory)
+    [message] = memory.save_messages([make_message(thread.id)])
+    with pytest.raises(storage.ValidationError):
+        memory.delete_messages(message.id)
+    assert memory.get_messages([message.id]) == [message]
+
+
+def test_non_json_content_writes_nothing(memory: Any) -> None:
+    thread = new_thread(memory)
+    bad = make_message(thread.id)
+    bad.content["metadata"] = {"when": object()}
+    with pytest.raises(storage.ValidationError):
+        memory.save_messages([bad])
+    assert memory.get_messages([bad.id]) == []
+
+
+def test_bad_update_role_changes_nothing(memory: Any) -> None:
+    thread = new_thread(memory)
+    [message] = memory.save_messages([make_message(thread.id)])
+    with pytest.raises(storage.ValidationError):
+        memory.update_messages([MessageUpdate(id=message.id, role="wizard")])
+    assert memory.get_messages([message.id]) == [message]
+
+
+def test_bad_workflow_ids_are_refused(store: Any) -> None:
+    workflows = domain(store, "workflows")
+    name = uid("wf")
+    for bad_name, bad_run in ((" ", uid("run")), (name, "")):
+        with pytest.raises(storage.ValidationError):
+            workflows.persist_snapshot(bad_name, bad_run, {"status": "running"})
+    with pytest.raises(storage.ValidationError):
+        workflows.persist_snapshot(name, uid("run"), ["not", "an", "object"])
+    assert workflows.list_runs(workflow_name=name).total == 0
