@@ -97,6 +97,9 @@ class Driver(Session):
     """
 
     stats: DriverStats
+    # The largest statement (SQL + parameters, in bytes) the transport accepts; a bigger
+    # batch is split into several statements in one transaction. None: no limit.
+    max_statement_bytes: int | None = None
 
     @abstractmethod
     def transaction(self, fn: Callable[[Session], T]) -> T:

@@ -9,6 +9,7 @@ in Python, reads and then writes inside a transaction.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -277,14 +278,19 @@ class PostgresMemoryStore(PostgresDomain):
             for m in unique
         ]
         self._ready()
-        row = self._driver.fetch_one(
-            SAVE_MESSAGES_SQL, {"rows": Json(rows), "now": c.iso(utcnow())}
-        )
-        assert row is not None
-        missing = c.loads(row["missing"]) or []
-        if missing:
-            raise NotFoundError(f"thread {missing[0]!r} not found")
-        resources: dict[str, Any] = c.loads_dict(row["saved"])
+        now = c.iso(utcnow())
+        chunks = _split(rows, self._driver.max_statement_bytes)
+        if len(chunks) == 1:
+            resources = _saved(self._driver, rows, now)
+        else:
+            # Over the Data API's request limit: several statements, one transaction.
+            def body(tx: Session) -> dict[str, Any]:
+                saved: dict[str, Any] = {}
+                for chunk in chunks:
+                    saved.update(_saved(tx, chunk, now))
+                return saved
+
+            resources = self._driver.transaction(body)
         return [_with_resource(m, resources.get(m.id)) for m in batch]
 
     def list_messages(
@@ -522,6 +528,37 @@ SAVE_MESSAGES_SQL = (
     "AS saved, "
     "(SELECT count(*) FROM bumped) AS bumped"
 )
+
+
+def _saved(session: Session, rows: list[dict[str, Any]], now: str) -> dict[str, Any]:
+    """Run :data:`SAVE_MESSAGES_SQL`; the saved ids' resource ids, or NotFoundError."""
+    row = session.fetch_one(SAVE_MESSAGES_SQL, {"rows": Json(rows), "now": now})
+    assert row is not None
+    missing = c.loads(row["missing"]) or []
+    if missing:
+        raise NotFoundError(f"thread {missing[0]!r} not found")
+    return c.loads_dict(row["saved"])
+
+
+def _split(rows: list[dict[str, Any]], limit: int | None) -> list[list[dict[str, Any]]]:
+    """Rows grouped so each group's JSON stays under ``limit`` bytes (one group if no limit).
+
+    A single row over the limit stays alone; the driver then refuses it as too large.
+    """
+    if limit is None:
+        return [rows]
+    budget = limit - len(SAVE_MESSAGES_SQL) - 1024
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for row in rows:
+        # Measured as sent: the rows travel as a JSON string inside the JSON request body.
+        row_size = len(json.dumps(c.dumps(row))) + 1
+        if chunks[-1] and size + row_size > budget:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(row)
+        size += row_size
+    return chunks
 
 
 def _with_resource(message: Message, resource_id: Any) -> Message:

@@ -16,7 +16,13 @@ import pytest
 from botocore.exceptions import ParamValidationError
 
 from storage import Message, Thread
-from storage.errors import ConflictError, ItemTooLargeError, UnavailableError, ValidationError
+from storage.errors import (
+    ConflictError,
+    ItemTooLargeError,
+    NotFoundError,
+    UnavailableError,
+    ValidationError,
+)
 from storage.postgres import open_data_api_url
 from storage.postgres.data_api import DataApiDriver, encode_parameters
 from storage.postgres.driver import Json, to_pyformat
@@ -220,3 +226,34 @@ def test_rows_over_the_64_kb_row_limit_are_read_in_chunks(fake: FakeDataApi) -> 
     assert [m.id for m in page.items] == ["m-0", "m-1", "m-2"] and page.total == 3
     assert page.items[1].text == big
     assert store.memory.get_messages(["m-1"])[0].text == big
+
+
+def test_a_batch_over_the_request_limit_is_split_in_one_transaction(fake: FakeDataApi) -> None:
+    driver, _ = _driver(fake)
+    store = PostgresStore(driver)
+    store.memory.save_thread(Thread(id="t-1", resource_id="u-1"))
+    text = "z" * 700_000
+    batch = [
+        Message(id=f"m-{i}", thread_id="t-1", role="user", created_at=T0 + timedelta(seconds=i),
+                content={"format": 2, "parts": [{"type": "text", "text": text}]})
+        for i in range(8)  # ~5.6 MB in one save
+    ]
+    fake.calls.clear()
+    store.memory.save_messages(batch)
+    assert fake.calls[0] == "BeginTransaction" and fake.calls[-1] == "CommitTransaction"
+    assert fake.calls.count("Execute") >= 2
+    assert [m.text for m in store.memory.get_messages([m.id for m in batch])] == [text] * 8
+
+    # A missing thread anywhere in such a batch still writes nothing.
+    with pytest.raises(NotFoundError):
+        store.memory.save_messages([*batch[:6], _big("m-x", "t-missing", text)])
+    assert store.memory.get_messages(["m-x"]) == []
+
+    # One message alone over the limit is refused, not half-sent.
+    with pytest.raises(ItemTooLargeError):
+        store.memory.save_messages([_big("m-huge", "t-1", "h" * 5_000_000)])
+
+
+def _big(message_id: str, thread_id: str, text: str) -> Message:
+    return Message(id=message_id, thread_id=thread_id, role="user",
+                   content={"format": 2, "parts": [{"type": "text", "text": text}]})

@@ -205,7 +205,8 @@ class FakeDataApi:
             records = [dict(zip(names, (_json_value(v) for v in row), strict=True)) for row in rows]
             if self.max_row_bytes is not None:
                 for record in records:
-                    if len(json.dumps(record)) > self.max_row_bytes:
+                    size = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+                    if size > self.max_row_bytes:
                         raise ServiceError("BadRequestException", "Packet for query is too large")
             if body.get("formatRecordsAs") == "JSON":
                 formatted = json.dumps(records, ensure_ascii=False)
