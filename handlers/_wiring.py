@@ -1,0 +1,225 @@
+"""ONE place builds what the handlers serve: settings, the App (agents + storage + jobs).
+
+Everything is built once per cold start (``functools.lru_cache``) and shared by the
+api, stream and worker handlers and by the dev server. Heavy modules (the agents
+runtime, storage backends, boto3) are imported inside the builders, so importing a
+handler stays cheap until the first request.
+
+Environment:
+    ``STOWAGE_AGENTS_MODULE``: a module exposing ``app`` (an ``App`` or a function
+    returning one) or ``agents`` (a list of ``Agent``); default
+    :mod:`handlers.default_agents` (one ``assistant`` on ``STOWAGE_MODEL``, else
+    ``local/echo``). ``STOWAGE_APP`` (``module:attribute``) is honoured too.
+    Storage: ``storage.from_env()``. Jobs: SQS when ``STOWAGE_JOBS_QUEUE_URL`` is
+    set, in the request's thread with ``STOWAGE_JOBS=inline``, else a background pool.
+    Auth and limits: see :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agents.app import App
+    from agents.jobs import JobRunner
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AGENTS_MODULE = "handlers.default_agents"
+# Under Lambda's 6 MB invocation payload once API Gateway's envelope is added.
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+DEFAULT_UPLOAD_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/markdown",
+    "text/csv",
+    "application/json",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the handlers read from the environment, validated once.
+
+    Attributes:
+        auth: ``iam`` (trust the SigV4 caller API Gateway checked) or ``jwt``.
+        jwt_issuer: ``STOWAGE_JWT_ISSUER`` (a Cognito user pool URL).
+        jwt_audience: ``STOWAGE_JWT_AUDIENCE`` (the app client id: ``aud`` or ``client_id``).
+        jwks_url: ``STOWAGE_JWT_JWKS_URL``, default ``<issuer>/.well-known/jwks.json``.
+        jwt_secret: ``STOWAGE_JWT_SECRET``: an HS256 key instead of JWKS (dev and tests).
+        jwt_public_key: ``STOWAGE_JWT_PUBLIC_KEY``: a PEM RS256 key instead of JWKS.
+        max_body_bytes: ``STOWAGE_MAX_BODY_BYTES``: bigger JSON bodies answer 413.
+        max_upload_bytes: ``STOWAGE_MAX_UPLOAD_BYTES``: the presigned upload's size bound.
+        upload_types: ``STOWAGE_UPLOAD_TYPES`` (comma-separated content types).
+        url_ttl: ``STOWAGE_URL_TTL``: seconds a download or upload URL lives.
+        keepalive_seconds: ``STOWAGE_KEEPALIVE_SECONDS``: idle time before ``: keepalive``.
+    """
+
+    auth: str = "iam"
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwks_url: str | None = None
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    upload_types: tuple[str, ...] = field(default=DEFAULT_UPLOAD_TYPES)
+    url_ttl: int = 900
+    keepalive_seconds: float = 15.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and check the ``STOWAGE_*`` variables.
+
+        Raises:
+            ValueError: an unknown auth mode, JWT mode without an issuer or a key
+                source, or a limit that is not a positive number.
+        """
+        env = os.environ if env is None else env
+        auth = (env.get("STOWAGE_AUTH") or "iam").strip().lower()
+        if auth not in ("iam", "jwt"):
+            raise ValueError(f"STOWAGE_AUTH must be iam or jwt, got {auth!r}")
+        issuer = env.get("STOWAGE_JWT_ISSUER") or None
+        secret = env.get("STOWAGE_JWT_SECRET") or None
+        public_key = env.get("STOWAGE_JWT_PUBLIC_KEY") or None
+        jwks = env.get("STOWAGE_JWT_JWKS_URL") or (
+            f"{issuer.rstrip('/')}/.well-known/jwks.json" if issuer else None
+        )
+        if auth == "jwt" and not issuer:
+            raise ValueError("STOWAGE_AUTH=jwt needs STOWAGE_JWT_ISSUER")
+        types = env.get("STOWAGE_UPLOAD_TYPES")
+        return cls(
+            auth=auth,
+            jwt_issuer=issuer,
+            jwt_audience=env.get("STOWAGE_JWT_AUDIENCE") or None,
+            jwks_url=jwks,
+            jwt_secret=secret,
+            jwt_public_key=public_key,
+            max_body_bytes=_positive(env, "STOWAGE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            max_upload_bytes=_positive(env, "STOWAGE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+            upload_types=tuple(t.strip() for t in types.split(",") if t.strip())
+            if types
+            else DEFAULT_UPLOAD_TYPES,
+            url_ttl=int(_positive(env, "STOWAGE_URL_TTL", 900)),
+            keepalive_seconds=_positive(env, "STOWAGE_KEEPALIVE_SECONDS", 15.0),
+        )
+
+
+def _positive(env: Mapping[str, str], name: str, default: Any) -> Any:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = type(default)(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The settings of this process (read once)."""
+    return Settings.from_env()
+
+
+_served: App | None = None
+
+
+def use_app(app: App | None) -> None:
+    """Serve this App instead of the one the environment describes (``None``: undo).
+
+    For embedding the handlers in a program that builds its own App, and for tests.
+    """
+    global _served
+    _served = app
+
+
+def get_app() -> App:
+    """The App every handler serves: :func:`use_app`'s, else the environment's (cached)."""
+    return _served if _served is not None else _env_app()
+
+
+@lru_cache(maxsize=1)
+def _env_app() -> App:
+    app = build_app(os.environ)
+    log.info("wiring: agents=%s storage=%r jobs=%s", sorted(app.agents), app.storage,
+             type(app.jobs).__name__)
+    return app
+
+
+def build_app(env: Mapping[str, str]) -> App:
+    """Build the App from the environment (see the module docstring).
+
+    Raises:
+        ValueError: the agents module exposes neither ``app`` nor ``agents``.
+    """
+    from agents.app import App
+
+    if env.get("STOWAGE_APP") and not env.get("STOWAGE_AGENTS_MODULE"):
+        from agents.app import load_app
+
+        return _ready(load_app(environ=env))
+    module = importlib.import_module(env.get("STOWAGE_AGENTS_MODULE") or DEFAULT_AGENTS_MODULE)
+    target = getattr(module, "app", None)
+    if target is not None:
+        app = target() if callable(target) and not isinstance(target, App) else target
+        if not isinstance(app, App):
+            raise ValueError(f"{module.__name__}.app is a {type(app).__name__}, not an App")
+        if app.storage is None:
+            app.storage = _storage(env)
+        return _ready(app)
+    agents = getattr(module, "agents", None)
+    if agents is None:
+        raise ValueError(f"{module.__name__} must expose `app` or `agents`")
+    agent_list = agents() if callable(agents) else agents
+    return _ready(App(agents=list(agent_list), storage=_storage(env), jobs=jobs_for(env)))
+
+
+def _storage(env: Mapping[str, str]) -> Any:
+    import storage
+
+    return storage.from_env(dict(env))
+
+
+def _ready(app: App) -> App:
+    # Tables and folders are created on first use of a cold start (idempotent).
+    if app.storage is not None:
+        app.storage.setup()
+    return app
+
+
+def jobs_for(env: Mapping[str, str]) -> JobRunner:
+    """SQS on AWS, inline when asked (tests), else a background thread pool (local)."""
+    from agents.jobs import BackgroundJobRunner, InlineJobRunner, SQSJobRunner
+
+    queue_url = env.get("STOWAGE_JOBS_QUEUE_URL")
+    if queue_url:
+        return SQSJobRunner(queue_url)
+    if (env.get("STOWAGE_JOBS") or "").lower() == "inline":
+        return InlineJobRunner()
+    return BackgroundJobRunner()
+
+
+def reset() -> None:
+    """Forget the cached settings and App (tests; a new environment takes effect)."""
+    if _env_app.cache_info().currsize:
+        _env_app().close()
+    _env_app.cache_clear()
+    settings.cache_clear()
+    use_app(None)
+
+
+__all__ = ["Settings", "build_app", "get_app", "jobs_for", "reset", "settings", "use_app"]

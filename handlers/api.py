@@ -1,0 +1,121 @@
+"""The api Lambda: every JSON route of DESIGN §4 under ``/api`` (Powertools REST resolver).
+
+Routes live in :mod:`handlers.routes` (agents, memory, records, attachments); this
+module builds the resolver, checks the body size and the caller before routing,
+maps every error to ``{"error": ...}`` with its status in one place
+(:func:`handlers.errors.status_and_message`) and serves the OpenAPI document at
+``/api/openapi.json``. The stream route has its own function (:mod:`handlers.stream`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+
+from handlers._wiring import settings
+from handlers.auth import authenticate
+from handlers.errors import (
+    HTTPError,
+    PayloadTooLargeError,
+    describe_validation,
+    error_body,
+    status_and_message,
+)
+from handlers.observability import count, logger, metrics, tracer
+from handlers.routes import agents, attachments, memory, records
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api"
+TITLE = "Stowage API"
+VERSION = "0.1.0"
+
+app = APIGatewayRestResolver(enable_validation=True)
+for _router in (agents.router, memory.router, records.router, attachments.router):
+    app.include_router(_router, prefix=API_PREFIX)
+
+
+@app.get(f"{API_PREFIX}/health", summary="Health check", tags=["System"])
+def health() -> dict[str, Any]:
+    """``{"status": "ok"}`` (no storage call: a liveness probe)."""
+    return {"status": "ok"}
+
+
+@app.get(f"{API_PREFIX}/openapi.json", summary="OpenAPI document", tags=["System"])
+def openapi() -> Response[str]:
+    """This API's OpenAPI 3 document."""
+    return Response(200, content_types.APPLICATION_JSON, openapi_document())
+
+
+def openapi_document() -> str:
+    """The OpenAPI document as JSON text."""
+    return app.get_openapi_json_schema(title=TITLE, version=VERSION)
+
+
+def _error(status: int, message: str) -> Response[str]:
+    return Response(status, content_types.APPLICATION_JSON, error_body(message))
+
+
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def _invalid(exc: RequestValidationError) -> Response[str]:
+    return _error(400, describe_validation(list(exc.errors())))
+
+
+@app.not_found
+def _no_route(exc: Exception) -> Response[str]:
+    return _error(404, "no such route")
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def _failed(exc: Exception) -> Response[str]:
+    status, message = status_and_message(exc)
+    if status >= 500:
+        logger.exception("request failed status=%s", status)
+        count("ServerErrors")
+    return _error(status, message)
+
+
+def _body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(base64.b64decode(body, validate=False))
+    return len(body.encode("utf-8")) if isinstance(body, str) else len(body)
+
+
+def _reply(status: int, message: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"error": message}),
+        "isBase64Encoded": False,
+    }
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point (API Gateway REST proxy events)."""
+    return dispatch(event, context)
+
+
+def dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Check size and caller, then route; used by :func:`handler` and the dev server."""
+    config = settings()
+    try:
+        size = _body_size(event)
+        if size > config.max_body_bytes:
+            raise PayloadTooLargeError(size, config.max_body_bytes)
+        caller = authenticate(config, event.get("headers") or {}, event.get("requestContext"))
+    except HTTPError as exc:
+        return _reply(exc.status, exc.message)
+    app.append_context(caller=caller)  # type: ignore[no-untyped-call]
+    return app.resolve(event, context)
+
+
+__all__ = ["app", "dispatch", "handler", "openapi_document"]

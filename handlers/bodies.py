@@ -1,0 +1,174 @@
+"""Request bodies and query values, validated at the edge (pydantic).
+
+Unknown fields are ignored (``@mastra/client-js`` sends ``requestContext``,
+``clientTools`` and the like, which this server does not use); wrong types,
+missing required fields and empty message lists are refused with a 400.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+
+from handlers.errors import HTTPError
+
+MAX_PER_PAGE = 1000
+Id = Annotated[StrictStr, Field(min_length=1, max_length=512)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ThreadRef(_Body):
+    """``memory.thread`` given as an object."""
+
+    id: Id
+    title: StrictStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class MemoryOption(_Body):
+    """``memory``: ``{thread: id | {id, title, metadata}, resource: id}``."""
+
+    thread: Id | ThreadRef | None = None
+    resource: Id | None = None
+
+
+class GenerateBody(_Body):
+    """``POST /api/agents/{id}/generate`` and ``/stream``."""
+
+    messages: Annotated[StrictStr, Field(min_length=1)] | Annotated[
+        list[StrictStr | dict[str, Any]], Field(min_length=1)
+    ]
+    memory: MemoryOption | None = None
+    thread_id: Id | None = Field(default=None, alias="threadId")
+    resource_id: Id | None = Field(default=None, alias="resourceId")
+    max_steps: Annotated[int, Field(ge=1, le=50)] | None = Field(default=None, alias="maxSteps")
+
+    def memory_arg(self, resource_override: str | None) -> dict[str, Any] | None:
+        """The ``memory=`` argument of ``Agent.generate``; the tenant's resource wins."""
+        thread: Any = None
+        resource = self.resource_id
+        if self.memory is not None:
+            thread = self.memory.thread
+            resource = self.memory.resource or resource
+        thread = thread if thread is not None else self.thread_id
+        if resource_override is not None:
+            resource = resource_override
+        if thread is None or resource is None:
+            return None
+        if isinstance(thread, ThreadRef):
+            thread = thread.model_dump(exclude_none=True)
+        return {"thread": thread, "resource": resource}
+
+    @property
+    def thread_id_given(self) -> str | None:
+        """The thread id the call names, however it was given."""
+        thread: Any = self.memory.thread if self.memory is not None else None
+        if isinstance(thread, ThreadRef):
+            return thread.id
+        return thread if thread is not None else self.thread_id
+
+
+class CreateThreadBody(_Body):
+    """``POST /api/memory/threads``."""
+
+    resource_id: Id | None = Field(default=None, alias="resourceId")
+    thread_id: Id | None = Field(default=None, alias="threadId")
+    title: StrictStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class UpdateThreadBody(_Body):
+    """``PATCH /api/memory/threads/{id}``: title and metadata (merged key by key)."""
+
+    title: StrictStr | None = None
+    metadata: dict[str, Any] | None = None
+    resource_id: Id | None = Field(default=None, alias="resourceId")
+
+
+class WorkingMemoryBody(_Body):
+    """``POST /api/memory/threads/{id}/working-memory``."""
+
+    working_memory: StrictStr = Field(alias="workingMemory")
+    resource_id: Id | None = Field(default=None, alias="resourceId")
+
+
+class AttachmentBody(_Body):
+    """``POST /api/attachments``: what the client will upload, and where it belongs."""
+
+    content_type: Annotated[StrictStr, Field(min_length=3, max_length=255)] = Field(
+        alias="contentType"
+    )
+    size: Annotated[int, Field(gt=0)] | None = None
+    filename: Annotated[StrictStr, Field(max_length=255)] | None = None
+    thread_id: Id = Field(alias="threadId")
+    resource_id: Id | None = Field(default=None, alias="resourceId")
+
+    @field_validator("content_type")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+
+def per_page_value(raw: str | None, default: int | None) -> int | None:
+    """``perPage``: a non-negative integer up to 1000, or ``false``/``all`` for everything.
+
+    Raises:
+        HTTPError: 400 for anything else.
+    """
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("false", "all"):
+        return None
+    value = int_value("perPage", raw)
+    if value > MAX_PER_PAGE:
+        raise HTTPError(400, f"perPage must be at most {MAX_PER_PAGE}")
+    return value
+
+
+def int_value(name: str, raw: str | None, default: int = 0) -> int:
+    """A non-negative integer query value.
+
+    Raises:
+        HTTPError: 400 when it is not one.
+    """
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HTTPError(400, f"{name} must be a non-negative integer") from None
+    if value < 0:
+        raise HTTPError(400, f"{name} must be a non-negative integer")
+    return value
+
+
+def json_value(name: str, raw: str | None) -> Any:
+    """A JSON-encoded query value (``metadata``, ``orderBy``, ``include``, ``filter``).
+
+    Raises:
+        HTTPError: 400 when it is not valid JSON.
+    """
+    if raw is None or raw == "":
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise HTTPError(400, f"{name} must be JSON") from None
+
+
+__all__ = [
+    "MAX_PER_PAGE",
+    "AttachmentBody",
+    "CreateThreadBody",
+    "GenerateBody",
+    "UpdateThreadBody",
+    "WorkingMemoryBody",
+    "int_value",
+    "json_value",
+    "per_page_value",
+]

@@ -1,0 +1,83 @@
+"""What every route needs: the caller, the App, the store an agent uses, owned threads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from handlers._wiring import get_app, settings
+from handlers.auth import Caller
+from handlers.errors import HTTPError, not_found
+from handlers.shapes import UrlFor
+from storage.records import Thread
+
+
+def caller_of(router: Router) -> Caller:
+    """The caller the api handler authenticated (put in the router's context)."""
+    found = router.context.get("caller")
+    return found if isinstance(found, Caller) else Caller()
+
+
+def query(router: Router, name: str) -> str | None:
+    """One query string value (the last one when repeated), or ``None``."""
+    params = router.current_event.query_string_parameters or {}
+    value = params.get(name)
+    return value if isinstance(value, str) else None
+
+
+def agent_or_404(agent_id: str) -> Any:
+    """The agent with that id.
+
+    Raises:
+        HTTPError: 404 ``Agent not found``.
+    """
+    agent = get_app().agents.get(agent_id)
+    if agent is None:
+        raise not_found("Agent")
+    return agent
+
+
+def store_for(agent_id: str | None) -> Any:
+    """The store memory routes use: the named agent's (its own or the app's), else the app's."""
+    if agent_id:
+        return agent_or_404(agent_id).storage
+    return get_app().storage
+
+
+def memory_of(store: Any) -> Any:
+    """The memory domain of ``store``.
+
+    Raises:
+        HTTPError: 400 ``Memory is not initialized`` (Mastra's wording).
+    """
+    memory = getattr(store, "memory", None)
+    if memory is None:
+        raise HTTPError(400, "Memory is not initialized")
+    return memory
+
+
+def owned_thread(memory: Any, thread_id: str, caller: Caller) -> Thread:
+    """The thread, if it exists and the caller may see it.
+
+    Raises:
+        HTTPError: 404 when missing or owned by another tenant (indistinguishable).
+    """
+    thread: Thread | None = memory.get_thread(thread_id)
+    if thread is None or not caller.owns(thread.resource_id):
+        raise not_found("Thread")
+    return thread
+
+
+def url_renderer(store: Any) -> UrlFor | None:
+    """``blobs.url_for`` with the configured lifetime, or ``None`` without a blob store."""
+    blobs = getattr(store, "blobs", None)
+    if blobs is None:
+        return None
+    ttl = settings().url_ttl
+
+    def render(uri: str) -> str:
+        url: str = blobs.url_for(uri, expires_in=ttl)
+        return url
+
+    return render

@@ -1,0 +1,63 @@
+"""``/api/agents``: list, details, generate (the stream has its own function)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from handlers._wiring import get_app
+from handlers.bodies import GenerateBody
+from handlers.observability import count
+from handlers.routes._common import agent_or_404, caller_of, owned_thread, url_renderer
+from handlers.shapes import message_json
+
+log = logging.getLogger(__name__)
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.get("/agents", summary="List agents", tags=["Agents"])
+def list_agents() -> dict[str, Any]:
+    """Every agent's details, keyed by id (what ``client.listAgents()`` returns)."""
+    return {agent.id: agent.describe() for agent in get_app().agents.values()}
+
+
+@router.get("/agents/<agent_id>", summary="Agent details", tags=["Agents"])
+def get_agent(agent_id: str) -> dict[str, Any]:
+    """One agent's details: name, instructions, model, tools, memory settings."""
+    return dict(agent_or_404(agent_id).describe())
+
+
+@router.post("/agents/<agent_id>/generate", summary="Generate a response", tags=["Agents"])
+def generate(agent_id: str, body: Annotated[GenerateBody, Body()]) -> dict[str, Any]:
+    """Run the agent to its final answer; with a thread and a resource the turn is saved."""
+    agent = agent_or_404(agent_id)
+    memory_arg = prepare_memory(agent, body, caller_of(router))
+    result = agent.generate(_messages(body), memory=memory_arg, max_steps=body.max_steps)
+    count("Generations")
+    out: dict[str, Any] = result.to_dict()
+    render = url_renderer(agent.storage)
+    out["messages"] = [message_json(m, render) for m in result.messages]
+    return out
+
+
+def prepare_memory(agent: Any, body: GenerateBody, caller: Any) -> dict[str, Any] | None:
+    """The ``memory=`` argument, with the tenant's resource forced under JWT auth.
+
+    Raises:
+        HTTPError: 404 when the thread exists and belongs to another tenant.
+    """
+    memory_arg = body.memory_arg(caller.resource_id)
+    thread_id = body.thread_id_given
+    memory = getattr(agent.storage, "memory", None)
+    if caller.resource_id is not None and thread_id and memory is not None:
+        thread = memory.get_thread(thread_id)
+        if thread is not None:
+            owned_thread(memory, thread_id, caller)
+    return memory_arg
+
+
+def _messages(body: GenerateBody) -> Any:
+    return body.messages

@@ -1,0 +1,226 @@
+"""``/api/memory``: threads, their messages, working memory and the memory status."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from handlers.bodies import (
+    CreateThreadBody,
+    UpdateThreadBody,
+    WorkingMemoryBody,
+    int_value,
+    json_value,
+    per_page_value,
+)
+from handlers.errors import HTTPError, not_found
+from handlers.routes._common import (
+    agent_or_404,
+    caller_of,
+    memory_of,
+    owned_thread,
+    query,
+    store_for,
+    url_renderer,
+)
+from handlers.shapes import message_json, page_json, thread_json
+from storage.records import Include, Thread
+from storage.timeutil import from_iso
+
+router = Router()  # type: ignore[no-untyped-call]
+
+_SORT_FIELDS = {"createdAt": "created_at", "updatedAt": "updated_at"}
+
+
+@router.get("/memory/status", summary="Memory status", tags=["Memory"])
+def memory_status() -> dict[str, Any]:
+    """``{"result": true}`` when the (agent's) storage has a memory domain."""
+    store = store_for(query(router, "agentId"))
+    return {"result": getattr(store, "memory", None) is not None}
+
+
+@router.get("/memory/threads", summary="List threads", tags=["Memory"])
+def list_threads() -> dict[str, Any]:
+    """Threads of a resource (the tenant's under JWT), paged and sorted."""
+    caller = caller_of(router)
+    memory = memory_of(store_for(query(router, "agentId")))
+    field = query(router, "orderBy[field]") or "createdAt"
+    direction = (query(router, "orderBy[direction]") or "DESC").lower()
+    if field not in _SORT_FIELDS:
+        raise HTTPError(400, "orderBy[field] must be createdAt or updatedAt")
+    if direction not in ("asc", "desc"):
+        raise HTTPError(400, "orderBy[direction] must be ASC or DESC")
+    metadata = json_value("metadata", query(router, "metadata"))
+    if metadata is not None and not isinstance(metadata, dict):
+        raise HTTPError(400, "metadata must be a JSON object")
+    page = memory.list_threads(
+        resource_id=caller.resource(query(router, "resourceId")),
+        metadata=metadata,
+        page=int_value("page", query(router, "page")),
+        per_page=per_page_value(query(router, "perPage"), 100),
+        order_by=_SORT_FIELDS[field],
+        direction=direction,
+    )
+    return page_json("threads", page, thread_json)
+
+
+@router.post("/memory/threads", summary="Create a thread", tags=["Memory"])
+def create_thread(body: Annotated[CreateThreadBody, Body()]) -> dict[str, Any]:
+    """Create a thread for a resource; an existing id is a 409 (nothing is overwritten)."""
+    caller = caller_of(router)
+    memory = memory_of(store_for(query(router, "agentId")))
+    resource_id = caller.resource(body.resource_id)
+    if not resource_id:
+        raise HTTPError(400, "resourceId is required")
+    thread_id = body.thread_id or str(uuid.uuid4())
+    if memory.get_thread(thread_id) is not None:
+        raise HTTPError(409, "a thread with this id already exists")
+    thread = memory.save_thread(
+        Thread(id=thread_id, resource_id=resource_id, title=body.title,
+               metadata=dict(body.metadata or {}))
+    )
+    return thread_json(thread)
+
+
+@router.get("/memory/threads/<thread_id>", summary="Get a thread", tags=["Memory"])
+def get_thread(thread_id: str) -> dict[str, Any]:
+    """The thread, or 404."""
+    memory = memory_of(store_for(query(router, "agentId")))
+    return thread_json(owned_thread(memory, thread_id, caller_of(router)))
+
+
+@router.patch("/memory/threads/<thread_id>", summary="Update a thread", tags=["Memory"])
+def update_thread(thread_id: str, body: Annotated[UpdateThreadBody, Body()]) -> dict[str, Any]:
+    """Set the title; merge metadata key by key."""
+    memory = memory_of(store_for(query(router, "agentId")))
+    owned_thread(memory, thread_id, caller_of(router))
+    return thread_json(memory.update_thread(thread_id, title=body.title, metadata=body.metadata))
+
+
+@router.delete("/memory/threads/<thread_id>", summary="Delete a thread", tags=["Memory"])
+def delete_thread(thread_id: str) -> dict[str, Any]:
+    """Delete the thread, its messages and their attachments."""
+    memory = memory_of(store_for(query(router, "agentId")))
+    owned_thread(memory, thread_id, caller_of(router))
+    memory.delete_thread(thread_id)
+    return {"result": "Thread deleted"}
+
+
+@router.get("/memory/threads/<thread_id>/messages", summary="List messages", tags=["Memory"])
+def list_messages(thread_id: str) -> dict[str, Any]:
+    """A page of the thread's messages (``orderBy``, ``include``, ``filter`` as JSON)."""
+    store = store_for(query(router, "agentId"))
+    memory = memory_of(store)
+    owned_thread(memory, thread_id, caller_of(router))
+    direction = _message_direction(json_value("orderBy", query(router, "orderBy")))
+    start, end = _date_range(json_value("filter", query(router, "filter")))
+    page = memory.list_messages(
+        thread_id,
+        include=_includes(json_value("include", query(router, "include"))),
+        start=start,
+        end=end,
+        page=int_value("page", query(router, "page")),
+        per_page=per_page_value(query(router, "perPage"), 40),
+        direction=direction,
+    )
+    render = url_renderer(store)
+    return page_json("messages", page, lambda m: message_json(m, render))
+
+
+@router.get("/memory/threads/<thread_id>/working-memory", summary="Get working memory",
+            tags=["Memory"])
+def get_working_memory(thread_id: str) -> dict[str, Any]:
+    """The resource's working memory and the agent's template."""
+    caller = caller_of(router)
+    agent_id = query(router, "agentId")
+    memory = memory_of(store_for(agent_id))
+    thread = memory.get_thread(thread_id)
+    if thread is not None and not caller.owns(thread.resource_id):
+        raise not_found("Thread")
+    resource_id = caller.resource(_given(query(router, "resourceId"))) or (
+        thread.resource_id if thread else None)
+    if thread is not None and resource_id != thread.resource_id:
+        raise not_found("Thread")
+    template = _template(agent_id)
+    resource = memory.get_resource(resource_id) if resource_id else None
+    return {
+        "workingMemory": resource.working_memory if resource else None,
+        "source": "resource",
+        "workingMemoryTemplate": {"format": "markdown", "content": template} if template else None,
+        "threadExists": thread is not None,
+    }
+
+
+@router.post("/memory/threads/<thread_id>/working-memory", summary="Update working memory",
+             tags=["Memory"])
+def update_working_memory(thread_id: str,
+                          body: Annotated[WorkingMemoryBody, Body()]) -> dict[str, Any]:
+    """Replace the working memory of the thread's resource."""
+    caller = caller_of(router)
+    memory = memory_of(store_for(query(router, "agentId")))
+    thread = owned_thread(memory, thread_id, caller)
+    resource_id = caller.resource(body.resource_id) or thread.resource_id
+    if resource_id != thread.resource_id:
+        raise not_found("Thread")
+    memory.update_resource(resource_id, working_memory=body.working_memory)
+    return {"success": True}
+
+
+def _given(value: str | None) -> str | None:
+    # client-js sends "resourceId=undefined" when the caller passed none.
+    return None if value in (None, "", "undefined", "null") else value
+
+
+def _template(agent_id: str | None) -> str | None:
+    if not agent_id:
+        return None
+    settings = agent_or_404(agent_id).memory
+    return getattr(settings, "working_memory_template", None)
+
+
+def _message_direction(order_by: Any) -> str:
+    if order_by is None:
+        return "asc"
+    if not isinstance(order_by, dict):
+        raise HTTPError(400, "orderBy must be a JSON object {field, direction}")
+    if order_by.get("field", "createdAt") != "createdAt":
+        raise HTTPError(400, "messages can only be ordered by createdAt")
+    direction = str(order_by.get("direction", "ASC")).lower()
+    if direction not in ("asc", "desc"):
+        raise HTTPError(400, "orderBy.direction must be ASC or DESC")
+    return direction
+
+
+def _includes(raw: Any) -> list[Include]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(i, dict) for i in raw):
+        raise HTTPError(400, "include must be a JSON list of {id, withPreviousMessages, "
+                             "withNextMessages}")
+    out = []
+    for item in raw:
+        prev, nxt = item.get("withPreviousMessages", 0), item.get("withNextMessages", 0)
+        if not isinstance(item.get("id"), str) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (prev, nxt)):
+            raise HTTPError(400, "include items need a string id and non-negative counts")
+        out.append(Include(item["id"], with_previous=prev, with_next=nxt))
+    return out
+
+
+def _date_range(raw: Any) -> tuple[Any, Any]:
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        raise HTTPError(400, "filter must be a JSON object")
+    dates = raw.get("dateRange") or {}
+    if not isinstance(dates, dict):
+        raise HTTPError(400, "filter.dateRange must be an object {start, end}")
+    try:
+        start = from_iso(dates["start"]) if dates.get("start") else None
+        end = from_iso(dates["end"]) if dates.get("end") else None
+    except (TypeError, ValueError):
+        raise HTTPError(400, "filter.dateRange values must be ISO timestamps") from None
+    return start, end

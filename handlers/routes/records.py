@@ -1,0 +1,119 @@
+"""``/api/workflows``, ``/api/observability``, ``/api/scores``: what runs left behind.
+
+Under JWT auth every list is narrowed to the caller's resource and a trace of
+another tenant is a 404.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from handlers._wiring import get_app
+from handlers.bodies import int_value, per_page_value
+from handlers.errors import HTTPError, not_found
+from handlers.routes._common import caller_of, query
+from handlers.shapes import page_json, run_json, score_json, span_json
+from storage.records import Page, Score, page_of
+from storage.timeutil import from_iso
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+def _domain(name: str) -> Any:
+    store = get_app().storage
+    domain = getattr(store, name, None)
+    if domain is None:
+        raise HTTPError(400, f"storage has no {name} domain")
+    return domain
+
+
+def _time(name: str) -> datetime | None:
+    raw = query(router, name)
+    if not raw:
+        return None
+    try:
+        return from_iso(raw)
+    except ValueError:
+        raise HTTPError(400, f"{name} must be an ISO timestamp") from None
+
+
+def _paging(default: int | None) -> tuple[int, int | None]:
+    return int_value("page", query(router, "page")), per_page_value(query(router, "perPage"),
+                                                                    default)
+
+
+@router.get("/workflows/<workflow_name>/runs", summary="List runs", tags=["Workflows"])
+def list_runs(workflow_name: str) -> dict[str, Any]:
+    """Runs of a workflow (an agent's runs are under its id), newest first."""
+    page, per_page = _paging(100)
+    result = _domain("workflows").list_runs(
+        workflow_name=workflow_name,
+        resource_id=caller_of(router).resource(query(router, "resourceId")),
+        status=query(router, "status") or None,
+        start=_time("fromDate"),
+        end=_time("toDate"),
+        page=page,
+        per_page=per_page,
+    )
+    return page_json("runs", result, run_json)
+
+
+@router.get("/observability/traces", summary="List traces", tags=["Observability"])
+def list_traces() -> dict[str, Any]:
+    """Root spans, newest first, filtered by entity, resource, thread and time."""
+    page, per_page = _paging(50)
+    result = _domain("observability").list_traces(
+        entity_type=query(router, "entityType") or None,
+        entity_id=query(router, "entityId") or None,
+        resource_id=caller_of(router).resource(query(router, "resourceId")),
+        thread_id=query(router, "threadId") or None,
+        start=_time("startedAt"),
+        end=_time("endedAt"),
+        page=page,
+        per_page=per_page,
+    )
+    return page_json("spans", result, span_json)
+
+
+@router.get("/observability/traces/<trace_id>", summary="Get a trace", tags=["Observability"])
+def get_trace(trace_id: str) -> dict[str, Any]:
+    """Every span of the trace, by start time."""
+    spans = _domain("observability").get_trace(trace_id)
+    root = next((s for s in spans if s.is_root), spans[0] if spans else None)
+    if root is None or not caller_of(router).owns(root.resource_id):
+        raise not_found("Trace")
+    return {"traceId": trace_id, "spans": [span_json(s) for s in spans]}
+
+
+def _scores(**filters: Any) -> dict[str, Any]:
+    page, per_page = _paging(50)
+    caller = caller_of(router)
+    result: Page[Score] = _domain("scores").list_scores(page=page, per_page=per_page, **filters)
+    if caller.resource_id is not None:
+        # list_scores has no resource filter: keep the tenant's own on this page.
+        mine = [s for s in result.items if caller.owns(s.resource_id)]
+        result = page_of(mine, total=len(mine), page=page, per_page=per_page)
+    return page_json("scores", result, score_json)
+
+
+@router.get("/scores/run/<run_id>", summary="Scores of a run", tags=["Scores"])
+def scores_by_run(run_id: str) -> dict[str, Any]:
+    """Scores written for one run."""
+    return _scores(run_id=run_id)
+
+
+@router.get("/scores/scorer/<scorer_id>", summary="Scores of a scorer", tags=["Scores"])
+def scores_by_scorer(scorer_id: str) -> dict[str, Any]:
+    """Scores one scorer wrote (``entityId``/``entityType`` narrow them)."""
+    return _scores(scorer_id=scorer_id, entity_id=query(router, "entityId") or None,
+                   entity_type=query(router, "entityType") or None)
+
+
+@router.get("/scores/entity/<entity_type>/<entity_id>", summary="Scores of an entity",
+            tags=["Scores"])
+def scores_by_entity(entity_type: str, entity_id: str) -> dict[str, Any]:
+    """Scores of one entity (an agent: ``AGENT``/``<id>``)."""
+    return _scores(entity_type=entity_type, entity_id=entity_id)

@@ -1,0 +1,178 @@
+"""Records as Mastra's server renders them: camelCase JSON, ISO timestamps, list envelopes.
+
+Stored messages hold blob URIs (``s3://``, ``file://``, ``memory://blobs/``), never
+download URLs; :func:`message_json` renders each as a short-lived URL with the
+store's ``url_for`` so a browser can fetch the attachment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from storage.errors import StorageError
+from storage.records import Message, Page, Resource, Score, Span, Thread, WorkflowRun
+from storage.timeutil import to_iso
+
+log = logging.getLogger(__name__)
+
+BLOB_SCHEMES = ("s3://", "file://", "memory://blobs/")
+
+UrlFor = Callable[[str], str]
+
+
+def thread_json(thread: Thread) -> dict[str, Any]:
+    """A thread: ``{id, resourceId, title, metadata, createdAt, updatedAt}``."""
+    return {
+        "id": thread.id,
+        "resourceId": thread.resource_id,
+        "title": thread.title,
+        "metadata": thread.metadata,
+        "createdAt": to_iso(thread.created_at),
+        "updatedAt": to_iso(thread.updated_at),
+    }
+
+
+def message_json(message: Message, url_for: UrlFor | None = None) -> dict[str, Any]:
+    """A message in Mastra's DB shape, blob URIs rendered as download URLs."""
+    content = render_blob_urls(message.content, url_for) if url_for else message.content
+    return {
+        "id": message.id,
+        "role": message.role,
+        "content": content,
+        "createdAt": to_iso(message.created_at),
+        "threadId": message.thread_id or None,
+        "resourceId": message.resource_id,
+        "type": message.type,
+    }
+
+
+def render_blob_urls(content: dict[str, Any], url_for: UrlFor) -> dict[str, Any]:
+    """A copy of format-2 content whose attachment and file-part URIs are download URLs."""
+    out = dict(content)
+    attachments = content.get("experimental_attachments")
+    if isinstance(attachments, list):
+        out["experimental_attachments"] = [
+            {**a, "url": _render(a.get("url"), url_for)} if isinstance(a, dict) else a
+            for a in attachments
+        ]
+    parts = content.get("parts")
+    if isinstance(parts, list):
+        out["parts"] = [
+            {**p, "data": _render(p.get("data"), url_for)}
+            if isinstance(p, dict) and p.get("type") == "file"
+            else p
+            for p in parts
+        ]
+    return out
+
+
+def _render(value: Any, url_for: UrlFor) -> Any:
+    if not isinstance(value, str) or not value.startswith(BLOB_SCHEMES):
+        return value
+    try:
+        return url_for(value)
+    except StorageError:
+        # A URI of another store (or a deleted blob): leave it for the caller to see.
+        log.info("shapes: no download URL for a blob uri scheme=%s", value.split(":", 1)[0])
+        return value
+
+
+def resource_json(resource: Resource) -> dict[str, Any]:
+    """A resource: ``{id, workingMemory, metadata, createdAt, updatedAt}``."""
+    return {
+        "id": resource.id,
+        "workingMemory": resource.working_memory,
+        "metadata": resource.metadata,
+        "createdAt": to_iso(resource.created_at),
+        "updatedAt": to_iso(resource.updated_at),
+    }
+
+
+def run_json(run: WorkflowRun) -> dict[str, Any]:
+    """A workflow run as Mastra lists it."""
+    return {
+        "workflowName": run.workflow_name,
+        "runId": run.run_id,
+        "snapshot": run.snapshot,
+        "status": run.status,
+        "resourceId": run.resource_id,
+        "createdAt": to_iso(run.created_at),
+        "updatedAt": to_iso(run.updated_at),
+    }
+
+
+def span_json(span: Span) -> dict[str, Any]:
+    """An AI span, Mastra's field names."""
+    return {
+        "traceId": span.trace_id,
+        "spanId": span.span_id,
+        "parentSpanId": span.parent_span_id,
+        "name": span.name,
+        "spanType": span.span_type,
+        "isRootSpan": span.is_root,
+        "startedAt": to_iso(span.started_at),
+        "endedAt": to_iso(span.ended_at) if span.ended_at else None,
+        "input": span.input,
+        "output": span.output,
+        "error": span.error,
+        "attributes": span.attributes,
+        "metadata": span.metadata,
+        "entityType": span.entity_type,
+        "entityId": span.entity_id,
+        "entityName": span.entity_name,
+        "resourceId": span.resource_id,
+        "threadId": span.thread_id,
+        "runId": span.run_id,
+    }
+
+
+def score_json(score: Score) -> dict[str, Any]:
+    """A score, Mastra's field names."""
+    return {
+        "id": score.id,
+        "scorerId": score.scorer_id,
+        "score": score.score,
+        "reason": score.reason,
+        "runId": score.run_id,
+        "entityType": score.entity_type,
+        "entityId": score.entity_id,
+        "traceId": score.trace_id,
+        "spanId": score.span_id,
+        "input": score.input,
+        "output": score.output,
+        "metadata": score.metadata,
+        "source": score.source,
+        "resourceId": score.resource_id,
+        "threadId": score.thread_id,
+        "createdAt": to_iso(score.created_at),
+    }
+
+
+def page_json(key: str, page: Page[Any], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """``{<key>: [...], total, page, perPage, hasMore}``; ``perPage`` is ``false`` for "all".
+
+    A ``pagination`` object repeats the counts, the shape Mastra's scores and
+    observability routes use.
+    """
+    counts = {
+        "total": page.total,
+        "page": page.page,
+        "perPage": page.per_page if page.per_page is not None else False,
+        "hasMore": page.has_more,
+    }
+    return {key: [render(item) for item in page.items], **counts, "pagination": counts}
+
+
+__all__ = [
+    "BLOB_SCHEMES",
+    "message_json",
+    "page_json",
+    "render_blob_urls",
+    "resource_json",
+    "run_json",
+    "score_json",
+    "span_json",
+    "thread_json",
+]

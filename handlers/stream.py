@@ -1,0 +1,164 @@
+"""The stream function: ``POST /api/agents/{id}/stream`` as Server-Sent Events (Starlette).
+
+Deployed, uvicorn runs this app behind the Lambda Web Adapter in
+``response_stream`` mode, so each chunk reaches the client as the model produces
+it. The agent's (synchronous) stream runs in a worker thread and hands each event
+to the response through an asyncio queue; nothing is buffered.
+
+Wire format (what ``@mastra/client-js`` parses): one ``data: <json>\\n\\n`` per
+chunk (``{"type", "runId", "from": "AGENT", "payload"}``), ``: keepalive\\n\\n``
+after ``STOWAGE_KEEPALIVE_SECONDS`` without a chunk, an ``error`` chunk if the run
+fails midway, and ``data: [DONE]\\n\\n`` last.
+
+Errors found before the first chunk (bad JSON, unknown agent, a thread of another
+tenant, an oversize body) answer a JSON ``{"error"}`` with a 4xx, like the api.
+
+A client that disconnects cancels the run: the worker closes the agent's stream,
+so **nothing of the turn is saved** (the run is recorded ``canceled``) unless the
+model had already finished, in which case the turn was saved whole, in one call.
+The thread never holds half a turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import ValidationError as BodyError
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from handlers._wiring import get_app, settings
+from handlers.auth import authenticate
+from handlers.errors import (
+    HTTPError,
+    PayloadTooLargeError,
+    describe_validation,
+    not_found,
+    status_and_message,
+)
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE = b": keepalive\n\n"
+DONE = b"data: [DONE]\n\n"
+_END = object()
+
+
+def sse(chunk: dict[str, Any]) -> bytes:
+    """One SSE event carrying ``chunk`` as JSON."""
+    return b"data: " + json.dumps(chunk, separators=(",", ":"), default=str).encode() + b"\n\n"
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(int(declared), limit)
+    body = bytearray()
+    async for piece in request.stream():
+        body.extend(piece)
+        if len(body) > limit:
+            raise PayloadTooLargeError(len(body), limit)
+    return bytes(body)
+
+
+def _request_context(request: Request) -> dict[str, Any] | None:
+    # The Lambda Web Adapter forwards API Gateway's request context as a JSON header.
+    raw = request.headers.get("x-amzn-request-context")
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+async def stream_agent(request: Request) -> Response:
+    """Validate, prepare the run (refusals are 4xx JSON), then stream its chunks."""
+    from handlers.bodies import GenerateBody
+    from handlers.routes.agents import prepare_memory
+
+    config = settings()
+    try:
+        raw = await _read_body(request, config.max_body_bytes)
+        caller = authenticate(config, request.headers, _request_context(request))
+        agent = get_app().agents.get(request.path_params["agent_id"])
+        if agent is None:
+            raise not_found("Agent")
+        try:
+            body = GenerateBody.model_validate_json(raw or b"{}")
+        except BodyError as exc:
+            raise HTTPError(400, describe_validation([dict(e) for e in exc.errors()])) from exc
+        memory_arg = await asyncio.to_thread(prepare_memory, agent, body, caller)
+        run = await asyncio.to_thread(agent.stream, body.messages, memory=memory_arg,
+                                      max_steps=body.max_steps)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    except Exception as exc:
+        status, message = status_and_message(exc)
+        if status >= 500:
+            log.exception("stream: refused before the first chunk status=%s", status)
+        return JSONResponse({"error": message}, status_code=status)
+    log.info("stream: started agent=%s run_id=%s", agent.id, run.run_id)
+    return StreamingResponse(
+        chunks(run, config.keepalive_seconds),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+                 "x-mastra-run-id": run.run_id},
+    )
+
+
+async def chunks(run: Any, keepalive: float) -> AsyncIterator[bytes]:
+    """The SSE bytes of an agent stream, produced by a worker thread as events happen."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for event in run:
+                loop.call_soon_threadsafe(queue.put_nowait, event.to_dict())
+                if stop.is_set():
+                    # The client is gone: close the run, so the turn is not saved.
+                    run.close()
+                    return
+        except Exception as exc:  # pragma: no cover - AgentStream reports run errors itself
+            log.exception("stream: producer failed run_id=%s", run.run_id)
+            error = {"type": "error", "runId": run.run_id, "from": "AGENT",
+                     "payload": {"error": {"message": str(exc), "name": type(exc).__name__}}}
+            loop.call_soon_threadsafe(queue.put_nowait, error)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, _END)
+
+    worker = threading.Thread(target=produce, name=f"stream-{run.run_id[:8]}", daemon=True)
+    worker.start()
+    finished = False
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=keepalive)
+            except TimeoutError:
+                yield KEEPALIVE
+                continue
+            if item is _END:
+                finished = True
+                break
+            yield sse(item)
+        yield DONE
+    finally:
+        if not finished:
+            stop.set()
+            log.info("stream: client went away run_id=%s", run.run_id)
+
+
+routes = [Route("/api/agents/{agent_id}/stream", stream_agent, methods=["POST"])]
+app = Starlette(routes=routes)
+
+__all__ = ["DONE", "KEEPALIVE", "app", "chunks", "routes", "sse", "stream_agent"]
