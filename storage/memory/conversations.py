@@ -159,6 +159,8 @@ class InMemoryMemoryStore:
         Raises:
             NotFoundError: a target thread does not exist (nothing is written).
         """
+        if isinstance(messages, Message):
+            raise ValidationError("save_messages takes a list of messages")
         batch = list(messages)
         for message in batch:
             if not isinstance(message, Message):
@@ -197,7 +199,8 @@ class InMemoryMemoryStore:
         v.check_id(thread_id, "thread id")
         if resource_id is not None:
             v.check_id(resource_id, "resource id")
-        wanted = list(include)
+        # A lone Include is accepted as a list of one (as the SQL backends do).
+        wanted = [include] if isinstance(include, Include) else list(include)
         for item in wanted:
             if not isinstance(item, Include):
                 raise ValidationError(f"expected an Include, got {type(item).__name__}")
@@ -250,6 +253,8 @@ class InMemoryMemoryStore:
         Raises:
             NotFoundError: a message, or the thread a message moves to, does not exist.
         """
+        if isinstance(updates, MessageUpdate):
+            raise ValidationError("update_messages takes a list of MessageUpdate")
         batch = list(updates)
         for update in batch:
             _check_update(update)

@@ -64,6 +64,8 @@ class InMemoryObservabilityStore:
 
     def create_spans(self, spans: Sequence[Span]) -> None:
         """Store spans; one with an existing ``(trace_id, span_id)`` replaces it."""
+        if isinstance(spans, Span):
+            raise ValidationError("create_spans takes a list of spans")
         batch = list(spans)
         for span in batch:
             check_span_record(span)
@@ -78,6 +80,8 @@ class InMemoryObservabilityStore:
             NotFoundError: a span does not exist.
             ValidationError: a field is not a :class:`Span` field, or is a key field.
         """
+        if isinstance(updates, SpanUpdate):
+            raise ValidationError("update_spans takes a list of SpanUpdate")
         batch = list(updates)
         for update in batch:
             check_span_update(update)

@@ -286,3 +286,16 @@ def test_get_messages_in_order_asked_skipping_unknown(memory: Any) -> None:
     got = memory.get_messages([saved[2].id, uid("unknown"), saved[0].id])
     assert ids(got) == [saved[2].id, saved[0].id]
     assert memory.get_messages([]) == []
+
+
+def test_batch_naming_one_id_twice_stores_the_last(memory: Any) -> None:
+    thread = new_thread(memory)
+    other = new_thread(memory, thread.resource_id)
+    mid = uid("dup")
+    memory.save_messages([
+        make_message(thread.id, "first", message_id=mid, created=1),
+        make_message(other.id, "second", message_id=mid, created=2),
+    ])
+    [stored] = memory.get_messages([mid])
+    assert (stored.thread_id, stored.text, stored.created_at) == (other.id, "second", at(2))
+    assert memory.list_messages(thread.id).total == 0
