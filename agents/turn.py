@@ -26,6 +26,7 @@ from agents.messages import normalize_input, system_text
 from agents.processors.base import Processor, ProcessorContext
 from agents.recording import RunRecorder
 from agents.tools import Tool
+from storage.errors import ValidationError
 from storage.records import Message, Thread
 from storage.timeutil import utcnow
 from storage.validation import check_message
@@ -83,6 +84,13 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         ThreadOwnershipError: the thread belongs to another resource.
     """
     drafts = normalize_input(messages)
+    for draft in drafts:
+        # Refuse what storage would refuse before a thread is created for it.
+        check_message(Message(id="unsaved", thread_id="unsaved", role=draft.role,
+                              content=draft.content))
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int)
+                                  or max_steps < 1):
+        raise ValidationError(f"max_steps must be a positive integer, got {max_steps!r}")
     run_id = str(uuid.uuid4())
     store = agent.storage
     settings = agent.memory
@@ -119,7 +127,7 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
     for processor in agent.input_processors(store):
         user_messages = processor.process_input(user_messages, context)
     for message in user_messages:
-        # Refuse what storage would refuse now, before the model is paid for.
+        # A processor may have changed the content: check again before the model runs.
         check_message(replace(message, thread_id=message.thread_id or "unsaved"))
 
     system_parts = [agent.instructions, system_text(drafts)]

@@ -245,3 +245,30 @@ def test_per_call_last_messages_option(store: Any) -> None:
     assert _texts(model.requests[4]) == ["none"]
     with pytest.raises(ValidationError):
         agent.generate("x", memory={**THREAD, "options": {"lastMessages": -1}})
+
+
+def test_refused_input_creates_no_thread(store: Any) -> None:
+    agent = Agent(id="a")
+    App(agents=[agent], storage=store)
+    with pytest.raises(ValidationError):
+        agent.generate("bad \x00", memory=THREAD)
+    with pytest.raises(ValidationError):
+        agent.generate("fine", memory=THREAD, max_steps=0)
+    assert store.memory.get_thread("t-1") is None
+
+
+def test_no_upload_into_a_thread_of_another_resource(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = Agent(id="a")
+    App(agents=[agent], storage=store)
+    agent.generate("mine", memory=THREAD)
+    puts: list[str] = []
+    monkeypatch.setattr(store.blobs, "put", lambda key, *a, **k: puts.append(key))
+    msg = {"role": "user", "content": "x",
+           "experimental_attachments": [{"url": "data:text/plain;base64,aGk=", "name": "a"}]}
+
+    with pytest.raises(ThreadOwnershipError):
+        agent.generate([msg], memory={"thread": "t-1", "resource": "u-2"})
+
+    assert puts == []
