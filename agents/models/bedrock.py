@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -33,6 +32,7 @@ from agents.models.base import (
     ToolResult,
     Usage,
 )
+from agents.models.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +105,7 @@ class BedrockModel(BaseModel):
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.s3_locations = "nova" in model_id if s3_locations is None else s3_locations
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.sleep = sleep
+        self.retry = Retry(max_retries, backoff, sleep, _model_error, self.id)
 
     @property
     def client(self) -> Any:
@@ -204,7 +202,7 @@ class BedrockModel(BaseModel):
     def generate(self, request: ModelRequest) -> ModelResponse:
         """One ``converse`` call."""
         kwargs = self.build_request(request)
-        response = self._retrying(lambda: self.client.converse(**kwargs))
+        response = self.retry.call(lambda: self.client.converse(**kwargs))
         texts: list[str] = []
         calls: list[ToolCall] = []
         for block in response.get("output", {}).get("message", {}).get("content", []):
@@ -223,26 +221,10 @@ class BedrockModel(BaseModel):
     def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
         """``converse_stream``; a failure before the first event is retried."""
         kwargs = self.build_request(request)
-        attempt = 0
-        while True:
-            emitted = False
-            try:
-                response = self.client.converse_stream(**kwargs)
-                for event in self._events(response["stream"]):
-                    emitted = True
-                    yield event
-                return
-            except ModelError as exc:
-                if emitted or not exc.retryable or attempt >= self.max_retries:
-                    raise
-            except Exception as exc:
-                error = _model_error(exc)
-                if emitted or not error.retryable or attempt >= self.max_retries:
-                    raise error from exc
-            attempt += 1
-            self._pause(attempt)
+        return self.retry.stream(lambda: self._events(self.client.converse_stream(**kwargs)))
 
-    def _events(self, stream: Any) -> Iterator[ModelEvent]:
+    def _events(self, response: Mapping[str, Any]) -> Iterator[ModelEvent]:
+        stream = response["stream"]
         pending: dict[int, dict[str, Any]] = {}
         stop = "end_turn"
         usage = Usage()
@@ -277,23 +259,6 @@ class BedrockModel(BaseModel):
         for leftover in pending.values():  # a block without its stop event
             yield ToolCallEvent(_tool_call(leftover))
         yield Finish(STOP_REASONS.get(stop, "other"), usage)
-
-    def _retrying(self, call: Callable[[], Any]) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return call()
-            except Exception as exc:
-                error = _model_error(exc)
-                if not error.retryable or attempt >= self.max_retries:
-                    raise error from exc
-            attempt += 1
-            self._pause(attempt)
-
-    def _pause(self, attempt: int) -> None:
-        delay = self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-        log.info("bedrock retry model=%s attempt=%d delay=%.2fs", self.model_id, attempt, delay)
-        self.sleep(delay)
 
 
 def _tool_call(pending: Mapping[str, Any]) -> ToolCall:

@@ -11,7 +11,8 @@ import base64
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -33,6 +34,7 @@ from agents.models.base import (
     ToolResult,
     Usage,
 )
+from agents.models.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,10 @@ class OpenAIModel(BaseModel):
         timeout: seconds per request.
         max_tokens: ``max_tokens`` of every request.
         temperature: ``temperature`` of every request.
+        max_retries: extra attempts for a call that fails (429, 5xx, connection) before
+            any output.
+        backoff: the first retry's delay in seconds (doubles each time, with jitter).
+        sleep: the sleep function (tests pass a recorder).
     """
 
     def __init__(
@@ -72,6 +78,9 @@ class OpenAIModel(BaseModel):
         timeout: float = 120.0,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.model = model
         self.id = f"openai/{model}"
@@ -82,6 +91,7 @@ class OpenAIModel(BaseModel):
         self.timeout = timeout
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.retry = Retry(max_retries, backoff, sleep, name=self.id)
 
     @property
     def client(self) -> httpx.Client:
@@ -122,8 +132,11 @@ class OpenAIModel(BaseModel):
         return body
 
     def generate(self, request: ModelRequest) -> ModelResponse:
-        """One non-streamed completion."""
+        """One non-streamed completion (retried on 429, 5xx and connection errors)."""
         body = self.build_request(request, stream=False)
+        return self.retry.call(lambda: self._generate(body))
+
+    def _generate(self, body: dict[str, Any]) -> ModelResponse:
         try:
             response = self.client.post(f"{self.base_url}/chat/completions", json=body,
                                         headers=self._headers())
@@ -145,8 +158,14 @@ class OpenAIModel(BaseModel):
         )
 
     def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
-        """A streamed completion: ``data: {...}`` lines until ``data: [DONE]``."""
+        """A streamed completion: ``data: {...}`` lines until ``data: [DONE]``.
+
+        A failure before the first event is retried; after it, it is final.
+        """
         body = self.build_request(request, stream=True)
+        return self.retry.stream(lambda: self._stream(body))
+
+    def _stream(self, body: dict[str, Any]) -> Iterator[ModelEvent]:
         calls: dict[int, dict[str, Any]] = {}
         finish: FinishReason = "stop"
         usage = Usage()

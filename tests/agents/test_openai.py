@@ -154,9 +154,10 @@ def test_generate_without_streaming(server: _Server) -> None:
     assert "stream" not in server.requests[0]
 
 
-def test_http_error_becomes_model_error(server: _Server) -> None:
-    server.replies.append((429, {"error": {"message": "Rate limit", "type": "rate_limit"}}))
-    model = OpenAIModel("gpt-test", base_url=server.base_url)
+def test_http_error_becomes_model_error_after_retries(server: _Server) -> None:
+    server.replies.extend([(429, {"error": {"message": "Rate limit", "type": "rate_limit"}})] * 3)
+    sleeps: list[float] = []
+    model = OpenAIModel("gpt-test", base_url=server.base_url, max_retries=2, sleep=sleeps.append)
 
     stream = Agent(id="o", model=model).stream("hi")
     events = list(stream)
@@ -164,6 +165,26 @@ def test_http_error_becomes_model_error(server: _Server) -> None:
     assert events[-1].type == "error"
     assert "Rate limit" in events[-1].payload["error"]["message"]
     assert isinstance(stream.error, ModelError) and stream.error.retryable
+    assert len(server.requests) == 3 and len(sleeps) == 2
+
+
+def test_throttled_then_served(server: _Server) -> None:
+    server.replies.append((503, {"error": {"message": "busy"}}))
+    server.replies.append((200, [_chunk({"content": "fine"}), _chunk({}, "stop")]))
+    sleeps: list[float] = []
+    model = OpenAIModel("gpt-test", base_url=server.base_url, sleep=sleeps.append)
+
+    assert Agent(id="o", model=model).stream("hi").text() == "fine"
+    assert len(sleeps) == 1
+
+
+def test_client_errors_are_not_retried(server: _Server) -> None:
+    server.replies.append((400, {"error": {"message": "bad request", "code": "invalid"}}))
+    sleeps: list[float] = []
+    model = OpenAIModel("gpt-test", base_url=server.base_url, sleep=sleeps.append)
+    with pytest.raises(ModelError, match="bad request"):
+        Agent(id="o", model=model).generate("hi")
+    assert sleeps == [] and len(server.requests) == 1
 
 
 def test_error_chunk_mid_stream(server: _Server) -> None:
