@@ -53,6 +53,8 @@ class App:
     def add_agent(self, agent: Agent) -> Agent:
         """Register an agent (and make this app its storage and job runner).
 
+        An agent belongs to one app at a time: adding it to another app moves it.
+
         Raises:
             ValueError: another agent has that id.
         """
