@@ -1,8 +1,8 @@
 """Fixtures for handler tests: an App on a fresh store, and API Gateway events to drive it.
 
 ``api`` calls :func:`handlers.api.handler` with REST proxy events, exactly as API
-Gateway does. The store is the ``memory://`` reference, and DynamoDB + S3 under
-moto once those backends exist (``STORES``).
+Gateway does. The store is the ``memory://`` reference; ``aws_store`` is DynamoDB +
+S3 under moto.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _aws_backends_exist() -> bool:
                for m in ("storage.dynamodb.store", "storage.s3"))
 
 
-STORES = ["memory", *(["aws"] if _aws_backends_exist() else [])]
+AWS_BACKENDS = _aws_backends_exist()
 
 
 @dataclass
@@ -46,14 +46,19 @@ def _clean_wiring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     _wiring.reset()
 
 
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh store: the memory reference, or DynamoDB + S3 under moto."""
-    if request.param == "memory":
-        opened = storage.open("memory://")
-        opened.setup()
-        yield opened
-        return
+@pytest.fixture
+def store() -> Any:
+    """A fresh ``memory://`` reference store."""
+    opened = storage.open("memory://")
+    opened.setup()
+    return opened
+
+
+@pytest.fixture
+def aws_store() -> Iterator[Any]:
+    """DynamoDB tables and an S3 bucket under moto, as deployed."""
+    if not AWS_BACKENDS:
+        pytest.skip("the DynamoDB and S3 backends are not in this tree")
     from moto import mock_aws
 
     with mock_aws():
