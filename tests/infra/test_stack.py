@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -144,42 +143,10 @@ def test_each_function_receives_the_environment_it_reads(synth: Synth, handler: 
     assert "STOWAGE_AGENTS_MODULE" not in env  # set only when agentsModule is configured
 
 
-def test_app_entry_point_synthesizes_like_cdk_synth(tmp_path: Path) -> None:
-    # What `cdk synth` runs (cdk.json's "app"), with the CLI's output folder variable.
-    import os
-
-    env = {
-        **os.environ,
-        "CDK_OUTDIR": str(tmp_path),
-        "CDK_CONTEXT_JSON": json.dumps({"stage": "ci", "agentsModule": "agents.examples"}),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.app"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-
-    assert done.returncode == 0, done.stderr[-2000:]
-    template = json.loads((tmp_path / "Stowage-ci.template.json").read_text())
-    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    envs = [
-        f["Properties"]["Environment"]["Variables"]
-        for f in functions
-        if f["Properties"]["Handler"] in FUNCTION_HANDLERS
-    ]
-    assert len(envs) == 3
-    assert all(e["STOWAGE_AGENTS_MODULE"] == "agents.examples" for e in envs)
-    tables = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert all(t["Properties"]["DeletionProtectionEnabled"] for t in tables)
-    assert {t["DeletionPolicy"] for t in tables} == {"Retain"}
-
-
 @pytest.mark.node
 def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path: Path) -> None:
-    # `make synth`: the CLI pinned in package.json runs cdk.json's app and reads its output.
+    # `make synth`: the CLI pinned in package.json runs cdk.json's app (python -m infra.app)
+    # and reads its output.
     from tests.conftest import skip_or_fail
 
     root = Path(__file__).resolve().parents[2]
@@ -191,8 +158,9 @@ def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path: Path) -> None:
     settings = json.loads((root / "cdk.json").read_text())
     assert settings["notices"] is False and settings["cli-telemetry"] is False
 
+    context = ["-c", "stage=ci", "-c", "agentsModule=agents.examples"]
     done = subprocess.run(
-        [str(cli), "synth", "--quiet", "--output", str(tmp_path / "out")],
+        [str(cli), "synth", "--quiet", "--output", str(tmp_path / "out"), *context],
         capture_output=True,
         text=True,
         check=False,
@@ -202,4 +170,17 @@ def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert "Stowage-dev" in manifest["artifacts"]
+    assert "Stowage-ci" in manifest["artifacts"]
+    # -c values reach the config: a non-dev stage keeps its data, the agents module is passed.
+    template = json.loads((tmp_path / "out" / "Stowage-ci.template.json").read_text())
+    resources = template["Resources"].values()
+    envs = [
+        r["Properties"]["Environment"]["Variables"]
+        for r in resources
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] in FUNCTION_HANDLERS
+    ]
+    assert len(envs) == 3
+    assert all(e["STOWAGE_AGENTS_MODULE"] == "agents.examples" for e in envs)
+    tables = [r for r in resources if r["Type"] == "AWS::DynamoDB::Table"]
+    assert all(t["Properties"]["DeletionProtectionEnabled"] for t in tables)
+    assert {t["DeletionPolicy"] for t in tables} == {"Retain"}
