@@ -97,20 +97,28 @@ class SQLiteDatabase:
                 isolation_level=None,  # autocommit: we issue BEGIN/COMMIT ourselves
                 check_same_thread=False,  # pooled: used by one thread at a time, not always one
             )
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL is durable across application crashes in WAL mode; only an OS crash
-            # can lose the last commits, the trade libsql makes too.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.create_function("stowage_json", 1, json_text, deterministic=True)
-            conn.create_function(
-                "stowage_metadata_matches", 2, metadata_matches, deterministic=True
-            )
         except sqlite3.Error as exc:
             raise translate(exc, f"opening {self.path}") from exc
         except OSError as exc:
             raise UnavailableError(f"sqlite: cannot create {self.path.parent}: {exc}") from exc
+        try:
+            self._configure(conn)
+        except sqlite3.Error as exc:
+            conn.close()  # not left for the garbage collector to find
+            raise translate(exc, f"opening {self.path}") from exc
         return conn
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        # WAL persists in the file: only the first connection has to switch it on.
+        (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is durable across application crashes in WAL mode; only an OS crash
+        # can lose the last commits, the trade libsql makes too.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.create_function("stowage_json", 1, json_text, deterministic=True)
+        conn.create_function("stowage_metadata_matches", 2, metadata_matches, deterministic=True)
 
     # --- transactions ----------------------------------------------------------------
 

@@ -98,8 +98,11 @@ class SQLiteWorkflowStore:
             where.append('"resourceId" = ?')
             args.append(v.check_id(resource_id, "resource id"))
         if status is not None:
-            # stowage_json reads Mastra's JSONB snapshots too (see _codec.json_text).
-            where.append("json_extract(stowage_json(snapshot), '$.status') = ?")
+            # stowage_json reads Mastra's JSONB snapshots too (see _codec.json_text); a
+            # snapshot without a status is "pending", as run_status reads it.
+            where.append(
+                "COALESCE(json_extract(stowage_json(snapshot), '$.status'), 'pending') = ?"
+            )
             args.append(v.check_id(status, "status"))
         if start is not None:
             where.append('"createdAt" >= ?')

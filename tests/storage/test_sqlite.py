@@ -313,9 +313,13 @@ def _open_handles(path: Path) -> int:
 
 def test_short_lived_threads_leak_no_connections(store: Any, db_path: Path) -> None:
     store.memory.save_thread(Thread(id="t", resource_id="u"))
+    errors: list[BaseException] = []
 
     def read() -> None:
-        assert store.memory.get_thread("t") is not None
+        try:
+            assert store.memory.get_thread("t") is not None
+        except BaseException as exc:
+            errors.append(exc)
 
     for _ in range(5):
         workers = [threading.Thread(target=read) for _ in range(20)]
@@ -323,8 +327,32 @@ def test_short_lived_threads_leak_no_connections(store: Any, db_path: Path) -> N
             w.start()
         for w in workers:
             w.join()
-    assert _open_handles(db_path) <= store.db.max_idle
+    assert errors == []
+    handles = _open_handles(db_path)
+    assert handles <= store.db.max_idle, handles
     store.close()
     assert _open_handles(db_path) == 0
     with pytest.raises(storage.StorageError):
         store.memory.get_thread("t")
+
+
+def _use_inherited(opened: Any) -> None:
+    opened.memory.save_messages([text_message("from-child", "t", "hi", T0)])
+    opened.close()
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="needs fork()"
+)
+def test_a_forked_child_opens_its_own_connections(store: Any) -> None:
+    # Given a store whose pool already holds a connection
+    store.memory.save_thread(Thread(id="t", resource_id="u"))
+    # When a forked child uses (and closes) the inherited store object
+    child = multiprocessing.get_context("fork").Process(target=_use_inherited, args=(store,))
+    child.start()
+    child.join(timeout=60)
+    # Then the child's write landed and the parent's connections still work
+    assert child.exitcode == 0
+    assert [m.id for m in store.memory.get_messages(["from-child"])] == ["from-child"]
+    store.memory.save_messages([text_message("from-parent", "t", "hi", T0)])
+    assert store.memory.list_messages("t").total == 2
