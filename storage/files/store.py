@@ -216,9 +216,8 @@ class FileBlobStore:
         if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
             raise ValidationError("expires_in must be a positive number of seconds")
         expires = int(time.time()) + expires_in
-        signature = signing.sign(self._signing_secret(), key, expires)
-        base = signing.public_base(self._public_url)
-        return f"{base}/api/blobs/{quote(key, safe='/')}?expires={expires}&signature={signature}"
+        query = f"expires={expires}&signature={self.sign(key, expires)}"
+        return f"{self.public_url}/api/blobs/{quote(key, safe='/')}?{query}"
 
     def verify_signature(self, key: str, expires: int | str, signature: str) -> bool:
         """Whether a download URL's ``expires`` and ``signature`` are valid for ``key``.
@@ -226,6 +225,18 @@ class FileBlobStore:
         ``key`` is the URL path after ``/api/blobs/``, percent-decoded.
         """
         return signing.verify(self._signing_secret(), key, expires, signature)
+
+    def sign(self, message: str, expires: int) -> str:
+        """The signature :meth:`verify_signature` accepts for ``message`` until ``expires``.
+
+        ``url_for`` signs a key; the dev server signs upload grants the same way.
+        """
+        return signing.sign(self._signing_secret(), message, int(expires))
+
+    @property
+    def public_url(self) -> str:
+        """Base of the download URLs (the dev server), without a trailing slash."""
+        return signing.public_base(self._public_url)
 
     def _signing_secret(self) -> bytes:
         if self._secret is None:

@@ -158,3 +158,17 @@ def test_the_secret_is_shared_through_the_folder(
     monkeypatch.setenv("STOWAGE_BLOB_URL_SECRET", "from-env")
     env_store = FileBlobStore(blobs.root)
     assert not env_store.verify_signature("k", query["expires"][0], query["signature"][0])
+
+
+def test_sign_is_what_verify_signature_accepts(
+    blobs: FileBlobStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    expires = int(time.time()) + 60
+    signature = blobs.sign("upload\nk\nimage/png\n100", expires)
+    assert blobs.verify_signature("upload\nk\nimage/png\n100", expires, signature)
+    assert not blobs.verify_signature("upload\nk\nimage/png\n101", expires, signature)
+    monkeypatch.delenv("STOWAGE_PUBLIC_URL", raising=False)
+    assert blobs.public_url == "http://127.0.0.1:4111"
+    explicit = storage.open(f"file:///{tmp_path / 'b2'}?public_url=https://dev.example/x/").blobs
+    assert explicit.public_url == "https://dev.example/x"
+
