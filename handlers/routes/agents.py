@@ -10,9 +10,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from handlers._wiring import get_app
 from handlers.bodies import GenerateBody
+from handlers.errors import HTTPError
 from handlers.observability import count
 from handlers.routes._common import agent_or_404, caller_of, owned_thread, url_renderer
-from handlers.shapes import message_json
+from handlers.shapes import BLOB_SCHEMES, message_json
+from storage.keys import thread_attachment_prefix
 
 log = logging.getLogger(__name__)
 router = Router()  # type: ignore[no-untyped-call]
@@ -50,6 +52,8 @@ def prepare_memory(agent: Any, body: GenerateBody, caller: Any) -> dict[str, Any
         HTTPError: 404 when the thread exists and belongs to another tenant.
     """
     memory_arg = body.memory_arg(caller.resource_id)
+    if caller.resource_id is not None:
+        _check_blob_refs(body.messages, caller.resource_id)
     thread_id = body.thread_id_given
     memory = getattr(agent.storage, "memory", None)
     if caller.resource_id is not None and thread_id and memory is not None:
@@ -61,3 +65,26 @@ def prepare_memory(agent: Any, body: GenerateBody, caller: Any) -> dict[str, Any
 
 def _messages(body: GenerateBody) -> Any:
     return body.messages
+
+
+def _check_blob_refs(messages: Any, resource_id: str) -> None:
+    """Refuse blob URIs outside the tenant's attachments (the model would read them).
+
+    Raises:
+        HTTPError: 403 for a URI of another tenant, or not an attachment at all.
+    """
+    own = f"/{thread_attachment_prefix(resource_id, '_').rsplit('/', 2)[0]}/"
+    for value in _strings(messages):
+        if value.startswith(BLOB_SCHEMES) and own not in value:
+            raise HTTPError(403, "a message references a blob outside your attachments")
+
+
+def _strings(value: Any) -> Any:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)

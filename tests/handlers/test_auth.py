@@ -171,3 +171,21 @@ def test_rs256_through_a_jwks_document_and_access_tokens(api: Call, alice_thread
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+def test_a_tenant_cannot_reference_another_tenants_blob(jwt_api: Call, app: App) -> None:
+    uri = app.storage.blobs.put("attachments/alice/t-a/abc", b"alice's", content_type="text/plain")
+    bob = as_user(jwt_api, "bob")
+    stolen = bob("POST", "/api/agents/assistant/generate", body={
+        "messages": [{"role": "user", "content": "read",
+                      "experimental_attachments": [{"name": "x", "contentType": "text/plain",
+                                                    "url": uri}]}],
+        "memory": {"thread": "t-b", "resource": "bob"}})
+    assert stolen.status == 403
+    assert app.storage.memory.get_thread("t-b") is None
+    alice = as_user(jwt_api, "alice")
+    own = alice("POST", "/api/agents/assistant/generate", body={
+        "messages": [{"role": "user", "content": "read",
+                      "experimental_attachments": [{"name": "x", "contentType": "text/plain",
+                                                    "url": uri}]}]})
+    assert own.status == 200
