@@ -19,6 +19,7 @@ from infra.config import StowageConfig, is_inference_profile, model_base_id
 from infra.constants import (
     API_ID,
     BLOBS_PREFIX,
+    DOMAINS,
     MONITORING_ID,
     OUTPUT_API_URL,
     OUTPUT_BUCKET,
@@ -102,7 +103,10 @@ class StowageStack(Stack):
             STORAGE_ID,
             table_prefix=str(config.table_prefix),
             definitions=table_definitions,
-            domains=config.dynamodb_domains,
+            # The DynamoDB store sets up its four tables as one unit (setup() describes
+            # each at cold start), so all four exist whenever any domain uses DynamoDB;
+            # a domain moved to Postgres leaves its table empty and costs nothing.
+            domains=DOMAINS if config.dynamodb_domains else (),
             removal=removal,
             deletion_protection=protect,
         )
@@ -178,8 +182,10 @@ class StowageStack(Stack):
         blobs = {"api": (True, True), "stream": (True, False), "worker": (True, False)}
         for name, function in self.functions.items():
             for domain, write in _TABLE_ACCESS[name].items():
-                if domain in self.storage.tables:
+                if domain in self.config.dynamodb_domains:
                     self.storage.grant_table(function, domain, write=write)
+                elif domain in self.storage.tables:
+                    self.storage.grant_describe(function, domain)
             can_write, can_delete = blobs[name]
             self.storage.grant_blobs(function, write=can_write, delete=can_delete)
             acknowledge(

@@ -45,7 +45,7 @@ class StorageConstruct(Construct):
     Args (besides scope and id):
         table_prefix: tables are ``<prefix>-<suffix>``, as ``dynamodb://<prefix>`` opens them.
         definitions: ``storage.dynamodb.schema.TABLES`` (domain -> key schema).
-        domains: the domains kept in DynamoDB (the others live in Postgres).
+        domains: the domains to build tables for (all four, or none without DynamoDB).
         removal: applied to the tables and the bucket.
         deletion_protection: DynamoDB deletion protection on every table.
 
@@ -177,11 +177,17 @@ class StorageConstruct(Construct):
                 actions=actions, resources=[self.bucket.arn_for_objects(f"{BLOBS_PREFIX}/*")]
             )
         )
+        # Unconditioned: HeadBucket (the blob store's setup at cold start) is authorized
+        # by s3:ListBucket and carries no prefix, so a prefix condition would deny it.
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn])
+        )
+
+    def grant_describe(self, grantee: iam.IGrantable, domain: str) -> None:
+        """DescribeTable only: for a table whose domain lives elsewhere (the store's setup)."""
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[self.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{BLOBS_PREFIX}/*"]}},
+                actions=["dynamodb:DescribeTable"], resources=[self.tables[domain].table_arn]
             )
         )
 
