@@ -126,8 +126,11 @@ class PostgresWorkflowStore(PostgresDomain):
             where.append('"resourceId" = :resource_id')
             params["resource_id"] = check_id(resource_id, "resource id")
         if status is not None:
-            where.append("snapshot ->> 'status' = :status")
             params["status"] = check_id(status, "status")
+            if status == "pending":  # a snapshot without a status reads as "pending"
+                where.append("COALESCE(snapshot ->> 'status', 'pending') = :status")
+            else:
+                where.append("snapshot ->> 'status' = :status")
         if start is not None:
             where.append(f'"createdAt" >= {c.wall("start")}')
             params["start"] = c.time_param(start, "start")

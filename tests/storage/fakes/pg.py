@@ -161,20 +161,28 @@ def composite_sqlite_postgres_store(tmp: Path) -> Iterator[Any]:
 
 @contextmanager
 def composite_dynamodb_postgres_store(tmp: Path) -> Iterator[Any]:
-    """Memory on DynamoDB (moto), workflows and scores on PostgreSQL."""
+    """Memory on DynamoDB (moto), workflows and scores on Aurora through the Data API.
+
+    The Lambda deployment's shape: no VPC, so PostgreSQL is reached over the Data API.
+    """
     import moto
 
     import storage
+    from storage.postgres.store import PostgresStore
 
     with moto.mock_aws():
         try:
             dynamo = storage.open(f"dynamodb://stowage-{secrets.token_hex(3)}?region=us-east-1")
         except (ImportError, AttributeError) as exc:
             pytest.skip(f"the DynamoDB backend is not available yet: {exc}")
-        with postgres_store(tmp) as pg_store:
-            store = storage.CompositeStore(dynamo, workflows=pg_store, scores=pg_store)
-            store.setup()
-            try:
-                yield store
-            finally:
-                dynamo.close()
+        url = session_database()
+        empty_tables(url)
+        driver, fake = data_api_driver(url)
+        aurora = PostgresStore(driver)
+        store = storage.CompositeStore(dynamo, workflows=aurora, scores=aurora)
+        store.setup()
+        try:
+            yield store
+        finally:
+            dynamo.close()
+            fake.close()
