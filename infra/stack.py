@@ -179,7 +179,9 @@ class StowageStack(Stack):
         return env
 
     def _grant(self) -> None:
-        blobs = {"api": (True, True), "stream": (True, False), "worker": (True, False)}
+        # Every function writes offloaded attributes and replaces them on upserts, and the
+        # store deletes a replaced blob then (a leak otherwise): all three need delete.
+        blobs = {"api": (True, True), "stream": (True, True), "worker": (True, True)}
         for name, function in self.functions.items():
             for domain, write in _TABLE_ACCESS[name].items():
                 if domain in self.config.dynamodb_domains:

@@ -96,7 +96,7 @@ def test_tables_of_postgres_domains_are_only_describable(full: Synth, name: str)
 
 
 @pytest.mark.parametrize(
-    ("name", "can_delete"), [("api", True), ("stream", False), ("worker", False)]
+    ("name", "can_delete"), [("api", True), ("stream", True), ("worker", True)]
 )
 def test_blob_access_is_limited_to_the_blobs_prefix(
     synth: Synth, name: str, can_delete: bool
