@@ -52,8 +52,8 @@ _TABLE_ACCESS: dict[str, dict[str, bool]] = {
     # generate runs an agent, which records its run and spans.
     "api": {"memory": True, "workflows": True, "observability": True, "scores": False},
     "stream": {"memory": True, "workflows": True, "observability": True, "scores": False},
-    # Title jobs update threads; scorer jobs read runs and write scores (and their spans).
-    "worker": {"memory": True, "workflows": False, "observability": True, "scores": True},
+    # Title jobs update threads; scorer jobs read runs and traces and write scores.
+    "worker": {"memory": True, "workflows": False, "observability": False, "scores": True},
 }
 _BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 

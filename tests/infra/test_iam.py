@@ -58,7 +58,7 @@ def test_no_wildcard_actions_and_star_only_for_xray(synth: Synth, name: str) -> 
     [
         ("api", {"memory": True, "workflows": True, "observability": True, "scores": False}),
         ("stream", {"memory": True, "workflows": True, "observability": True, "scores": False}),
-        ("worker", {"memory": True, "workflows": False, "observability": True, "scores": True}),
+        ("worker", {"memory": True, "workflows": False, "observability": False, "scores": True}),
     ],
 )
 def test_dynamodb_access_is_per_table_and_per_index(
