@@ -1,12 +1,15 @@
 """The stream function's handler: run.sh starts uvicorn on $PORT serving handlers.stream:app.
 
-The asset's own wheels are aarch64, so the script runs here from the project root with
-the virtualenv's packages: what is under test is the script the adapter executes.
+What is under test is the script the web adapter executes, not the stream handler
+(another part's work, tested there): it runs against a minimal ASGI app standing in
+for ``handlers.stream`` in a scratch folder, with the virtualenv's uvicorn (the asset's
+own wheels are aarch64).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +21,16 @@ import httpx
 from infra import bundling
 from infra.app import ROOT
 
+ASGI_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = f"{scope['method']} {scope['path']}".encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -25,42 +38,35 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_run_sh_serves_the_stream_app_on_port(tmp_path: Path) -> None:
+def test_run_sh_starts_uvicorn_on_port_with_the_stream_app(tmp_path: Path) -> None:
+    # Given the built asset's run.sh in a task root whose handlers.stream is a tiny app
     asset = bundling.build_asset(ROOT, bundling.function_requirements(ROOT))
+    task_root = tmp_path / "task"
+    (task_root / "handlers").mkdir(parents=True)
+    (task_root / "handlers" / "__init__.py").write_text("")
+    (task_root / "handlers" / "stream.py").write_text(ASGI_APP)
+    shutil.copy2(asset.path / bundling.STREAM_HANDLER, task_root / bundling.STREAM_HANDLER)
     port = _free_port()
     env = {
         **os.environ,
         "PORT": str(port),
+        "LAMBDA_TASK_ROOT": str(task_root),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "STOWAGE_STORAGE_URL": "memory://",
-        "STOWAGE_BLOBS_URL": "memory://",
-        "STOWAGE_MODEL": "local/echo",
-        "STOWAGE_JOBS": "inline",
     }
+
+    # When the adapter would start it
     server = subprocess.Popen(
-        ["bash", str(asset.path / bundling.STREAM_HANDLER)],
-        cwd=ROOT,
+        [str(task_root / bundling.STREAM_HANDLER)],
+        cwd=task_root,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     try:
-        lines: list[str] = []
         deadline = time.monotonic() + 60
         while True:
             try:
-                with httpx.stream(
-                    "POST",
-                    f"http://127.0.0.1:{port}/api/agents/assistant/stream",
-                    json={
-                        "messages": [{"role": "user", "content": "hello there"}],
-                        "memory": {"thread": "t-1", "resource": "u-1"},
-                    },
-                    timeout=30,
-                ) as response:
-                    assert response.status_code == 200
-                    assert response.headers["content-type"].startswith("text/event-stream")
-                    lines = [line for line in response.iter_lines() if line]
+                response = httpx.post(f"http://127.0.0.1:{port}/api/agents/a/stream", timeout=10)
                 break
             except httpx.ConnectError:
                 assert server.poll() is None, server.stdout.read() if server.stdout else ""
@@ -70,6 +76,6 @@ def test_run_sh_serves_the_stream_app_on_port(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=10)
 
-    assert lines[-1] == "data: [DONE]"
-    assert any('"type":"text-delta"' in line.replace(" ", "") for line in lines)
-    assert any("hello there" in line for line in lines if '"finish"' in line.replace(" ", ""))
+    # Then uvicorn served handlers.stream:app on $PORT, the path untouched
+    assert response.status_code == 200
+    assert response.text == "POST /api/agents/a/stream"
