@@ -121,17 +121,7 @@ def test_delete_run(workflows: Any) -> None:
     assert [r.run_id for r in workflows.list_runs(workflow_name=name).items] == [kept]
 
 
-# Known divergence (reported, not yet fixed): the SQL backends filter ``status`` on the
-# snapshot's JSON, so a run whose snapshot has no status reads back "pending" but is
-# not listed under status="pending".
-_PENDING_FILTER_DIVERGES = ("storage.sqlite", "storage.postgres")
-
-
-def test_list_runs_by_default_pending_status(
-    workflows: Any, request: pytest.FixtureRequest
-) -> None:
-    if type(workflows).__module__.startswith(_PENDING_FILTER_DIVERGES):
-        request.applymarker(pytest.mark.xfail(reason="status filter reads the JSON", strict=False))
+def test_list_runs_by_default_pending_status(workflows: Any) -> None:
     name, pending, running = uid("wf"), uid("run"), uid("run")
     workflows.persist_snapshot(name, pending, {"context": {}})
     workflows.persist_snapshot(name, running, {"status": "running"})
