@@ -92,7 +92,8 @@ def empty_tables(url: str) -> None:
             )
         ]
         if present:
-            conn.execute(f"TRUNCATE {', '.join(present)}")
+            # DELETE beats TRUNCATE on tables this small (no file rewrite, no exclusive lock).
+            conn.execute("; ".join(f"DELETE FROM {t}" for t in present))
 
 
 # --- store factories for the conformance suite (tests/storage/conformance/backends.py) ---
