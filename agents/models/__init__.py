@@ -1,6 +1,13 @@
-"""Models: the interface, and the providers resolved by name (see :func:`resolve_model`)."""
+"""Models: the interface, and the providers resolved by name (see :func:`resolve_model`).
+
+``BedrockModel`` and ``OpenAIModel`` are importable from here too, lazily, so importing
+this package loads neither boto3 nor httpx.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from agents.models.base import (
     BaseModel,
@@ -25,8 +32,19 @@ from agents.models.echo import EchoModel
 from agents.models.registry import register_provider, resolve_model
 from agents.models.scripted import Reply, ScriptedModel
 
+_LAZY = {"BedrockModel": "agents.models.bedrock", "OpenAIModel": "agents.models.openai"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
     "BaseModel",
+    "BedrockModel",
     "ChatMessage",
     "EchoModel",
     "FilePart",
@@ -37,6 +55,7 @@ __all__ = [
     "ModelEvent",
     "ModelRequest",
     "ModelResponse",
+    "OpenAIModel",
     "Reply",
     "ScriptedModel",
     "TextDelta",

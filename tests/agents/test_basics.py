@@ -278,3 +278,15 @@ def test_async_variants() -> None:
     text, types = asyncio.run(main())
     assert text == "Echo: hi"
     assert types[0] == "start" and types[-1] == "finish"
+
+
+def test_provider_classes_are_lazy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, agents, agents.models as m; "
+            "assert 'boto3' not in sys.modules and 'httpx' not in sys.modules; "
+            "m.BedrockModel; assert 'agents.models.bedrock' in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
