@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -159,12 +160,17 @@ def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path: Path) -> None:
     assert settings["notices"] is False and settings["cli-telemetry"] is False
 
     context = ["-c", "stage=ci", "-c", "agentsModule=agents.examples"]
+    # No credentials: the CLI would otherwise ask STS for the account (tests never reach
+    # AWS), and synth needs none.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
     done = subprocess.run(
         [str(cli), "synth", "--quiet", "--output", str(tmp_path / "out"), *context],
         capture_output=True,
         text=True,
         check=False,
         cwd=root,
+        env=env,
         timeout=600,
     )
 
