@@ -9,7 +9,6 @@ in Python, reads and then writes inside a transaction.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -19,7 +18,23 @@ from storage.errors import NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
 from storage.postgres import _codec as c
 from storage.postgres._base import PostgresDomain
-from storage.postgres.driver import Json, Row, Session
+from storage.postgres._memory_sql import (
+    MESSAGE_COLS,
+    OBJECT_OR_EMPTY,
+    ORDER_COLUMN,
+    RESOURCE_COLS,
+    THREAD_COLS,
+    check_includes,
+    check_update,
+    message_from_row,
+    resource_from_row,
+    save_rows,
+    split_rows,
+    thread_from_row,
+    total_and_items,
+    with_resource,
+)
+from storage.postgres.driver import Json, Session
 from storage.protocols import BlobStore, Direction, OrderBy
 from storage.records import (
     Include,
@@ -33,87 +48,18 @@ from storage.records import (
 )
 from storage.timeutil import utcnow
 from storage.validation import (
-    check_content,
     check_direction,
     check_id,
     check_ids,
     check_json,
     check_message,
     check_metadata,
-    check_non_negative,
     check_paging,
-    check_role,
     check_sort,
     check_thread,
 )
 
 log = logging.getLogger(__name__)
-
-THREAD_COLS = (
-    'id, "resourceId" AS resource_id, title, metadata::text AS metadata, '
-    f'{c.ms("createdAt", "created_at")}, {c.ms("updatedAt", "updated_at")}'
-)
-MESSAGE_COLS = (
-    'm.id, m.thread_id, m.content, m.role, m.type, m."resourceId" AS resource_id, '
-    f'{c.ms("createdAt", "created_at", "m")}'
-)
-RESOURCE_COLS = (
-    'id, "workingMemory" AS working_memory, metadata::text AS metadata, '
-    f'{c.ms("createdAt", "created_at")}, {c.ms("updatedAt", "updated_at")}'
-)
-_ORDER_COLUMN = {"created_at": '"createdAt"', "updated_at": '"updatedAt"'}
-_OBJECT_OR_EMPTY = "(CASE WHEN jsonb_typeof({col}) = 'object' THEN {col} ELSE '{{}}'::jsonb END)"
-
-
-def _thread(row: Row) -> Thread:
-    return Thread(
-        id=row["id"],
-        resource_id=row["resource_id"],
-        # The column is NOT NULL in Mastra's schema: "" stands for "no title".
-        title=row["title"] or None,
-        metadata=c.loads_dict(row["metadata"]),
-        created_at=c.from_ms(row["created_at"]),
-        updated_at=c.from_ms(row["updated_at"]),
-    )
-
-
-def _content(raw: Any) -> dict[str, Any]:
-    try:
-        decoded = c.loads(raw)
-    except Exception:  # a v1 message written by an old Mastra: plain text
-        decoded = raw
-    if isinstance(decoded, dict):
-        return decoded
-    text = decoded if isinstance(decoded, str) else c.dumps(decoded)
-    return {"format": 2, "parts": [{"type": "text", "text": text}], "content": text}
-
-
-def _message(row: Row) -> Message:
-    return Message(
-        id=row["id"],
-        thread_id=row["thread_id"],
-        role=row["role"],
-        content=_content(row["content"]),
-        created_at=c.from_ms(row["created_at"]),
-        resource_id=row["resource_id"],
-        type=row["type"] or "v2",
-    )
-
-
-def _resource(row: Row) -> Resource:
-    return Resource(
-        id=row["id"],
-        working_memory=row["working_memory"],
-        metadata=c.loads_dict(row["metadata"]),
-        created_at=c.from_ms(row["created_at"]),
-        updated_at=c.from_ms(row["updated_at"]),
-    )
-
-
-def _total_and_items(rows: list[Row]) -> tuple[int, list[Row]]:
-    """Split the ``total`` column of a ``count LEFT JOIN page`` result from its rows."""
-    total = int(rows[0]["total"]) if rows else 0
-    return total, [r for r in rows if r.get("id") is not None]
 
 
 class PostgresMemoryStore(PostgresDomain):
@@ -134,7 +80,7 @@ class PostgresMemoryStore(PostgresDomain):
         row = self._driver.fetch_one(
             f"SELECT {THREAD_COLS} FROM mastra_threads WHERE id = :id", {"id": thread_id}
         )
-        return _thread(row) if row else None
+        return thread_from_row(row) if row else None
 
     def save_thread(self, thread: Thread) -> Thread:
         """Create or replace a thread."""
@@ -181,7 +127,7 @@ class PostgresMemoryStore(PostgresDomain):
         if title is not None:
             check_json(title, "thread title")
         self._ready()
-        merged = _OBJECT_OR_EMPTY.format(col="metadata")
+        merged = OBJECT_OR_EMPTY.format(col="metadata")
         row = self._driver.fetch_one(
             f"UPDATE mastra_threads SET title = COALESCE(CAST(:title AS text), title), "
             f"metadata = {merged} || CAST(:patch AS jsonb), {c.set_times('updatedAt', 'now')} "
@@ -190,7 +136,7 @@ class PostgresMemoryStore(PostgresDomain):
         )
         if row is None:
             raise NotFoundError(f"thread {thread_id!r} not found")
-        return _thread(row)
+        return thread_from_row(row)
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete the thread and its messages in one statement, then its attachments."""
@@ -229,7 +175,7 @@ class PostgresMemoryStore(PostgresDomain):
             where.append(f"metadata -> CAST(:mk{i} AS text) = CAST(:mv{i} AS jsonb)")
             params[f"mk{i}"] = key
             params[f"mv{i}"] = Json(value)
-        column = _ORDER_COLUMN[order_by]
+        column = ORDER_COLUMN[order_by]
         dir_sql = "DESC" if direction == "desc" else "ASC"
         params["limit"] = per_page
         params["offset"] = page * per_page if per_page is not None else 0
@@ -243,8 +189,9 @@ class PostgresMemoryStore(PostgresDomain):
             f"LEFT JOIN p ON true ORDER BY p.sort_key {dir_sql}, p.id {dir_sql}",
             params,
         )
-        total, items = _total_and_items(rows)
-        return page_of([_thread(r) for r in items], total=total, page=page, per_page=per_page)
+        total, items = total_and_items(rows)
+        threads = [thread_from_row(r) for r in items]
+        return page_of(threads, total=total, page=page, per_page=per_page)
 
     # --- messages ---------------------------------------------------------------------
 
@@ -279,19 +226,19 @@ class PostgresMemoryStore(PostgresDomain):
         ]
         self._ready()
         now = c.iso(utcnow())
-        chunks = _split(rows, self._driver.max_statement_bytes)
+        chunks = split_rows(rows, self._driver.max_statement_bytes)
         if len(chunks) == 1:
-            resources = _saved(self._driver, rows, now)
+            resources = save_rows(self._driver, rows, now)
         else:
             # Over the Data API's request limit: several statements, one transaction.
             def body(tx: Session) -> dict[str, Any]:
                 saved: dict[str, Any] = {}
                 for chunk in chunks:
-                    saved.update(_saved(tx, chunk, now))
+                    saved.update(save_rows(tx, chunk, now))
                 return saved
 
             resources = self._driver.transaction(body)
-        return [_with_resource(m, resources.get(m.id)) for m in batch]
+        return [with_resource(m, resources.get(m.id)) for m in batch]
 
     def list_messages(
         self,
@@ -323,7 +270,7 @@ class PostgresMemoryStore(PostgresDomain):
         if end is not None:
             where.append(f'"createdAt" {"<" if end_exclusive else "<="} {c.wall("end")}')
             params["end"] = c.time_param(end, "end")
-        includes = _check_includes(include)
+        includes = check_includes(include)
         dir_sql = "DESC" if direction == "desc" else "ASC"
         params["limit"] = per_page
         params["offset"] = page * per_page if per_page is not None else 0
@@ -357,8 +304,9 @@ class PostgresMemoryStore(PostgresDomain):
             f'ORDER BY m."createdAt" {dir_sql}, m.id {dir_sql}',
             params,
         )
-        total, items = _total_and_items(rows)
-        return page_of([_message(r) for r in items], total=total, page=page, per_page=per_page)
+        total, items = total_and_items(rows)
+        messages = [message_from_row(r) for r in items]
+        return page_of(messages, total=total, page=page, per_page=per_page)
 
     def get_messages(self, message_ids: Sequence[str]) -> list[Message]:
         """The messages with these ids, in the order asked; unknown ids are skipped."""
@@ -370,7 +318,7 @@ class PostgresMemoryStore(PostgresDomain):
             f"SELECT {MESSAGE_COLS} FROM mastra_messages m WHERE m.id IN {c.in_ids('ids')}",
             {"ids": c.id_list(ids)},
         )
-        return [_message(r) for r in c.ordered(rows, ids, key=lambda r: r["id"])]
+        return [message_from_row(r) for r in c.ordered(rows, ids, key=lambda r: r["id"])]
 
     def update_messages(self, updates: Sequence[MessageUpdate]) -> list[Message]:
         """Apply partial updates in one transaction: lock and read, merge, write + bump.
@@ -380,7 +328,7 @@ class PostgresMemoryStore(PostgresDomain):
         """
         batch = list(updates)
         for update in batch:
-            _check_update(update)
+            check_update(update)
         if not batch:
             return []
         ids = list(dict.fromkeys(u.id for u in batch))
@@ -393,7 +341,7 @@ class PostgresMemoryStore(PostgresDomain):
                 "ORDER BY m.id FOR UPDATE",
                 {"ids": c.id_list(ids)},
             )
-            current = {r["id"]: _message(r) for r in rows}
+            current = {r["id"]: message_from_row(r) for r in rows}
             for i in ids:
                 if i not in current:
                     raise NotFoundError(f"message {i!r} not found")
@@ -460,7 +408,7 @@ class PostgresMemoryStore(PostgresDomain):
         row = self._driver.fetch_one(
             f"SELECT {RESOURCE_COLS} FROM mastra_resources WHERE id = :id", {"id": resource_id}
         )
-        return _resource(row) if row else None
+        return resource_from_row(row) if row else None
 
     def update_resource(
         self,
@@ -477,7 +425,7 @@ class PostgresMemoryStore(PostgresDomain):
             check_json(working_memory, "working memory")
         patch = check_metadata(metadata, "resource metadata") if metadata is not None else {}
         sets = [
-            f"metadata = {_OBJECT_OR_EMPTY.format(col='r.metadata')} || EXCLUDED.metadata",
+            f"metadata = {OBJECT_OR_EMPTY.format(col='r.metadata')} || EXCLUDED.metadata",
             '"updatedAt" = EXCLUDED."updatedAt"',
             '"updatedAtZ" = EXCLUDED."updatedAtZ"',
         ]
@@ -499,110 +447,4 @@ class PostgresMemoryStore(PostgresDomain):
             },
         )
         assert row is not None
-        return _resource(row)
-
-
-SAVE_MESSAGES_SQL = (
-    "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x("
-    "id text, thread_id text, content text, role text, type text, created_at text, "
-    "resource_id text)), "
-    # Lock the target threads so a concurrent delete_thread cannot orphan the messages.
-    'threads AS (SELECT t.id, t."resourceId" FROM mastra_threads t '
-    "WHERE t.id IN (SELECT thread_id FROM input) FOR UPDATE), "
-    "missing AS (SELECT DISTINCT i.thread_id FROM input i "
-    "WHERE NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = i.thread_id)), "
-    'saved AS (INSERT INTO mastra_messages (id, thread_id, content, role, type, "createdAt", '
-    '"createdAtZ", "resourceId") '
-    "SELECT i.id, i.thread_id, i.content, i.role, i.type, "
-    "CAST(i.created_at AS timestamptz) AT TIME ZONE 'UTC', CAST(i.created_at AS timestamptz), "
-    'COALESCE(i.resource_id, t."resourceId") FROM input i JOIN threads t ON t.id = i.thread_id '
-    "WHERE NOT EXISTS (SELECT 1 FROM missing) "
-    "ON CONFLICT (id) DO UPDATE SET thread_id = EXCLUDED.thread_id, content = EXCLUDED.content, "
-    'role = EXCLUDED.role, type = EXCLUDED.type, "createdAt" = EXCLUDED."createdAt", '
-    '"createdAtZ" = EXCLUDED."createdAtZ", "resourceId" = EXCLUDED."resourceId" '
-    'RETURNING id, "resourceId"), '
-    f"bumped AS (UPDATE mastra_threads SET {c.set_times('updatedAt', 'now')} "
-    "WHERE id IN (SELECT id FROM threads) AND NOT EXISTS (SELECT 1 FROM missing) RETURNING id) "
-    "SELECT (SELECT COALESCE(jsonb_agg(thread_id), '[]'::jsonb) FROM missing)::text AS missing, "
-    "(SELECT COALESCE(jsonb_object_agg(id, \"resourceId\"), '{}'::jsonb) FROM saved)::text "
-    "AS saved, "
-    "(SELECT count(*) FROM bumped) AS bumped"
-)
-
-
-def _saved(session: Session, rows: list[dict[str, Any]], now: str) -> dict[str, Any]:
-    """Run :data:`SAVE_MESSAGES_SQL`; the saved ids' resource ids, or NotFoundError."""
-    row = session.fetch_one(SAVE_MESSAGES_SQL, {"rows": Json(rows), "now": now})
-    assert row is not None
-    missing = c.loads(row["missing"]) or []
-    if missing:
-        raise NotFoundError(f"thread {missing[0]!r} not found")
-    return c.loads_dict(row["saved"])
-
-
-def _split(rows: list[dict[str, Any]], limit: int | None) -> list[list[dict[str, Any]]]:
-    """Rows grouped so each group's JSON stays under ``limit`` bytes (one group if no limit).
-
-    A single row over the limit stays alone; the driver then refuses it as too large.
-    """
-    if limit is None:
-        return [rows]
-    budget = limit - len(SAVE_MESSAGES_SQL) - 1024
-    chunks: list[list[dict[str, Any]]] = [[]]
-    size = 0
-    for row in rows:
-        # Measured as sent: the rows travel as a JSON string inside the JSON request body.
-        row_size = len(json.dumps(c.dumps(row))) + 1
-        if chunks[-1] and size + row_size > budget:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(row)
-        size += row_size
-    return chunks
-
-
-def _with_resource(message: Message, resource_id: Any) -> Message:
-    if message.resource_id is not None or not isinstance(resource_id, str):
-        return message
-    return Message(
-        id=message.id,
-        thread_id=message.thread_id,
-        role=message.role,
-        content=message.content,
-        created_at=message.created_at,
-        resource_id=resource_id,
-        type=message.type,
-    )
-
-
-def _check_includes(include: Sequence[Include]) -> list[dict[str, Any]]:
-    if isinstance(include, Include):
-        raise ValidationError("include must be a list of Include")
-    out = []
-    for item in include:
-        if not isinstance(item, Include):
-            raise ValidationError(f"include items must be Include, got {type(item).__name__}")
-        out.append(
-            {
-                "id": check_id(item.id, "include id"),
-                "prev": check_non_negative(item.with_previous, "with_previous"),
-                "next": check_non_negative(item.with_next, "with_next"),
-            }
-        )
-    return out
-
-
-def _check_update(update: MessageUpdate) -> None:
-    if not isinstance(update, MessageUpdate):
-        raise ValidationError(f"updates must be MessageUpdate, got {type(update).__name__}")
-    check_id(update.id, "message id")
-    if update.role is not None:
-        check_role(update.role)
-    if update.thread_id is not None:
-        check_id(update.thread_id, "thread id")
-    if update.content is not None:
-        check_content(update.content)
-    if update.metadata is not None:
-        if not isinstance(update.metadata, Mapping):
-            raise ValidationError("message metadata must be an object")
-        check_json(update.metadata, "message metadata")
+        return resource_from_row(row)

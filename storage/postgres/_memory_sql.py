@@ -1,0 +1,191 @@
+"""SQL, row decoding and input checks of the PostgreSQL ``memory`` domain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from storage.errors import NotFoundError, ValidationError
+from storage.postgres import _codec as c
+from storage.postgres.driver import Json, Row, Session
+from storage.records import Include, Message, MessageUpdate, Resource, Thread
+from storage.validation import (
+    check_content,
+    check_id,
+    check_json,
+    check_non_negative,
+    check_role,
+)
+
+THREAD_COLS = (
+    'id, "resourceId" AS resource_id, title, metadata::text AS metadata, '
+    f'{c.ms("createdAt", "created_at")}, {c.ms("updatedAt", "updated_at")}'
+)
+MESSAGE_COLS = (
+    'm.id, m.thread_id, m.content, m.role, m.type, m."resourceId" AS resource_id, '
+    f'{c.ms("createdAt", "created_at", "m")}'
+)
+RESOURCE_COLS = (
+    'id, "workingMemory" AS working_memory, metadata::text AS metadata, '
+    f'{c.ms("createdAt", "created_at")}, {c.ms("updatedAt", "updated_at")}'
+)
+ORDER_COLUMN = {"created_at": '"createdAt"', "updated_at": '"updatedAt"'}
+OBJECT_OR_EMPTY = "(CASE WHEN jsonb_typeof({col}) = 'object' THEN {col} ELSE '{{}}'::jsonb END)"
+
+
+def thread_from_row(row: Row) -> Thread:
+    return Thread(
+        id=row["id"],
+        resource_id=row["resource_id"],
+        # The column is NOT NULL in Mastra's schema: "" stands for "no title".
+        title=row["title"] or None,
+        metadata=c.loads_dict(row["metadata"]),
+        created_at=c.from_ms(row["created_at"]),
+        updated_at=c.from_ms(row["updated_at"]),
+    )
+
+
+def content_from_column(raw: Any) -> dict[str, Any]:
+    try:
+        decoded = c.loads(raw)
+    except Exception:  # a v1 message written by an old Mastra: plain text
+        decoded = raw
+    if isinstance(decoded, dict):
+        return decoded
+    text = decoded if isinstance(decoded, str) else c.dumps(decoded)
+    return {"format": 2, "parts": [{"type": "text", "text": text}], "content": text}
+
+
+def message_from_row(row: Row) -> Message:
+    return Message(
+        id=row["id"],
+        thread_id=row["thread_id"],
+        role=row["role"],
+        content=content_from_column(row["content"]),
+        created_at=c.from_ms(row["created_at"]),
+        resource_id=row["resource_id"],
+        type=row["type"] or "v2",
+    )
+
+
+def resource_from_row(row: Row) -> Resource:
+    return Resource(
+        id=row["id"],
+        working_memory=row["working_memory"],
+        metadata=c.loads_dict(row["metadata"]),
+        created_at=c.from_ms(row["created_at"]),
+        updated_at=c.from_ms(row["updated_at"]),
+    )
+
+
+def total_and_items(rows: list[Row]) -> tuple[int, list[Row]]:
+    """Split the ``total`` column of a ``count LEFT JOIN page`` result from its rows."""
+    total = int(rows[0]["total"]) if rows else 0
+    return total, [r for r in rows if r.get("id") is not None]
+
+
+SAVE_MESSAGES_SQL = (
+    "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x("
+    "id text, thread_id text, content text, role text, type text, created_at text, "
+    "resource_id text)), "
+    # Lock the target threads so a concurrent delete_thread cannot orphan the messages.
+    'threads AS (SELECT t.id, t."resourceId" FROM mastra_threads t '
+    "WHERE t.id IN (SELECT thread_id FROM input) FOR UPDATE), "
+    "missing AS (SELECT DISTINCT i.thread_id FROM input i "
+    "WHERE NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = i.thread_id)), "
+    'saved AS (INSERT INTO mastra_messages (id, thread_id, content, role, type, "createdAt", '
+    '"createdAtZ", "resourceId") '
+    "SELECT i.id, i.thread_id, i.content, i.role, i.type, "
+    "CAST(i.created_at AS timestamptz) AT TIME ZONE 'UTC', CAST(i.created_at AS timestamptz), "
+    'COALESCE(i.resource_id, t."resourceId") FROM input i JOIN threads t ON t.id = i.thread_id '
+    "WHERE NOT EXISTS (SELECT 1 FROM missing) "
+    "ON CONFLICT (id) DO UPDATE SET thread_id = EXCLUDED.thread_id, content = EXCLUDED.content, "
+    'role = EXCLUDED.role, type = EXCLUDED.type, "createdAt" = EXCLUDED."createdAt", '
+    '"createdAtZ" = EXCLUDED."createdAtZ", "resourceId" = EXCLUDED."resourceId" '
+    'RETURNING id, "resourceId"), '
+    f"bumped AS (UPDATE mastra_threads SET {c.set_times('updatedAt', 'now')} "
+    "WHERE id IN (SELECT id FROM threads) AND NOT EXISTS (SELECT 1 FROM missing) RETURNING id) "
+    "SELECT (SELECT COALESCE(jsonb_agg(thread_id), '[]'::jsonb) FROM missing)::text AS missing, "
+    "(SELECT COALESCE(jsonb_object_agg(id, \"resourceId\"), '{}'::jsonb) FROM saved)::text "
+    "AS saved, "
+    "(SELECT count(*) FROM bumped) AS bumped"
+)
+
+
+def save_rows(session: Session, rows: list[dict[str, Any]], now: str) -> dict[str, Any]:
+    """Run :data:`SAVE_MESSAGES_SQL`; the saved ids' resource ids, or NotFoundError."""
+    row = session.fetch_one(SAVE_MESSAGES_SQL, {"rows": Json(rows), "now": now})
+    assert row is not None
+    missing = c.loads(row["missing"]) or []
+    if missing:
+        raise NotFoundError(f"thread {missing[0]!r} not found")
+    return c.loads_dict(row["saved"])
+
+
+def split_rows(rows: list[dict[str, Any]], limit: int | None) -> list[list[dict[str, Any]]]:
+    """Rows grouped so each group's JSON stays under ``limit`` bytes (one group if no limit).
+
+    A single row over the limit stays alone; the driver then refuses it as too large.
+    """
+    if limit is None:
+        return [rows]
+    budget = limit - len(SAVE_MESSAGES_SQL) - 1024
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for row in rows:
+        # Measured as sent: the rows travel as a JSON string inside the JSON request body.
+        row_size = len(json.dumps(c.dumps(row))) + 1
+        if chunks[-1] and size + row_size > budget:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(row)
+        size += row_size
+    return chunks
+
+
+def with_resource(message: Message, resource_id: Any) -> Message:
+    if message.resource_id is not None or not isinstance(resource_id, str):
+        return message
+    return Message(
+        id=message.id,
+        thread_id=message.thread_id,
+        role=message.role,
+        content=message.content,
+        created_at=message.created_at,
+        resource_id=resource_id,
+        type=message.type,
+    )
+
+
+def check_includes(include: Sequence[Include]) -> list[dict[str, Any]]:
+    if isinstance(include, Include):
+        raise ValidationError("include must be a list of Include")
+    out = []
+    for item in include:
+        if not isinstance(item, Include):
+            raise ValidationError(f"include items must be Include, got {type(item).__name__}")
+        out.append(
+            {
+                "id": check_id(item.id, "include id"),
+                "prev": check_non_negative(item.with_previous, "with_previous"),
+                "next": check_non_negative(item.with_next, "with_next"),
+            }
+        )
+    return out
+
+
+def check_update(update: MessageUpdate) -> None:
+    if not isinstance(update, MessageUpdate):
+        raise ValidationError(f"updates must be MessageUpdate, got {type(update).__name__}")
+    check_id(update.id, "message id")
+    if update.role is not None:
+        check_role(update.role)
+    if update.thread_id is not None:
+        check_id(update.thread_id, "thread id")
+    if update.content is not None:
+        check_content(update.content)
+    if update.metadata is not None:
+        if not isinstance(update.metadata, Mapping):
+            raise ValidationError("message metadata must be an object")
+        check_json(update.metadata, "message metadata")
