@@ -32,12 +32,14 @@ def pg_url() -> str:
     return pg.session_database()
 
 
-@pytest.fixture(params=["psycopg", "data-api"])
+@pytest.fixture(params=["psycopg-pool", "psycopg-single", "data-api"])
 def pgstore(request: pytest.FixtureRequest, pg_url: str) -> Iterator[PostgresStore]:
     pg.empty_tables(pg_url)
     fake = None
-    if request.param == "psycopg":
+    if request.param == "psycopg-pool":
         store = PostgresStore(PsycopgDriver(pg_url, pool=True, max_size=4))
+    elif request.param == "psycopg-single":  # the Lambda shape: one connection, shared
+        store = PostgresStore(PsycopgDriver(pg_url, pool=False))
     else:
         driver, fake = pg.data_api_driver(pg_url)
         store = PostgresStore(driver)
