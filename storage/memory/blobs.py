@@ -22,6 +22,20 @@ class _Blob:
     content_type: str | None
 
 
+def check_key(key: object, *, prefix: bool = False) -> str:
+    """A relative ``/``-separated key with no empty, ``.`` or ``..`` segment (as files/S3)."""
+    v.check_id(key, "blob key")
+    assert isinstance(key, str)
+    if key.startswith("/") or "\\" in key:
+        raise ValidationError(f"blob key {key!r} must be a relative path with '/' separators")
+    parts = key.split("/")
+    if prefix and parts[-1] == "":
+        parts = parts[:-1]
+    if not parts or any(p in ("", ".", "..") for p in parts):
+        raise ValidationError(f"blob key {key!r} has an empty, '.' or '..' segment")
+    return key
+
+
 def _read_all(data: bytes | bytearray | memoryview | BinaryIO) -> bytes:
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
@@ -57,7 +71,7 @@ class InMemoryBlobStore:
         content_type: str | None = None,
     ) -> str:
         """Store bytes under ``key``. Returns ``memory://blobs/<key>``."""
-        v.check_id(key, "blob key")
+        check_key(key)
         if content_type is not None:
             v.check_id(content_type, "content type")
         payload = _read_all(data)
@@ -88,7 +102,7 @@ class InMemoryBlobStore:
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete every blob whose key starts with ``prefix``."""
-        v.check_id(prefix, "blob key prefix")
+        check_key(prefix, prefix=True)
         with self._lock:
             for key in [k for k in self._blobs if k.startswith(prefix)]:
                 del self._blobs[key]

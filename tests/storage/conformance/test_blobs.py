@@ -156,3 +156,17 @@ def test_twenty_megabytes_stream_through(
     # (plus the chunks it was assembled from), never twice over for the read.
     bound = 0.5 * size if backend.has("streaming_blobs") else 2.5 * size
     assert peak < bound, f"peak {peak / MB:.1f} MB for a {size / MB:.0f} MB blob"
+
+
+@pytest.mark.parametrize("key", ["", "   ", "/absolute", "a/../b", "a//b", "./a", "a/.", "trail/"])
+def test_bad_keys_are_refused(blobs: Any, key: str) -> None:
+    with pytest.raises(storage.ValidationError):
+        blobs.put(key, b"x")
+
+
+def test_bad_prefixes_are_refused_and_nothing_deleted(blobs: Any) -> None:
+    uri = blobs.put(_key("kept"), b"kept")
+    for prefix in ("", "../", "/"):
+        with pytest.raises(storage.ValidationError):
+            blobs.delete_prefix(prefix)
+    assert blobs.get(uri) == b"kept"
