@@ -87,6 +87,17 @@ def _body_size(event: dict[str, Any]) -> int:
     return len(body.encode("utf-8")) if isinstance(body, str) else len(body)
 
 
+def _check_json(event: dict[str, Any]) -> None:
+    """Bodies are JSON: another declared content type is a 415 (a missing one is JSON)."""
+    if not event.get("body"):
+        return
+    headers = event.get("headers") or {}
+    declared = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    media = (declared or "application/json").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise HTTPError(415, f"request bodies must be application/json, not {media}")
+
+
 def _reply(status: int, message: str) -> dict[str, Any]:
     return {
         "statusCode": status,
@@ -111,6 +122,7 @@ def dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
         size = _body_size(event)
         if size > config.max_body_bytes:
             raise PayloadTooLargeError(size, config.max_body_bytes)
+        _check_json(event)
         caller = authenticate(config, event.get("headers") or {}, event.get("requestContext"))
     except HTTPError as exc:
         return _reply(exc.status, exc.message)

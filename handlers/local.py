@@ -87,6 +87,15 @@ async def api_proxy(request: Request) -> Response:
     return Response(content, status_code=int(result["statusCode"]), headers=headers)
 
 
+class _AnyMethod:
+    """:func:`api_proxy` as a raw ASGI app: Starlette then routes every method to it
+    (a plain function endpoint would answer 405 text for methods it does not list)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        response = await api_proxy(Request(scope, receive))
+        await response(scope, receive, send)
+
+
 def _file_blobs() -> Any:
     blobs = getattr(get_app().storage, "blobs", None)
     if blobs is None or not callable(getattr(blobs, "verify_signature", None)):
@@ -184,15 +193,22 @@ async def _lifespan(_: Starlette) -> AsyncIterator[None]:
     yield
 
 
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Outside /api (or a path Starlette cannot route) still answers JSON, as API Gateway does.
+    status = getattr(exc, "status_code", 500)
+    return _error(status, "no such route" if status == 404 else str(getattr(exc, "detail", "")))
+
+
 app = Starlette(
     routes=[
         Route("/api/agents/{agent_id}/stream", stream_agent, methods=["POST"]),
         Route("/api/blobs/{key:path}", download_blob, methods=["GET"]),
         Route("/api/attachments/upload/{key:path}", upload_blob, methods=["POST"]),
-        Route("/api/{path:path}", api_proxy, methods=METHODS),
+        # Any method: the api handler answers unknown routes and methods with JSON.
+        Route("/api/{path:path}", _AnyMethod()),
     ],
     lifespan=_lifespan,
+    exception_handlers={404: _http_error, 405: _http_error},
 )
 
 

@@ -83,6 +83,10 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int]] = [
     ("POST", "/api/attachments", {"body": {"contentType": "image/png", "threadId": "t-1",
                                            "size": 10**12}}, 413),
     ("GET", "/api/no/such/route", {}, 404),
+    ("POST", "/api/memory/threads", {"raw": "resourceId=u-1&threadId=t-2",
+                                     "headers": {"Content-Type":
+                                                 "application/x-www-form-urlencoded"}}, 415),
+    ("POST", GEN, {"raw": "--x\r\n", "headers": {"Content-Type": "multipart/form-data"}}, 415),
 ]
 
 
