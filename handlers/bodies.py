@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from handlers.errors import HTTPError
@@ -114,6 +115,15 @@ class AttachmentBody(_Body):
         return value.strip().lower()
 
 
+# Query parameters, documented in the OpenAPI document. They arrive as text and are
+# checked by the helpers below, so a bad value gets a message naming the parameter.
+AgentIdQ = Annotated[str | None, Query(alias="agentId", description="use this agent's storage")]
+ResourceIdQ = Annotated[str | None, Query(alias="resourceId", description="the owner resource")]
+PageQ = Annotated[str | None, Query(alias="page", description="0-based page number")]
+PerPageQ = Annotated[str | None, Query(
+    alias="perPage", description="items per page (at most 1000), or false for all")]
+
+
 def per_page_value(raw: str | None, default: int | None) -> int | None:
     """``perPage``: a non-negative integer up to 1000, or ``false``/``all`` for everything.
 
@@ -163,9 +173,13 @@ def json_value(name: str, raw: str | None) -> Any:
 
 __all__ = [
     "MAX_PER_PAGE",
+    "AgentIdQ",
     "AttachmentBody",
     "CreateThreadBody",
     "GenerateBody",
+    "PageQ",
+    "PerPageQ",
+    "ResourceIdQ",
     "UpdateThreadBody",
     "WorkingMemoryBody",
     "int_value",

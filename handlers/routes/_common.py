@@ -19,13 +19,6 @@ def caller_of(router: Router) -> Caller:
     return found if isinstance(found, Caller) else Caller()
 
 
-def query(router: Router, name: str) -> str | None:
-    """One query string value (the last one when repeated), or ``None``."""
-    params = router.current_event.query_string_parameters or {}
-    value = params.get(name)
-    return value if isinstance(value, str) else None
-
-
 def agent_or_404(agent_id: str) -> Any:
     """The agent with that id.
 

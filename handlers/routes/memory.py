@@ -6,10 +6,14 @@ import uuid
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from handlers.bodies import (
+    AgentIdQ,
     CreateThreadBody,
+    PageQ,
+    PerPageQ,
+    ResourceIdQ,
     UpdateThreadBody,
     WorkingMemoryBody,
     int_value,
@@ -22,7 +26,6 @@ from handlers.routes._common import (
     caller_of,
     memory_of,
     owned_thread,
-    query,
     store_for,
     url_renderer,
 )
@@ -36,42 +39,53 @@ _SORT_FIELDS = {"createdAt": "created_at", "updatedAt": "updated_at"}
 
 
 @router.get("/memory/status", summary="Memory status", tags=["Memory"])
-def memory_status() -> dict[str, Any]:
+def memory_status(agent_id: AgentIdQ = None) -> dict[str, Any]:
     """``{"result": true}`` when the (agent's) storage has a memory domain."""
-    store = store_for(query(router, "agentId"))
+    store = store_for(agent_id)
     return {"result": getattr(store, "memory", None) is not None}
 
 
 @router.get("/memory/threads", summary="List threads", tags=["Memory"])
-def list_threads() -> dict[str, Any]:
+def list_threads(
+    agent_id: AgentIdQ = None,
+    resource_id: ResourceIdQ = None,
+    page: PageQ = None,
+    per_page: PerPageQ = None,
+    order_field: Annotated[str | None, Query(alias="orderBy[field]",
+                                             description="createdAt or updatedAt")] = None,
+    order_direction: Annotated[str | None, Query(alias="orderBy[direction]",
+                                                 description="ASC or DESC")] = None,
+    metadata: Annotated[str | None, Query(description="JSON object: top-level equality")] = None,
+) -> dict[str, Any]:
     """Threads of a resource (the tenant's under JWT), paged and sorted."""
     caller = caller_of(router)
-    memory = memory_of(store_for(query(router, "agentId")))
-    field = query(router, "orderBy[field]") or "createdAt"
-    direction = (query(router, "orderBy[direction]") or "DESC").lower()
+    memory = memory_of(store_for(agent_id))
+    field = order_field or "createdAt"
+    direction = (order_direction or "DESC").lower()
     if field not in _SORT_FIELDS:
         raise HTTPError(400, "orderBy[field] must be createdAt or updatedAt")
     if direction not in ("asc", "desc"):
         raise HTTPError(400, "orderBy[direction] must be ASC or DESC")
-    metadata = json_value("metadata", query(router, "metadata"))
-    if metadata is not None and not isinstance(metadata, dict):
+    filters = json_value("metadata", metadata)
+    if filters is not None and not isinstance(filters, dict):
         raise HTTPError(400, "metadata must be a JSON object")
-    page = memory.list_threads(
-        resource_id=caller.resource(query(router, "resourceId")),
-        metadata=metadata,
-        page=int_value("page", query(router, "page")),
-        per_page=per_page_value(query(router, "perPage"), 100),
+    result = memory.list_threads(
+        resource_id=caller.resource(resource_id),
+        metadata=filters,
+        page=int_value("page", page),
+        per_page=per_page_value(per_page, 100),
         order_by=_SORT_FIELDS[field],
         direction=direction,
     )
-    return page_json("threads", page, thread_json)
+    return page_json("threads", result, thread_json)
 
 
 @router.post("/memory/threads", summary="Create a thread", tags=["Memory"])
-def create_thread(body: Annotated[CreateThreadBody, Body()]) -> dict[str, Any]:
+def create_thread(body: Annotated[CreateThreadBody, Body()],
+                  agent_id: AgentIdQ = None) -> dict[str, Any]:
     """Create a thread for a resource; an existing id is a 409 (nothing is overwritten)."""
     caller = caller_of(router)
-    memory = memory_of(store_for(query(router, "agentId")))
+    memory = memory_of(store_for(agent_id))
     resource_id = caller.resource(body.resource_id)
     if not resource_id:
         raise HTTPError(400, "resourceId is required")
@@ -86,66 +100,78 @@ def create_thread(body: Annotated[CreateThreadBody, Body()]) -> dict[str, Any]:
 
 
 @router.get("/memory/threads/<thread_id>", summary="Get a thread", tags=["Memory"])
-def get_thread(thread_id: str) -> dict[str, Any]:
+def get_thread(thread_id: str, agent_id: AgentIdQ = None) -> dict[str, Any]:
     """The thread, or 404."""
-    memory = memory_of(store_for(query(router, "agentId")))
+    memory = memory_of(store_for(agent_id))
     return thread_json(owned_thread(memory, thread_id, caller_of(router)))
 
 
 @router.patch("/memory/threads/<thread_id>", summary="Update a thread", tags=["Memory"])
-def update_thread(thread_id: str, body: Annotated[UpdateThreadBody, Body()]) -> dict[str, Any]:
+def update_thread(thread_id: str, body: Annotated[UpdateThreadBody, Body()],
+                  agent_id: AgentIdQ = None) -> dict[str, Any]:
     """Set the title; merge metadata key by key."""
-    memory = memory_of(store_for(query(router, "agentId")))
+    memory = memory_of(store_for(agent_id))
     owned_thread(memory, thread_id, caller_of(router))
     return thread_json(memory.update_thread(thread_id, title=body.title, metadata=body.metadata))
 
 
 @router.delete("/memory/threads/<thread_id>", summary="Delete a thread", tags=["Memory"])
-def delete_thread(thread_id: str) -> dict[str, Any]:
+def delete_thread(thread_id: str, agent_id: AgentIdQ = None) -> dict[str, Any]:
     """Delete the thread, its messages and their attachments."""
-    memory = memory_of(store_for(query(router, "agentId")))
+    memory = memory_of(store_for(agent_id))
     owned_thread(memory, thread_id, caller_of(router))
     memory.delete_thread(thread_id)
     return {"result": "Thread deleted"}
 
 
 @router.get("/memory/threads/<thread_id>/messages", summary="List messages", tags=["Memory"])
-def list_messages(thread_id: str) -> dict[str, Any]:
+def list_messages(
+    thread_id: str,
+    agent_id: AgentIdQ = None,
+    page: PageQ = None,
+    per_page: PerPageQ = None,
+    order_by: Annotated[str | None, Query(
+        alias="orderBy", description='JSON {"field": "createdAt", "direction": "ASC|DESC"}')]
+    = None,
+    include: Annotated[str | None, Query(
+        description="JSON [{id, withPreviousMessages, withNextMessages}]")] = None,
+    filter: Annotated[str | None, Query(
+        description='JSON {"dateRange": {"start", "end"}} (ISO timestamps)')] = None,
+) -> dict[str, Any]:
     """A page of the thread's messages (``orderBy``, ``include``, ``filter`` as JSON)."""
-    store = store_for(query(router, "agentId"))
+    store = store_for(agent_id)
     memory = memory_of(store)
     owned_thread(memory, thread_id, caller_of(router))
-    direction = _message_direction(json_value("orderBy", query(router, "orderBy")))
-    start, end = _date_range(json_value("filter", query(router, "filter")))
-    page = memory.list_messages(
+    direction = _message_direction(json_value("orderBy", order_by))
+    start, end = _date_range(json_value("filter", filter))
+    result = memory.list_messages(
         thread_id,
-        include=_includes(json_value("include", query(router, "include"))),
+        include=_includes(json_value("include", include)),
         start=start,
         end=end,
-        page=int_value("page", query(router, "page")),
-        per_page=per_page_value(query(router, "perPage"), 40),
+        page=int_value("page", page),
+        per_page=per_page_value(per_page, 40),
         direction=direction,
     )
     render = url_renderer(store)
-    return page_json("messages", page, lambda m: message_json(m, render))
+    return page_json("messages", result, lambda m: message_json(m, render))
 
 
 @router.get("/memory/threads/<thread_id>/working-memory", summary="Get working memory",
             tags=["Memory"])
-def get_working_memory(thread_id: str) -> dict[str, Any]:
+def get_working_memory(thread_id: str, agent_id: AgentIdQ = None,
+                       resource_id: ResourceIdQ = None) -> dict[str, Any]:
     """The resource's working memory and the agent's template."""
     caller = caller_of(router)
-    agent_id = query(router, "agentId")
     memory = memory_of(store_for(agent_id))
     thread = memory.get_thread(thread_id)
     if thread is not None and not caller.owns(thread.resource_id):
         raise not_found("Thread")
-    resource_id = caller.resource(_given(query(router, "resourceId"))) or (
-        thread.resource_id if thread else None)
-    if thread is not None and resource_id != thread.resource_id:
+    owner = caller.resource(_given(resource_id)) or (thread.resource_id if thread else None)
+    if thread is not None and owner != thread.resource_id:
         raise not_found("Thread")
     template = _template(agent_id)
-    resource = memory.get_resource(resource_id) if resource_id else None
+    resource = memory.get_resource(owner) if owner else None
     return {
         "workingMemory": resource.working_memory if resource else None,
         "source": "resource",
@@ -156,11 +182,11 @@ def get_working_memory(thread_id: str) -> dict[str, Any]:
 
 @router.post("/memory/threads/<thread_id>/working-memory", summary="Update working memory",
              tags=["Memory"])
-def update_working_memory(thread_id: str,
-                          body: Annotated[WorkingMemoryBody, Body()]) -> dict[str, Any]:
+def update_working_memory(thread_id: str, body: Annotated[WorkingMemoryBody, Body()],
+                          agent_id: AgentIdQ = None) -> dict[str, Any]:
     """Replace the working memory of the thread's resource."""
     caller = caller_of(router)
-    memory = memory_of(store_for(query(router, "agentId")))
+    memory = memory_of(store_for(agent_id))
     thread = owned_thread(memory, thread_id, caller)
     resource_id = caller.resource(body.resource_id) or thread.resource_id
     if resource_id != thread.resource_id:

@@ -7,14 +7,15 @@ another tenant is a 404.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from handlers._wiring import get_app
-from handlers.bodies import int_value, per_page_value
+from handlers.bodies import PageQ, PerPageQ, ResourceIdQ, int_value, per_page_value
 from handlers.errors import HTTPError, not_found
-from handlers.routes._common import caller_of, query
+from handlers.routes._common import caller_of
 from handlers.shapes import page_json, run_json, score_json, span_json
 from storage.records import Page, Score, page_of
 from storage.timeutil import from_iso
@@ -30,8 +31,7 @@ def _domain(name: str) -> Any:
     return domain
 
 
-def _time(name: str) -> datetime | None:
-    raw = query(router, name)
+def _time(name: str, raw: str | None) -> datetime | None:
     if not raw:
         return None
     try:
@@ -40,40 +40,63 @@ def _time(name: str) -> datetime | None:
         raise HTTPError(400, f"{name} must be an ISO timestamp") from None
 
 
-def _paging(default: int | None) -> tuple[int, int | None]:
-    return int_value("page", query(router, "page")), per_page_value(query(router, "perPage"),
-                                                                    default)
+def _paging(page: str | None, per_page: str | None,
+            default: int | None) -> tuple[int, int | None]:
+    return int_value("page", page), per_page_value(per_page, default)
+
+
+TimeQ = Annotated[str | None, Query(description="ISO timestamp bound")]
+TextQ = Annotated[str | None, Query()]
 
 
 @router.get("/workflows/<workflow_name>/runs", summary="List runs", tags=["Workflows"])
-def list_runs(workflow_name: str) -> dict[str, Any]:
-    """Runs of a workflow (an agent's runs are under its id), newest first."""
-    page, per_page = _paging(100)
+def list_runs(
+    workflow_name: str,
+    resource_id: ResourceIdQ = None,
+    status: TextQ = None,
+    from_date: Annotated[str | None, Query(alias="fromDate", description="ISO timestamp")] = None,
+    to_date: Annotated[str | None, Query(alias="toDate", description="ISO timestamp")] = None,
+    page: PageQ = None,
+    per_page: PerPageQ = None,
+) -> dict[str, Any]:
+    """Runs of a workflow (an agent's runs are ``agent:<id>``), newest first."""
+    number, size = _paging(page, per_page, 100)
     result = _domain("workflows").list_runs(
         workflow_name=workflow_name,
-        resource_id=caller_of(router).resource(query(router, "resourceId")),
-        status=query(router, "status") or None,
-        start=_time("fromDate"),
-        end=_time("toDate"),
-        page=page,
-        per_page=per_page,
+        resource_id=caller_of(router).resource(resource_id),
+        status=status or None,
+        start=_time("fromDate", from_date),
+        end=_time("toDate", to_date),
+        page=number,
+        per_page=size,
     )
     return page_json("runs", result, run_json)
 
 
 @router.get("/observability/traces", summary="List traces", tags=["Observability"])
-def list_traces() -> dict[str, Any]:
-    """Root spans, newest first, filtered by entity, resource, thread and time."""
-    page, per_page = _paging(50)
+def list_traces(
+    entity_type: Annotated[str | None, Query(alias="entityType")] = None,
+    entity_id: Annotated[str | None, Query(alias="entityId")] = None,
+    resource_id: ResourceIdQ = None,
+    thread_id: Annotated[str | None, Query(alias="threadId")] = None,
+    started_at: Annotated[str | None, Query(alias="startedAt", description="ISO lower bound")]
+    = None,
+    ended_at: Annotated[str | None, Query(alias="endedAt", description="ISO upper bound")]
+    = None,
+    page: PageQ = None,
+    per_page: PerPageQ = None,
+) -> dict[str, Any]:
+    """Root spans, newest first, filtered by entity, resource, thread and start time."""
+    number, size = _paging(page, per_page, 50)
     result = _domain("observability").list_traces(
-        entity_type=query(router, "entityType") or None,
-        entity_id=query(router, "entityId") or None,
-        resource_id=caller_of(router).resource(query(router, "resourceId")),
-        thread_id=query(router, "threadId") or None,
-        start=_time("startedAt"),
-        end=_time("endedAt"),
-        page=page,
-        per_page=per_page,
+        entity_type=entity_type or None,
+        entity_id=entity_id or None,
+        resource_id=caller_of(router).resource(resource_id),
+        thread_id=thread_id or None,
+        start=_time("startedAt", started_at),
+        end=_time("endedAt", ended_at),
+        page=number,
+        per_page=size,
     )
     return page_json("spans", result, span_json)
 
@@ -88,32 +111,39 @@ def get_trace(trace_id: str) -> dict[str, Any]:
     return {"traceId": trace_id, "spans": [span_json(s) for s in spans]}
 
 
-def _scores(**filters: Any) -> dict[str, Any]:
-    page, per_page = _paging(50)
+def _scores(page: str | None, per_page: str | None, **filters: Any) -> dict[str, Any]:
+    number, size = _paging(page, per_page, 50)
     caller = caller_of(router)
-    result: Page[Score] = _domain("scores").list_scores(page=page, per_page=per_page, **filters)
+    result: Page[Score] = _domain("scores").list_scores(page=number, per_page=size, **filters)
     if caller.resource_id is not None:
         # list_scores has no resource filter: keep the tenant's own on this page.
         mine = [s for s in result.items if caller.owns(s.resource_id)]
-        result = page_of(mine, total=len(mine), page=page, per_page=per_page)
+        result = page_of(mine, total=len(mine), page=number, per_page=size)
     return page_json("scores", result, score_json)
 
 
 @router.get("/scores/run/<run_id>", summary="Scores of a run", tags=["Scores"])
-def scores_by_run(run_id: str) -> dict[str, Any]:
+def scores_by_run(run_id: str, page: PageQ = None, per_page: PerPageQ = None) -> dict[str, Any]:
     """Scores written for one run."""
-    return _scores(run_id=run_id)
+    return _scores(page, per_page, run_id=run_id)
 
 
 @router.get("/scores/scorer/<scorer_id>", summary="Scores of a scorer", tags=["Scores"])
-def scores_by_scorer(scorer_id: str) -> dict[str, Any]:
+def scores_by_scorer(
+    scorer_id: str,
+    entity_id: Annotated[str | None, Query(alias="entityId")] = None,
+    entity_type: Annotated[str | None, Query(alias="entityType")] = None,
+    page: PageQ = None,
+    per_page: PerPageQ = None,
+) -> dict[str, Any]:
     """Scores one scorer wrote (``entityId``/``entityType`` narrow them)."""
-    return _scores(scorer_id=scorer_id, entity_id=query(router, "entityId") or None,
-                   entity_type=query(router, "entityType") or None)
+    return _scores(page, per_page, scorer_id=scorer_id, entity_id=entity_id or None,
+                   entity_type=entity_type or None)
 
 
 @router.get("/scores/entity/<entity_type>/<entity_id>", summary="Scores of an entity",
             tags=["Scores"])
-def scores_by_entity(entity_type: str, entity_id: str) -> dict[str, Any]:
+def scores_by_entity(entity_type: str, entity_id: str, page: PageQ = None,
+                     per_page: PerPageQ = None) -> dict[str, Any]:
     """Scores of one entity (an agent: ``AGENT``/``<id>``)."""
-    return _scores(entity_type=entity_type, entity_id=entity_id)
+    return _scores(page, per_page, entity_type=entity_type, entity_id=entity_id)

@@ -7,6 +7,7 @@ before the model finished" is proven by order, not by timing.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -143,8 +144,9 @@ def test_a_model_failure_is_an_error_chunk_and_saves_nothing(
 
 
 def test_a_client_that_disconnects_leaves_no_half_turn(
-        served: tuple[str, App, GatedModel]) -> None:
+        served: tuple[str, App, GatedModel], caplog: pytest.LogCaptureFixture) -> None:
     base, app, model = served
+    caplog.set_level(logging.INFO, logger="handlers.stream")
     app.storage.memory.save_thread(Thread(id="t-1", resource_id="u-1"))
     client, request = _post(base, "gated", {"messages": "hi", "memory": {"thread": "t-1",
                                                                          "resource": "u-1"}})
@@ -153,7 +155,13 @@ def test_a_client_that_disconnects_leaves_no_half_turn(
             if '"text-delta"' in event:
                 run_id = json.loads(event[6:])["runId"]
                 break
-    # The client is gone; the model produces its next word and the run is closed
+    # The server notices the client is gone (while the model is still blocked)...
+    for _ in range(WAIT * 20):
+        if any("client went away" in r.getMessage() for r in caplog.records):
+            break
+        threading.Event().wait(0.05)
+    assert not model.finished.is_set()
+    # ...then the model produces its next word, and the run is closed there
     model.go.set()
     recorded = threading.Event()
     for _ in range(WAIT * 20):
