@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "stowage")
@@ -57,4 +57,17 @@ def count(name: str, value: float = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-__all__ = ["MetricUnit", "count", "logger", "metrics", "tracer"]
+def emit_now(name: str, value: float = 1) -> None:
+    """Print one count metric at once (EMF), for the long-running stream process.
+
+    The api and worker flush per invocation with ``log_metrics``; the stream app
+    under uvicorn has no invocation boundary, so it writes each metric as it happens.
+    """
+    if is_metrics_disabled():
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE,
+                       default_dimensions={"service": SERVICE}):
+        pass
+
+
+__all__ = ["MetricUnit", "count", "emit_now", "logger", "metrics", "tracer"]

@@ -43,6 +43,7 @@ from handlers.errors import (
     not_found,
     status_and_message,
 )
+from handlers.observability import emit_now
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ async def stream_agent(request: Request) -> Response:
             log.exception("stream: refused before the first chunk status=%s", status)
         return JSONResponse({"error": message}, status_code=status)
     log.info("stream: started agent=%s run_id=%s", agent.id, run.run_id)
+    emit_now("Streams")
     return StreamingResponse(
         chunks(run, config.keepalive_seconds),
         media_type="text/event-stream",
@@ -156,6 +158,7 @@ async def chunks(run: Any, keepalive: float) -> AsyncIterator[bytes]:
         if not finished:
             stop.set()
             log.info("stream: client went away run_id=%s", run.run_id)
+            emit_now("StreamsAbandoned")
 
 
 routes = [Route("/api/agents/{agent_id}/stream", stream_agent, methods=["POST"])]
