@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from storage.errors import StorageError
 from storage.postgres.driver import Driver, Session
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,14 @@ def migrate(driver: Driver, migrations: list[Migration] | None = None) -> list[i
         The versions applied now (empty when the schema was up to date).
     """
     todo = MIGRATIONS if migrations is None else migrations
+    latest = max((m.version for m in todo), default=0)
+    # Fast path, one round trip (every cold start pays it): already up to date?
+    try:
+        row = driver.fetch_one(f"SELECT COALESCE(max(version), 0) AS v FROM {MIGRATIONS_TABLE}")
+        if row is not None and int(row["v"]) >= latest:
+            return []
+    except StorageError:
+        pass  # no migrations table yet: take the locked path, which creates it
 
     def body(tx: Session) -> list[int]:
         # Serialise concurrent setups; released at COMMIT/ROLLBACK.

@@ -161,6 +161,12 @@ def test_setup_is_idempotent_and_recorded(pg_url: str) -> None:
         driver.close()
 
 
+def test_setup_of_an_up_to_date_database_is_one_statement(pgstore: PostgresStore) -> None:
+    # Every Lambda cold start pays this, so it must stay one round trip.
+    assert migrate(pgstore.driver) == []
+    assert pgstore.driver.stats.snapshot() == {"statements": 1, "round_trips": 1, "transactions": 0}
+
+
 def test_two_processes_setting_up_at_once_apply_each_migration_once() -> None:
     url = pg.create_database()
     try:
