@@ -1,0 +1,420 @@
+"""``DynamoDBMemoryStore``: threads, messages and resources in one table.
+
+Item layout (``schema.MEMORY``): a thread and its messages share the partition
+``THREAD#<id>``; messages sort by ``MSG#<created>#<id>`` and the thread item
+(``sk=THREAD``) sorts after them, so "the last 20 messages and the total" is one
+descending Query of 21 items. A per-resource counter item sorts first in a
+descending Query of the by-resource indexes, so a page of threads carries its
+``total`` with no second request. Messages are found by id through a locator item
+(``MSGID#<id>``), read with strongly consistent GetItem/BatchGetItem.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from storage import validation as v
+from storage.dynamodb import codec
+from storage.dynamodb._base import DynamoDBDomain, page_slice
+from storage.dynamodb.codec import Item, get_n, get_s, get_time, ms, s, sort_key
+from storage.dynamodb.driver import TransactionCanceled, update
+from storage.dynamodb.messages import MessageOps, thread_key
+from storage.dynamodb.schema import ALL, CRT, RES, UPD
+from storage.errors import ConflictError, NotFoundError, ValidationError
+from storage.keys import offload_prefix, thread_attachment_prefix
+from storage.protocols import Direction, OrderBy
+from storage.records import Page, Resource, Thread, page_of
+from storage.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+COUNTER_SORT = "~"  # sorts after every "<16 digits>#id" index key: first in a desc Query
+_INDEX = {"updated_at": "by-resource-updated", "created_at": "by-resource-created"}
+_RETRIES = 5
+
+
+def counter_key(resource_id: str) -> Item:
+    """The per-resource thread counter's key."""
+    return {"pk": s(f"RES#{resource_id}"), "sk": s("COUNT")}
+
+
+def resource_key(resource_id: str) -> Item:
+    """A resource's key."""
+    return {"pk": s(f"RES#{resource_id}"), "sk": s("RESOURCE")}
+
+
+def thread_from_item(item: Item) -> Thread:
+    """A thread item as a record."""
+    created = get_time(item, "created_at")
+    updated = get_time(item, "updated_at")
+    assert created is not None and updated is not None
+    return Thread(
+        id=get_s(item, "id") or "",
+        resource_id=get_s(item, "resource_id") or "",
+        title=get_s(item, "title"),
+        metadata=codec.from_av(item.get("metadata", {"M": {}})),
+        created_at=created,
+        updated_at=updated,
+    )
+
+
+def _counter_update(table: str, resource_id: str, delta: int) -> dict[str, Any]:
+    return update(
+        table,
+        counter_key(resource_id),
+        "ADD thread_count :d SET #res = :r, #upd = :c, #crt = :c",
+        ExpressionAttributeNames={"#res": RES, "#upd": UPD, "#crt": CRT},
+        ExpressionAttributeValues={
+            ":d": codec.n(delta),
+            ":r": s(resource_id),
+            ":c": s(COUNTER_SORT),
+        },
+    )
+
+
+class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
+    """Threads, messages and resources on DynamoDB (see :class:`~storage.protocols.MemoryStore`)."""
+
+    # --- threads ------------------------------------------------------------------
+
+    def get_thread(self, thread_id: str) -> Thread | None:
+        """The thread, or ``None`` (one strongly consistent GetItem)."""
+        v.check_id(thread_id, "thread id")
+        item = self.dynamo.get(self.table, thread_key(thread_id))
+        return thread_from_item(item) if item else None
+
+    def save_thread(self, thread: Thread) -> Thread:
+        """Create or replace a thread (its messages and their count are kept)."""
+        if not isinstance(thread, Thread):
+            raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
+        v.check_thread(thread)
+        names, values, expression = self._thread_fields(thread)
+        for _ in range(_RETRIES):
+            # Fast path: a new thread, created with its resource's counter bump at once.
+            try:
+                self.dynamo.transact(
+                    [
+                        update(
+                            self.table,
+                            thread_key(thread.id),
+                            expression,
+                            ConditionExpression="attribute_not_exists(pk)",
+                            ExpressionAttributeNames=names,
+                            ExpressionAttributeValues=values,
+                        ),
+                        _counter_update(self.table, thread.resource_id, 1),
+                    ]
+                )
+                return thread
+            except TransactionCanceled as exc:
+                if exc.reasons[:1] != ["ConditionalCheckFailed"]:
+                    raise
+            # It exists: replace it, moving it between resource counters if needed.
+            current = self.dynamo.get(self.table, thread_key(thread.id))
+            if current is None:
+                continue
+            old_resource = get_s(current, "resource_id") or ""
+            actions = [
+                update(
+                    self.table,
+                    thread_key(thread.id),
+                    expression,
+                    ConditionExpression="resource_id = :old_resource",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={**values, ":old_resource": s(old_resource)},
+                )
+            ]
+            if old_resource != thread.resource_id:
+                actions += [
+                    _counter_update(self.table, old_resource, -1),
+                    _counter_update(self.table, thread.resource_id, 1),
+                ]
+            try:
+                self.dynamo.transact(actions)
+                return thread
+            except TransactionCanceled as exc:
+                if exc.reasons[:1] != ["ConditionalCheckFailed"]:
+                    raise
+        raise ConflictError(f"thread {thread.id!r} kept changing while being saved")
+
+    def _thread_fields(
+        self, thread: Thread
+    ) -> tuple[dict[str, str], dict[str, Any], str]:
+        names = {"#res": RES, "#upd": UPD, "#crt": CRT, "#all": ALL, "#md": "metadata"}
+        values: dict[str, Any] = {
+            ":id": s(thread.id),
+            ":rid": s(thread.resource_id),
+            ":md": codec.to_av(thread.metadata),
+            ":ca": ms(thread.created_at),
+            ":ua": ms(thread.updated_at),
+            ":upd": s(sort_key(thread.updated_at, thread.id)),
+            ":crt": s(sort_key(thread.created_at, thread.id)),
+            ":all": s("THREAD"),
+            ":zero": codec.n(0),
+        }
+        sets = [
+            "id = :id",
+            "resource_id = :rid",
+            "#md = :md",
+            "created_at = :ca",
+            "updated_at = :ua",
+            "#res = :rid",
+            "#upd = :upd",
+            "#crt = :crt",
+            "#all = :all",
+            "message_count = if_not_exists(message_count, :zero)",
+        ]
+        expression = "SET " + ", ".join(sets)
+        if thread.title is not None:
+            values[":title"] = s(thread.title)
+            expression = expression.replace("SET ", "SET title = :title, ", 1)
+        else:
+            expression += " REMOVE title"
+        return names, values, expression
+
+    def update_thread(
+        self, thread_id: str, *, title: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> Thread:
+        """Set the title and merge ``metadata`` key by key server side; one UpdateItem.
+
+        Raises:
+            NotFoundError: no such thread.
+        """
+        v.check_id(thread_id, "thread id")
+        if title is not None:
+            if not isinstance(title, str):
+                raise ValidationError("thread title must be a string or None")
+            v.check_json(title, "thread title")
+        patch = v.check_metadata(metadata, "thread metadata") if metadata is not None else {}
+        now = utcnow()
+        names = {"#upd": UPD}
+        if patch:
+            names["#md"] = "metadata"
+        values: dict[str, Any] = {":ua": ms(now), ":upd": s(sort_key(now, thread_id))}
+        sets = ["updated_at = :ua", "#upd = :upd"]
+        if title is not None:
+            sets.append("title = :title")
+            values[":title"] = s(title)
+        # One SET per key: concurrent merges of different keys never overwrite each other.
+        for i, (key, value) in enumerate(patch.items()):
+            names[f"#k{i}"] = key
+            values[f":v{i}"] = codec.to_av(value)
+            sets.append(f"#md.#k{i} = :v{i}")
+        try:
+            out = self.dynamo.call(
+                "UpdateItem",
+                TableName=self.table,
+                Key=thread_key(thread_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ConflictError as exc:
+            raise NotFoundError(f"thread {thread_id!r} does not exist") from exc
+        return thread_from_item(out["Attributes"])
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread, its messages and their blobs.
+
+        One Query reads the partition (keys only), then TransactWriteItems of up to
+        100 deletes each: the thread and its counter go in the first, so a turn racing
+        the delete fails instead of writing into a deleted thread.
+        """
+        v.check_id(thread_id, "thread id")
+        items = self.dynamo.query_items(
+            self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": s(f"THREAD#{thread_id}")},
+            ProjectionExpression="sk, resource_id, content_ref",
+            ConsistentRead=True,
+        )
+        thread_item = next((i for i in items if get_s(i, "sk") == "THREAD"), None)
+        if thread_item is None:
+            return
+        resource_id = get_s(thread_item, "resource_id") or ""
+        messages = [i for i in items if (get_s(i, "sk") or "").startswith("MSG#")]
+        actions: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": thread_key(thread_id),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            _counter_update(self.table, resource_id, -1),
+        ]
+        for item in messages:
+            actions += self._delete_message_actions(thread_id, get_s(item, "sk") or "")
+        try:
+            self._transact_in_chunks(actions)
+        except TransactionCanceled as exc:
+            if exc.reasons[:1] == ["ConditionalCheckFailed"]:
+                return  # deleted concurrently
+            raise
+        if self.blobs is not None:
+            self.blobs.delete_prefix(thread_attachment_prefix(resource_id, thread_id))
+            if any("content_ref" in i for i in messages):
+                self.blobs.delete_prefix(offload_prefix("memory", thread_id))
+
+    def list_threads(
+        self,
+        *,
+        resource_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        page: int = 0,
+        per_page: int | None = 100,
+        order_by: OrderBy = "created_at",
+        direction: Direction = "desc",
+    ) -> Page[Thread]:
+        """Threads of a resource (or all), filtered on top-level metadata equality.
+
+        A resource's first pages, unfiltered, are one Query of ``(page+1)*per_page+1``
+        items when descending (the counter item supplies ``total``); ascending adds a
+        GetItem of the counter. Filters and "all threads" read every matching page.
+        """
+        if resource_id is not None:
+            v.check_id(resource_id, "resource id")
+        wanted = v.check_metadata(metadata, "metadata filter") if metadata is not None else {}
+        v.check_paging(page, per_page)
+        v.check_sort(order_by, direction)
+        forward = direction == "asc"
+        index = _INDEX[order_by]
+        if resource_id is not None and not wanted and per_page is not None:
+            return self._resource_page(resource_id, index, page, per_page, forward)
+        if resource_id is not None:
+            items = self.dynamo.query_items(
+                self.table,
+                IndexName=index,
+                KeyConditionExpression="#res = :r",
+                ExpressionAttributeNames={"#res": RES},
+                ExpressionAttributeValues={":r": s(resource_id)},
+                ScanIndexForward=forward,
+            )
+        else:
+            items = self.dynamo.query_items(
+                self.table,
+                IndexName="all-threads",
+                KeyConditionExpression="#all = :a",
+                ExpressionAttributeNames={"#all": ALL},
+                ExpressionAttributeValues={":a": s("THREAD")},
+            )
+        threads = [thread_from_item(i) for i in items if get_s(i, "sk") == "THREAD"]
+        threads = [
+            t
+            for t in threads
+            if all(k in t.metadata and t.metadata[k] == x for k, x in wanted.items())
+        ]
+        threads.sort(key=lambda t: (getattr(t, order_by), t.id), reverse=not forward)
+        return page_of(
+            page_slice(threads, page, per_page), total=len(threads), page=page, per_page=per_page
+        )
+
+    def _resource_page(
+        self, resource_id: str, index: str, page: int, per_page: int, forward: bool
+    ) -> Page[Thread]:
+        want = (page + 1) * per_page
+        items = self.dynamo.query_items(
+            self.table,
+            limit=want + (0 if forward else 1),
+            IndexName=index,
+            KeyConditionExpression="#res = :r",
+            ExpressionAttributeNames={"#res": RES},
+            ExpressionAttributeValues={":r": s(resource_id)},
+            ScanIndexForward=forward,
+        )
+        counter = next((i for i in items if get_s(i, "sk") == "COUNT"), None)
+        threads = [thread_from_item(i) for i in items if get_s(i, "sk") == "THREAD"]
+        if counter is None and forward and len(threads) >= want:
+            # Ascending, the counter sorts last: only a full read would reach it.
+            counter = self.dynamo.get(self.table, counter_key(resource_id))
+        total = get_n(counter, "thread_count") if counter is not None else len(threads)
+        return page_of(
+            page_slice(threads, page, per_page), total=max(total, 0), page=page, per_page=per_page
+        )
+
+    # --- resources ----------------------------------------------------------------
+
+    def get_resource(self, resource_id: str) -> Resource | None:
+        """The resource, or ``None``."""
+        v.check_id(resource_id, "resource id")
+        item = self.dynamo.get(self.table, resource_key(resource_id))
+        return _resource_from_item(item) if item else None
+
+    def update_resource(
+        self,
+        resource_id: str,
+        *,
+        working_memory: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Resource:
+        """Create the resource if missing, set working memory, merge metadata server side."""
+        v.check_id(resource_id, "resource id")
+        if working_memory is not None:
+            if not isinstance(working_memory, str):
+                raise ValidationError("working memory must be a string or None")
+            v.check_json(working_memory, "working memory")
+        patch = v.check_metadata(metadata, "resource metadata") if metadata is not None else {}
+        for _ in range(_RETRIES):
+            now = utcnow()
+            names: dict[str, str] = {"#md": "metadata"}
+            values: dict[str, Any] = {":ua": ms(now)}
+            sets = ["updated_at = :ua"]
+            if working_memory is not None:
+                sets.append("working_memory = :wm")
+                values[":wm"] = s(working_memory)
+            for i, (key, value) in enumerate(patch.items()):
+                names[f"#k{i}"] = key
+                values[f":v{i}"] = codec.to_av(value)
+                sets.append(f"#md.#k{i} = :v{i}")
+            try:
+                out = self.dynamo.call(
+                    "UpdateItem",
+                    TableName=self.table,
+                    Key=resource_key(resource_id),
+                    UpdateExpression="SET " + ", ".join(sets),
+                    ConditionExpression="attribute_exists(#md)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                )
+                return _resource_from_item(out["Attributes"])
+            except ConflictError:
+                pass
+            # Missing: create it whole; a concurrent creator wins and we merge again.
+            item: Item = {
+                **resource_key(resource_id),
+                "id": s(resource_id),
+                "metadata": codec.to_av(patch),
+                "created_at": ms(now),
+                "updated_at": ms(now),
+            }
+            if working_memory is not None:
+                item["working_memory"] = s(working_memory)
+            try:
+                self.dynamo.call(
+                    "PutItem",
+                    TableName=self.table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+                return _resource_from_item(item)
+            except ConflictError:
+                continue
+        raise ConflictError(f"resource {resource_id!r} kept changing while being updated")
+
+
+def _resource_from_item(item: Item) -> Resource:
+    created = get_time(item, "created_at")
+    updated = get_time(item, "updated_at")
+    assert created is not None and updated is not None
+    return Resource(
+        id=get_s(item, "id") or "",
+        working_memory=get_s(item, "working_memory"),
+        metadata=codec.from_av(item.get("metadata", {"M": {}})),
+        created_at=created,
+        updated_at=updated,
+    )

@@ -1,0 +1,506 @@
+"""Message operations of :class:`~storage.dynamodb.memory.DynamoDBMemoryStore`.
+
+A turn (its messages and the thread bump) is one TransactWriteItems: each message
+item, its locator (``MSGID#<id>``, put only if absent) and one update per thread
+(``updated_at``, the index sort key and ``message_count``; the thread must exist).
+If a locator already exists (a re-save, a move) the transaction is cancelled and
+the slow path reads the locators and writes again with exact conditions, so the
+common case costs one request and the rare one three.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from storage import validation as v
+from storage.dynamodb import codec
+from storage.dynamodb._base import check_time, page_slice
+from storage.dynamodb.codec import Item, get_n, get_s, get_time, ms, s, sort_key
+from storage.dynamodb.driver import (
+    TRANSACTION_ACTIONS,
+    TRANSACTION_BYTES,
+    Dynamo,
+    TransactionCanceled,
+    action_size,
+    delete,
+    put,
+    transaction_chunks,
+    update,
+)
+from storage.dynamodb.offload import Offloader
+from storage.dynamodb.schema import UPD
+from storage.errors import ConflictError, NotFoundError, ValidationError
+from storage.protocols import Direction
+from storage.records import Include, Message, MessageUpdate, Page, apply_message_update, page_of
+from storage.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+MSG_LOW = "MSG#"
+MSG_HIGH = "MSG$"  # "$" follows "#": above every message sort key, below "THREAD"
+_BIG = ("content",)
+_RETRIES = 5
+_SIZE_MARGIN = 64 * 1024
+
+
+def thread_key(thread_id: str) -> Item:
+    """A thread item's key (its messages share the partition)."""
+    return {"pk": s(f"THREAD#{thread_id}"), "sk": s("THREAD")}
+
+
+def locator_key(message_id: str) -> Item:
+    """The key of the item that says where a message lives."""
+    return {"pk": s(f"MSGID#{message_id}"), "sk": s("MSGID")}
+
+
+def message_sk(created_at: datetime, message_id: str) -> str:
+    """A message's sort key in its thread: by time, then id."""
+    return MSG_LOW + sort_key(created_at, message_id)
+
+
+Location = tuple[str, str]  # (thread id, message sort key)
+
+
+class MessageOps:
+    """Message methods; mixed into the memory store (which sets these attributes)."""
+
+    dynamo: Dynamo
+    table: str
+    offloader: Offloader
+
+    # --- writes -------------------------------------------------------------------
+
+    def save_messages(self, messages: Sequence[Message]) -> list[Message]:
+        """Upsert messages by id, all or nothing, in one transaction when it fits.
+
+        Raises:
+            NotFoundError: a target thread does not exist (nothing is written).
+        """
+        batch = list(messages)
+        for message in batch:
+            if not isinstance(message, Message):
+                raise ValidationError(f"expected a Message, got {type(message).__name__}")
+            v.check_message(message)
+        if not batch:
+            return []
+        records = list({m.id: m for m in batch}.values())
+        orphans = {m.thread_id for m in records if m.resource_id is None}
+        if orphans:
+            # Messages without a resource take their thread's: read those threads first.
+            owners = {
+                get_s(i, "id") or "": get_s(i, "resource_id") or ""
+                for i in self.dynamo.batch_get(self.table, [thread_key(t) for t in orphans])
+            }
+            for thread_id in orphans - owners.keys():
+                raise NotFoundError(f"thread {thread_id!r} does not exist")
+            records = [
+                m if m.resource_id is not None else replace(m, resource_id=owners[m.thread_id])
+                for m in records
+            ]
+        items: list[Item] = []
+        uploads: list[str] = []
+        try:
+            for record in records:
+                item = self._message_item(record)
+                uploads += self.offloader.fit(item, _BIG, (record.thread_id, record.id))
+                items.append(item)
+            locators: dict[str, Location] | None = None
+            for _ in range(_RETRIES):
+                try:
+                    self._write(list(zip(records, items, strict=True)), locators, utcnow())
+                    break
+                except TransactionCanceled:
+                    locators = self._locate([m.id for m in records])
+            else:
+                raise ConflictError("messages kept changing while being saved")
+        except Exception:
+            self.offloader.discard(uploads)
+            raise
+        return [replace(m, content=dict(m.content)) for m in records]
+
+    def _write(
+        self,
+        pairs: list[tuple[Message, Item]],
+        locators: dict[str, Location] | None,
+        now: datetime,
+    ) -> None:
+        """Write message items; ``locators=None`` assumes every message is new."""
+        groups: list[tuple[list[dict[str, Any]], dict[str, int]]] = []
+        actions: list[dict[str, Any]] = []
+        deltas: dict[str, int] = defaultdict(int)
+        size = 0
+        for message, item in pairs:
+            mine, moved = self._save_actions(message, item, locators)
+            threads = {message.thread_id} | set(moved)
+            mine_size = sum(action_size(a) for a in mine)
+            if actions and (
+                len(actions) + len(mine) + len(set(deltas) | threads) > TRANSACTION_ACTIONS
+                or size + mine_size > TRANSACTION_BYTES - _SIZE_MARGIN
+            ):
+                groups.append((actions, dict(deltas)))
+                actions, deltas, size = [], defaultdict(int), 0
+            actions += mine
+            size += mine_size
+            for thread_id, delta in moved.items():
+                deltas[thread_id] += delta
+            deltas[message.thread_id] += 0
+        groups.append((actions, dict(deltas)))
+        for group, group_deltas in groups:
+            bumps = [self._bump(t, d, now) for t, d in sorted(group_deltas.items())]
+            try:
+                self.dynamo.transact(group + bumps)
+            except TransactionCanceled as exc:
+                for reason, action in zip(exc.reasons[len(group) :], bumps, strict=False):
+                    if reason == "ConditionalCheckFailed":
+                        thread = action["Update"]["Key"]["pk"]["S"].removeprefix("THREAD#")
+                        raise NotFoundError(f"thread {thread!r} does not exist") from exc
+                raise
+
+    def _save_actions(
+        self, message: Message, item: Item, locators: dict[str, Location] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """The actions that store one message, and the message count change per thread."""
+        new_sk = get_s(item, "sk") or ""
+        locator = {
+            **locator_key(message.id),
+            "thread_id": s(message.thread_id),
+            "msk": s(new_sk),
+        }
+        old = locators.get(message.id) if locators is not None else None
+        actions = [put(self.table, item)]
+        if old is None:
+            actions.append(put(self.table, locator, "attribute_not_exists(pk)"))
+            return actions, {message.thread_id: 1}
+        if old == (message.thread_id, new_sk):
+            actions.append(put(self.table, locator, **_same_location(old)))
+            return actions, {}
+        # Moved to another thread, or re-timed: the old item goes, the locator follows.
+        actions.append(delete(self.table, {"pk": s(f"THREAD#{old[0]}"), "sk": s(old[1])}))
+        actions.append(put(self.table, locator, **_same_location(old)))
+        return actions, {old[0]: -1, message.thread_id: 1}
+
+    def _bump(self, thread_id: str, delta: int, now: datetime) -> dict[str, Any]:
+        return update(
+            self.table,
+            thread_key(thread_id),
+            "SET updated_at = :ua, #upd = :upd ADD message_count :d",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#upd": UPD},
+            ExpressionAttributeValues={
+                ":ua": ms(now),
+                ":upd": s(sort_key(now, thread_id)),
+                ":d": codec.n(delta),
+            },
+        )
+
+    def update_messages(self, updates: Sequence[MessageUpdate]) -> list[Message]:
+        """Apply partial updates, all or nothing; bumps every thread touched.
+
+        Raises:
+            NotFoundError: a message, or the thread a message moves to, does not exist.
+        """
+        batch = list(updates)
+        for item in batch:
+            _check_update(item)
+        if not batch:
+            return []
+        for _ in range(_RETRIES):
+            locators = self._locate([u.id for u in batch])
+            for u in batch:
+                if u.id not in locators:
+                    raise NotFoundError(f"message {u.id!r} does not exist")
+            current = {m.id: m for m in self._load(locators)}
+            working: dict[str, Message] = {}
+            for u in batch:
+                base = working.get(u.id) or current.get(u.id)
+                if base is None:
+                    raise NotFoundError(f"message {u.id!r} does not exist")
+                updated = apply_message_update(base, u)
+                v.check_message(updated)
+                working[u.id] = updated
+            try:
+                self._rewrite(list(working.values()), locators, current)
+                return list(working.values())
+            except TransactionCanceled:
+                continue
+        raise ConflictError("messages kept changing while being updated")
+
+    def _rewrite(
+        self,
+        records: list[Message],
+        locators: dict[str, Location],
+        before: dict[str, Message],
+    ) -> None:
+        items: list[Item] = []
+        uploads: list[str] = []
+        try:
+            for record in records:
+                item = self._message_item(record)
+                uploads += self.offloader.fit(item, _BIG, (record.thread_id, record.id))
+                items.append(item)
+            self._write(list(zip(records, items, strict=True)), locators, utcnow())
+        except Exception:
+            self.offloader.discard(uploads)
+            raise
+        del before  # old offloaded versions stay until their thread goes (content-addressed)
+
+    def delete_messages(self, message_ids: Sequence[str]) -> None:
+        """Delete messages; unknown ids are ignored; bumps the threads they were in."""
+        ids = v.check_ids(message_ids, "message id")
+        locators = self._locate(ids)
+        if not locators:
+            return
+        refs: list[str] = []
+        if self.offloader.blobs is not None:
+            for item in self.dynamo.batch_get(
+                self.table, [_message_key(t, k) for t, k in locators.values()]
+            ):
+                refs += Offloader.refs(item)
+        actions: list[dict[str, Any]] = []
+        deltas: dict[str, int] = defaultdict(int)
+        for thread_id, sk in locators.values():
+            actions += self._delete_message_actions(thread_id, sk)
+            deltas[thread_id] -= 1
+        now = utcnow()
+        actions += [self._bump(t, d, now) for t, d in deltas.items()]
+        try:
+            self._transact_in_chunks(actions)
+        except TransactionCanceled as exc:
+            raise ConflictError(f"messages changed while being deleted: {exc}") from exc
+        self.offloader.discard(refs)
+
+    def _delete_message_actions(self, thread_id: str, sk: str) -> list[dict[str, Any]]:
+        message_id = sk.split("#", 2)[2]
+        return [
+            delete(self.table, _message_key(thread_id, sk)),
+            delete(self.table, locator_key(message_id)),
+        ]
+
+    def _transact_in_chunks(self, actions: list[dict[str, Any]]) -> None:
+        # Over 100 actions or 4 MB cannot be one transaction; callers order the actions
+        # so that the ones that must happen first are in the first chunk.
+        for chunk in transaction_chunks(actions):
+            self.dynamo.transact(chunk)
+
+    # --- reads --------------------------------------------------------------------
+
+    def get_messages(self, message_ids: Sequence[str]) -> list[Message]:
+        """The messages with these ids, in the order asked; unknown ids skipped."""
+        ids = v.check_ids(message_ids, "message id")
+        if not ids:
+            return []
+        found = {m.id: m for m in self._load(self._locate(ids))}
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    def list_messages(
+        self,
+        thread_id: str,
+        *,
+        resource_id: str | None = None,
+        include: Sequence[Include] = (),
+        start: Any = None,
+        end: Any = None,
+        start_exclusive: bool = False,
+        end_exclusive: bool = False,
+        page: int = 0,
+        per_page: int | None = 40,
+        direction: Direction = "asc",
+    ) -> Page[Message]:
+        """One page of a thread's messages plus ``include`` windows.
+
+        The newest page, unfiltered, is one descending Query of ``per_page + 1`` items:
+        the thread item sorts after its messages and carries ``message_count``.
+        """
+        v.check_id(thread_id, "thread id")
+        if resource_id is not None:
+            v.check_id(resource_id, "resource id")
+        wanted = list(include)
+        for inc in wanted:
+            if not isinstance(inc, Include):
+                raise ValidationError(f"expected an Include, got {type(inc).__name__}")
+            v.check_id(inc.id, "included message id")
+            v.check_non_negative(inc.with_previous, "with_previous")
+            v.check_non_negative(inc.with_next, "with_next")
+        low = check_time(start, "start")
+        high = check_time(end, "end")
+        v.check_paging(page, per_page)
+        v.check_direction(direction)
+        forward = direction == "asc"
+        filtered = low is not None or high is not None or resource_id is not None
+        if filtered or per_page is None:
+            own = self._filtered(thread_id, resource_id, low, high, start_exclusive, end_exclusive)
+            if not forward:
+                own.reverse()
+            total = len(own)
+            chosen = page_slice(own, page, per_page)
+        else:
+            chosen, total = self._newest_or_oldest(thread_id, page, per_page, forward)
+        by_id = {m.id: m for m in chosen}
+        for inc in wanted:
+            for m in self._window(inc):
+                by_id.setdefault(m.id, m)
+        items = sorted(by_id.values(), key=lambda m: (m.created_at, m.id), reverse=not forward)
+        return page_of(items, total=total, page=page, per_page=per_page)
+
+    def _newest_or_oldest(
+        self, thread_id: str, page: int, per_page: int, forward: bool
+    ) -> tuple[list[Message], int]:
+        want = (page + 1) * per_page
+        # Descending, the thread item (sk "THREAD") comes first and carries the count.
+        items = self.dynamo.query_items(
+            self.table,
+            limit=want + (0 if forward else 1),
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": s(f"THREAD#{thread_id}"),
+                ":lo": s(MSG_LOW),
+                ":hi": s("THREAD"),
+            },
+            ScanIndexForward=forward,
+            ConsistentRead=True,
+        )
+        thread = next((i for i in items if get_s(i, "sk") == "THREAD"), None)
+        rows = [i for i in items if get_s(i, "sk") != "THREAD"]
+        if thread is None and forward and len(rows) >= want:
+            thread = self.dynamo.get(self.table, thread_key(thread_id))
+        total = get_n(thread, "message_count") if thread is not None else len(rows)
+        messages = [self._record(i) for i in page_slice(rows, page, per_page)]
+        return messages, max(total, len(rows))
+
+    def _filtered(
+        self,
+        thread_id: str,
+        resource_id: str | None,
+        low: datetime | None,
+        high: datetime | None,
+        start_exclusive: bool,
+        end_exclusive: bool,
+    ) -> list[Message]:
+        """Every message of the thread in the time range (ascending), all pages read."""
+        lo = MSG_LOW + (codec.sort_time(low) if low is not None else "")
+        hi = MSG_LOW + codec.sort_time(high) + "$" if high is not None else MSG_HIGH
+        items = self.dynamo.query_items(
+            self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": s(f"THREAD#{thread_id}"),
+                ":lo": s(lo),
+                ":hi": s(hi),
+            },
+            ConsistentRead=True,
+        )
+        out = []
+        for item in items:
+            created = get_time(item, "created_at")
+            if start_exclusive and low is not None and created == low:
+                continue
+            if end_exclusive and high is not None and created == high:
+                continue
+            if resource_id is not None and get_s(item, "resource_id") != resource_id:
+                continue
+            out.append(self._record(item))
+        return out
+
+    def _window(self, inc: Include) -> list[Message]:
+        """An included message and its neighbours in its own thread (ascending)."""
+        where = self._locate([inc.id]).get(inc.id)
+        if where is None:
+            return []
+        thread_id, sk = where
+        pk = s(f"THREAD#{thread_id}")
+        before = self.dynamo.query_items(
+            self.table,
+            limit=inc.with_previous + 1,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={":pk": pk, ":lo": s(MSG_LOW), ":hi": s(sk)},
+            ScanIndexForward=False,
+            ConsistentRead=True,
+        )
+        after = self.dynamo.query_items(
+            self.table,
+            limit=inc.with_next + 1 if inc.with_next else 0,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={":pk": pk, ":lo": s(sk), ":hi": s(MSG_HIGH)},
+            ConsistentRead=True,
+        )
+        rows = list(reversed(before)) + [i for i in after if get_s(i, "sk") != sk]
+        return [self._record(i) for i in rows]
+
+    def _locate(self, message_ids: Sequence[str]) -> dict[str, Location]:
+        """Where each known message lives (strongly consistent)."""
+        found = self.dynamo.batch_get(self.table, [locator_key(i) for i in message_ids])
+        return {
+            (get_s(i, "pk") or "").removeprefix("MSGID#"): (
+                get_s(i, "thread_id") or "",
+                get_s(i, "msk") or "",
+            )
+            for i in found
+        }
+
+    def _load(self, locators: dict[str, Location]) -> list[Message]:
+        keys = [_message_key(t, k) for t, k in locators.values()]
+        return [self._record(i) for i in self.dynamo.batch_get(self.table, keys)]
+
+    # --- codec --------------------------------------------------------------------
+
+    def _message_item(self, m: Message) -> Item:
+        item: Item = {
+            "pk": s(f"THREAD#{m.thread_id}"),
+            "sk": s(message_sk(m.created_at, m.id)),
+            "id": s(m.id),
+            "thread_id": s(m.thread_id),
+            "role": s(m.role),
+            "type": s(m.type),
+            "created_at": ms(m.created_at),
+            "content": s(codec.dumps(m.content)),
+        }
+        if m.resource_id is not None:
+            item["resource_id"] = s(m.resource_id)
+        return item
+
+    def _record(self, item: Item) -> Message:
+        self.offloader.resolve(item, _BIG)
+        created = get_time(item, "created_at")
+        assert created is not None
+        return Message(
+            id=get_s(item, "id") or "",
+            thread_id=get_s(item, "thread_id") or "",
+            role=get_s(item, "role") or "",
+            content=codec.loads(get_s(item, "content") or "{}"),
+            created_at=created,
+            resource_id=get_s(item, "resource_id"),
+            type=get_s(item, "type") or "v2",
+        )
+
+
+def _message_key(thread_id: str, sk: str) -> Item:
+    return {"pk": s(f"THREAD#{thread_id}"), "sk": s(sk)}
+
+
+def _same_location(old: Location) -> dict[str, Any]:
+    """A condition (and its values) that the locator still points at ``old``."""
+    return {
+        "condition": "thread_id = :ot AND msk = :ok",
+        "ExpressionAttributeValues": {":ot": s(old[0]), ":ok": s(old[1])},
+    }
+
+
+def _check_update(update: MessageUpdate) -> None:
+    if not isinstance(update, MessageUpdate):
+        raise ValidationError(f"expected a MessageUpdate, got {type(update).__name__}")
+    v.check_id(update.id, "message id")
+    if update.role is not None:
+        v.check_role(update.role)
+    if update.content is not None:
+        v.check_content(update.content)
+    if update.thread_id is not None:
+        v.check_id(update.thread_id, "thread id")
+    if update.metadata is not None:
+        if not isinstance(update.metadata, dict):
+            raise ValidationError("message metadata must be an object")
+        v.check_json(update.metadata, "message metadata")
