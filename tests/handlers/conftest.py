@@ -47,11 +47,17 @@ def _clean_wiring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def store() -> Any:
+def memory_store() -> Any:
     """A fresh ``memory://`` reference store."""
     opened = storage.open("memory://")
     opened.setup()
     return opened
+
+
+@pytest.fixture
+def store(memory_store: Any) -> Any:
+    """The store the served App uses (a module may override this fixture)."""
+    return memory_store
 
 
 @pytest.fixture

@@ -7,9 +7,19 @@ import json
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from agents import App
 from storage.records import Thread
 from tests.handlers.conftest import Call
+
+
+@pytest.fixture(params=["memory", "dynamodb+s3"])
+def store(request: pytest.FixtureRequest) -> Any:
+    """Every test here runs on the reference store and on DynamoDB + S3 under moto."""
+    if request.param == "memory":
+        return request.getfixturevalue("memory_store")
+    return request.getfixturevalue("aws_store")
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
 
