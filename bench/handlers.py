@@ -32,7 +32,7 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results" / "handlers.json"
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("handlers.api", "handlers.stream", "handlers.worker", "handlers.local")
-IMPORT_RUNS = 9
+IMPORT_RUNS = 15
 GENERATE_TURNS = 200
 STREAM_RUNS = 20
 FIRST_TOKEN_DELAY = 0.05  # the model "thinks" this long before its first token
@@ -63,10 +63,12 @@ def _cold_imports(extra_env: dict[str, str]) -> dict[str, Any]:
         statements = {"boto3": "import boto3", **{m: f"import {m}" for m in MODULES}}
         for statement in statements.values():  # warm the bytecode cache once
             _import_seconds(statement, env)
-        medians = {
-            name: statistics.median(_import_seconds(stmt, env) for _ in range(IMPORT_RUNS))
-            for name, stmt in statements.items()
-        }
+        # Interleaved, so drift in the machine's load hits every module alike.
+        samples: dict[str, list[float]] = {name: [] for name in statements}
+        for _ in range(IMPORT_RUNS):
+            for name, stmt in statements.items():
+                samples[name].append(_import_seconds(stmt, env))
+        medians = {name: statistics.median(values) for name, values in samples.items()}
     base = medians["boto3"]
     return {
         "runs": IMPORT_RUNS,
