@@ -239,7 +239,7 @@ class DataApiDriver(Driver):
         page_rows: int = FIRST_PAGE_ROWS,
     ) -> list[Row]:
         try:
-            return _rows(self._statement(sql, params, transaction_id))
+            return _counted(self.stats, _rows(self._statement(sql, params, transaction_id)))
         except StorageError as exc:
             cause = exc.__cause__
             row_too_large = cause is not None and _is_row_too_large(cause)
@@ -292,7 +292,8 @@ class DataApiDriver(Driver):
         while True:
             page_params = {**(params or {}), "stowage_limit": size, "stowage_offset": len(rows)}
             try:
-                page = _rows(self._statement(paged, page_params, transaction_id))
+                response = self._statement(paged, page_params, transaction_id)
+                page = _counted(self.stats, _rows(response))
             except StorageError as exc:
                 if exc.__cause__ is not None and _is_response_too_large(exc.__cause__):
                     if size == 1:
@@ -360,6 +361,11 @@ def _rows(response: Mapping[str, Any]) -> list[Row]:
         return []
     decoded = json.loads(formatted)
     return decoded if isinstance(decoded, list) else []
+
+
+def _counted(stats: DriverStats, rows: list[Row]) -> list[Row]:
+    stats.add(rows=len(rows))
+    return rows
 
 
 def _translate(exc: Exception, code: str) -> StorageError:

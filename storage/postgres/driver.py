@@ -37,7 +37,7 @@ class Json:
 
 
 class DriverStats:
-    """Counts what a driver sent: statements, round trips and transactions.
+    """Counts what a driver did: statements, round trips, transactions and rows read.
 
     ``round_trips`` counts network exchanges with the server (psycopg) or API calls
     (the Data API: ``BeginTransaction`` and ``CommitTransaction`` are calls too).
@@ -48,13 +48,17 @@ class DriverStats:
         self.statements = 0
         self.round_trips = 0
         self.transactions = 0
+        self.rows = 0
 
-    def add(self, *, statements: int = 0, round_trips: int = 0, transactions: int = 0) -> None:
+    def add(
+        self, *, statements: int = 0, round_trips: int = 0, transactions: int = 0, rows: int = 0
+    ) -> None:
         """Add to the counters (thread-safe)."""
         with self._lock:
             self.statements += statements
             self.round_trips += round_trips
             self.transactions += transactions
+            self.rows += rows
 
     def snapshot(self) -> dict[str, int]:
         """The counters as a dict."""
@@ -65,10 +69,15 @@ class DriverStats:
                 "transactions": self.transactions,
             }
 
+    def rows_read(self) -> int:
+        """Rows returned by the server since the last reset."""
+        with self._lock:
+            return self.rows
+
     def reset(self) -> None:
         """Zero every counter."""
         with self._lock:
-            self.statements = self.round_trips = self.transactions = 0
+            self.statements = self.round_trips = self.transactions = self.rows = 0
 
 
 class Session(ABC):

@@ -66,8 +66,9 @@ class _PsycopgSession(Session):
     def fetch(self, sql: str, params: Params | None = None) -> list[Row]:
         with self._conn.cursor() as cur:
             cur.execute(to_pyformat(sql) if params is not None else sql, _adapt(params))
-            self._stats.add(statements=1, round_trips=1)
-            return list(cur.fetchall()) if cur.description else []
+            rows = list(cur.fetchall()) if cur.description else []
+            self._stats.add(statements=1, round_trips=1, rows=len(rows))
+            return rows
 
     def execute(self, sql: str, params: Params | None = None) -> int:
         with self._conn.cursor() as cur:
