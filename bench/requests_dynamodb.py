@@ -1,0 +1,170 @@
+"""DynamoDB + S3 requests per phase of the DESIGN §7 workload, under moto.
+
+Counts every botocore request by operation (``before-call``) and the items each
+DynamoDB response returned (``after-call``: Query ``ScannedCount``, GetItem's item,
+BatchGetItem's responses), prints a table and writes
+``bench/results/requests-dynamodb.json``. Wall times are moto's, not AWS's.
+
+    python -m bench.requests_dynamodb
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results" / "requests-dynamodb.json"
+
+# The peers' figures on the same workload (Mastra's DynamoDB adapter, issue 3).
+PEERS = {
+    "W1": "1,520 requests",
+    "W2": "reads up to 50 items for the last 20",
+    "W3": "reads every thread to list 10",
+    "W4": "52 requests to delete a 50-message thread",
+    "W5": "fails on a 500 KB attachment",
+    "X1": "silently truncates at 1 MB",
+}
+
+
+class BotocoreMeter:
+    """Counts requests (DynamoDB ops bare, S3 ops as ``s3:<Op>``) and items read."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.items = 0
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register("before-call.*.*", self._before)
+        client.meta.events.register("after-call.*.*", self._after)
+
+    def _before(self, model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        self.calls[model.name if service == "dynamodb" else f"{service}:{model.name}"] += 1
+
+    def _after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        if model.service_model.service_name != "dynamodb":
+            return
+        if model.name == "Query":
+            self.items += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
+        elif model.name == "GetItem":
+            self.items += 1 if parsed.get("Item") else 0
+        elif model.name == "BatchGetItem":
+            self.items += sum(len(v) for v in parsed.get("Responses", {}).values())
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.items = 0
+
+    def requests(self) -> dict[str, int]:
+        return dict(self.calls)
+
+    def items_read(self) -> int:
+        return self.items
+
+
+class DynamoProbe:
+    """Reads raw items (outside the meter) for size and leftover checks."""
+
+    def __init__(self, dynamo: Any, table: str) -> None:
+        self.client = dynamo.connection.client
+        self.table = table
+
+    def message_item_size(self, thread_id: str, message_id: str) -> int | None:
+        from storage.dynamodb.itemsize import item_size
+
+        out = self._query(f"THREAD#{thread_id}")
+        for item in out:
+            if item.get("id", {}).get("S") == message_id:
+                return item_size(item)
+        return None
+
+    def leftovers(self, thread_id: str, message_ids: list[str]) -> int:
+        left = len(self._query(f"THREAD#{thread_id}"))
+        for message_id in message_ids:
+            left += len(self._query(f"MSGID#{message_id}"))
+        return left
+
+    def _query(self, pk: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ConsistentRead": True,
+        }
+        while True:
+            out = self.client._make_api_call("Query", kwargs)
+            items += out.get("Items", [])
+            if "LastEvaluatedKey" not in out:
+                return items
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def run() -> dict[str, Any]:
+    """The whole workload on DynamoDB + S3 under moto; returns the results."""
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        os.environ.setdefault(name, value)
+    import moto
+
+    with moto.mock_aws():
+        import storage
+        from bench.workload import Workload
+        from storage.dynamodb.store import DynamoDBStore
+
+        dynamo = DynamoDBStore("bench", region="us-east-1")
+        s3 = storage.open("s3://stowage-bench/blobs?region=us-east-1")
+        store = storage.CompositeStore(dynamo, blobs=s3)
+        store.setup()
+        meter = BotocoreMeter()
+        meter.attach(dynamo.dynamo.client)
+        meter.attach(s3.blobs.client)
+        probe = DynamoProbe(dynamo.dynamo, dynamo.memory.table)
+        phases = Workload(store, meter, probe).run()
+    return {
+        "backend": "dynamodb+s3 (moto)",
+        "peers": PEERS,
+        "phases": phases,
+        "all_checks_pass": all(all(p["checks"].values()) for p in phases.values()),
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    """A plain-text table of the results."""
+    lines = [f"{'phase':<8}{'requests':>9}{'items':>7}{'ms':>9}  by operation / checks"]
+    for name, phase in results["phases"].items():
+        ops = ", ".join(f"{op} {n}" for op, n in phase["requests"].items())
+        lines.append(
+            f"{name:<8}{phase['total_requests']:>9}{phase['items_read']:>7}"
+            f"{phase['wall_ms']:>9.0f}  {ops}"
+        )
+        for step, data in phase.get("steps", {}).items():
+            ops = ", ".join(f"{op} {n}" for op, n in data["requests"].items())
+            lines.append(
+                f"  {step:<6}{data['total_requests']:>9}{data['items_read']:>7}"
+                f"{data['wall_ms']:>9.0f}  {ops}"
+            )
+        for check, ok in phase["checks"].items():
+            lines.append(f"{'':33}{'ok  ' if ok else 'FAIL'} {check}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Run, print, write the JSON; non-zero when a check fails."""
+    results = run()
+    print(table(results))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS}")
+    return 0 if results["all_checks_pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
