@@ -81,9 +81,7 @@ def moto_server_endpoint() -> str:
 
 
 @contextmanager
-def moto_dynamodb(
-    *, with_s3: bool = False, **options: Any
-) -> Iterator[tuple[Any, RequestLog]]:
+def moto_dynamodb(*, with_s3: bool = False, **options: Any) -> Iterator[tuple[Any, RequestLog]]:
     """A set-up DynamoDB store (composited with an S3 blob store when ``with_s3``)."""
     from storage.dynamodb.store import DynamoDBStore
 
