@@ -26,6 +26,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import ValidationError as BodyError
@@ -161,7 +162,18 @@ async def chunks(run: Any, keepalive: float) -> AsyncIterator[bytes]:
             emit_now("StreamsAbandoned")
 
 
+@asynccontextmanager
+async def _lifespan(_: Starlette) -> AsyncIterator[None]:
+    # Build the App while uvicorn starts (Lambda's init phase), not on the first request.
+    try:
+        await asyncio.to_thread(get_app)
+    except Exception:
+        # Serve anyway: each request then answers the wiring error as a JSON 500.
+        log.exception("stream: the App could not be built at startup")
+    yield
+
+
 routes = [Route("/api/agents/{agent_id}/stream", stream_agent, methods=["POST"])]
-app = Starlette(routes=routes)
+app = Starlette(routes=routes, lifespan=_lifespan)
 
 __all__ = ["DONE", "KEEPALIVE", "app", "chunks", "routes", "sse", "stream_agent"]

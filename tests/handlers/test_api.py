@@ -189,3 +189,18 @@ def test_attachment_upload_grant_stays_under_the_thread(api: Call, app: App) -> 
     assert grant.status == 200
     assert grant.body["key"].startswith("attachments/u-1/t-1/")
     assert grant.body["maxBytes"] == 1000
+
+
+def test_base64_encoded_bodies_are_read_like_text(app: App) -> None:
+    # API Gateway base64-encodes bodies of binary media types
+    from handlers.api import handler
+    from handlers.events import LocalContext, rest_event
+
+    payload = json.dumps({"resourceId": "u-1", "threadId": "t-b64", "title": "Olá"}).encode()
+    event = rest_event("POST", "/api/memory/threads", body=payload,
+                       headers={"Content-Type": "application/json"})
+    event["body"] = base64.b64encode(payload).decode()
+    event["isBase64Encoded"] = True
+    result = handler(event, LocalContext())
+    assert result["statusCode"] == 200, result["body"]
+    assert app.storage.memory.get_thread("t-b64").title == "Olá"
