@@ -123,17 +123,30 @@ def load_app(spec: str | None = None, *, environ: Mapping[str, str] | None = Non
         return app
 
     import storage
-    from agents.agent import Agent
     from agents.jobs import BackgroundJobRunner, SQSJobRunner
-    from agents.memory import Memory
 
     queue_url = env.get("STOWAGE_JOBS_QUEUE_URL")
     jobs: JobRunner = SQSJobRunner(queue_url) if queue_url else BackgroundJobRunner()
-    assistant = Agent(
-        id="assistant",
-        name="Assistant",
-        instructions=DEFAULT_INSTRUCTIONS,
-        model=env.get("STOWAGE_MODEL") or "local/echo",
-        memory=Memory(generate_title=True),
-    )
-    return App(agents=[assistant], storage=storage.from_env(dict(env)), jobs=jobs)
+    return App(agents=default_agents(env), storage=storage.from_env(dict(env)), jobs=jobs)
+
+
+def default_agents(environ: Mapping[str, str] | None = None) -> list[Agent]:
+    """The agents served when the deployment defines none: one ``assistant``.
+
+    Its model is ``STOWAGE_MODEL`` (``bedrock/<model-id>`` on AWS), else
+    ``local/echo``, the offline model, so the kit answers with no account; titles and
+    working memory are on.
+    """
+    from agents.agent import Agent
+    from agents.memory import Memory
+
+    env = os.environ if environ is None else environ
+    return [
+        Agent(
+            id="assistant",
+            name="Assistant",
+            instructions=DEFAULT_INSTRUCTIONS,
+            model=env.get("STOWAGE_MODEL") or "local/echo",
+            memory=Memory(last_messages=10, generate_title=True, working_memory=True),
+        )
+    ]
