@@ -53,6 +53,23 @@ def test_save_is_an_upsert_by_id(memory: Any) -> None:
     assert page.items[0].text == "final"
 
 
+def test_upsert_with_a_new_created_at_counts_once(
+    memory: Any, request: pytest.FixtureRequest
+) -> None:
+    if type(memory).__module__.startswith("storage.dynamodb"):
+        # Reported: the thread's message counter is bumped again when a known id is
+        # re-saved with another created_at (the sort key), so total drifts upwards.
+        request.applymarker(pytest.mark.xfail(reason="DynamoDB total drifts", strict=False))
+    thread = new_thread(memory)
+    message = make_message(thread.id, "draft", created=1)
+    memory.save_messages([message])
+    memory.save_messages([make_message(thread.id, "final", message_id=message.id, created=2)])
+    page = memory.list_messages(thread.id)
+    assert (page.total, ids(page)) == (1, [message.id])
+    assert page.items[0].created_at == at(2)
+    assert memory.list_messages(thread.id, end=at(1)).total == 0
+
+
 def test_same_id_in_another_thread_moves_the_message(memory: Any) -> None:
     a = new_thread(memory)
     b = new_thread(memory, a.resource_id)
