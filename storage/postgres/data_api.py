@@ -8,8 +8,11 @@
 * An auto-paused Aurora Serverless v2 cluster answers ``DatabaseResumingException``
   while it wakes (seconds to tens of seconds): retried with a bounded backoff.
 * Responses are capped at 1 MiB: a read that overflows is re-run in pages
-  (``LIMIT``/``OFFSET`` around it), halving the page until it fits. Requests are
-  capped at 4 MiB: an oversize statement is refused before it is sent.
+  (``LIMIT``/``OFFSET`` around it), halving the page until it fits. Result rows are
+  capped at 64 KB: an oversize row is fetched as base64 chunks and reassembled.
+* Requests are capped at 4 MiB: values over it are uploaded in parts to a temporary
+  table within the write's transaction and read back by the statement; a statement
+  too big for any other reason is refused (``ItemTooLargeError``) before it is sent.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import logging
 import math
 import re
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -33,6 +37,7 @@ from storage.postgres.driver import (
     Params,
     Row,
     Session,
+    placeholder_names,
     scan_placeholders,
 )
 from storage.timeutil import to_iso
@@ -67,6 +72,10 @@ _WRITE = re.compile(r"\b(INSERT|DELETE)\b|(?<!FOR )\bUPDATE\b", re.IGNORECASE)
 # Bytes per chunk of an oversize row: 45,000 bytes are ~61 KB of base64, under 64 KB.
 CHUNK_BYTES = 45_000
 CHUNKS_PER_PAGE = 15  # 15 chunks of ~61 KB stay under the 1 MiB response limit
+# Values over the request limit are uploaded in parts: 500,000 characters are at most
+# 3 MB of escaped JSON. Values over 64 KB are the ones moved out of the statement.
+STAGE_PART_CHARS = 500_000
+STAGE_THRESHOLD = 64 * 1024
 
 
 def encode_value(value: Any) -> dict[str, Any]:
@@ -226,8 +235,63 @@ class DataApiDriver(Driver):
             kwargs["parameters"] = parameters
         if transaction_id:
             kwargs["transactionId"] = transaction_id
+        size = _request_size(
+            {**kwargs, "resourceArn": self.resource_arn, "secretArn": self.secret_arn}
+        )
+        if size > MAX_REQUEST_BYTES - REQUEST_HEADROOM:
+            return self._statement_staged(sql, params, transaction_id)
         self.stats.add(statements=1)
         return self._call("execute_statement", **kwargs)
+
+    def _statement_staged(
+        self, sql: str, params: Params | None, transaction_id: str | None
+    ) -> dict[str, Any]:
+        """Run a statement whose parameters are over the 4 MiB request limit.
+
+        The big values are uploaded in parts to a temporary table of the transaction's
+        session, and the statement reads each back with a subquery, so one logical
+        write stays one transaction however big its values are.
+        """
+        given = dict(params or {})
+        big = {
+            name: value
+            for name, value in given.items()
+            if name in placeholder_names(sql) and _text_size(value) > STAGE_THRESHOLD
+        }
+        if not big:
+            raise ItemTooLargeError("a Data API request is over the 4 MiB limit")
+        if transaction_id is None:  # staging needs one session: a transaction gives it
+
+            def body(session: Session) -> dict[str, Any]:
+                assert isinstance(session, _DataApiSession)
+                return self._statement_staged(sql, params, session.transaction_id)
+
+            return self.transaction(body)
+        self._statement(
+            "CREATE TEMP TABLE IF NOT EXISTS stowage_upload (name text NOT NULL, "
+            "seq integer NOT NULL, part text NOT NULL) ON COMMIT DROP",
+            None,
+            transaction_id,
+        )
+        tag = secrets.token_hex(6)
+        replacements: dict[str, str] = {}
+        for name, value in big.items():
+            text = _as_text(value)
+            key = f"{tag}:{name}"
+            for seq, start in enumerate(range(0, len(text), STAGE_PART_CHARS)):
+                self._statement(
+                    "INSERT INTO stowage_upload (name, seq, part) VALUES (:name, :seq, :part)",
+                    {"name": key, "seq": seq, "part": text[start : start + STAGE_PART_CHARS]},
+                    transaction_id,
+                )
+            expr = (
+                "(SELECT string_agg(part, '' ORDER BY seq) FROM stowage_upload "
+                f"WHERE name = '{key}')"
+            )
+            replacements[name] = f"CAST({expr} AS jsonb)" if isinstance(value, Json) else expr
+            del given[name]
+        staged = _replace_placeholders(sql, replacements)
+        return self._statement(staged, given, transaction_id)
 
     def _fetch(
         self,
@@ -347,12 +411,41 @@ class _DataApiSession(Session):
         self._driver = driver
         self._tx = transaction_id
 
+    @property
+    def transaction_id(self) -> str:
+        """The Data API transaction this session runs in."""
+        return self._tx
+
     def fetch(self, sql: str, params: Params | None = None) -> list[Row]:
         return self._driver._fetch(sql, params, self._tx)
 
     def execute(self, sql: str, params: Params | None = None) -> int:
         response = self._driver._statement(sql, params, self._tx)
         return int(response.get("numberOfRecordsUpdated", 0))
+
+
+def _text_size(value: Any) -> int:
+    if isinstance(value, Json):
+        return len(_as_text(value))
+    return len(value) if isinstance(value, str) else 0
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, Json):
+        return json.dumps(value.value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return str(value)
+
+
+def _replace_placeholders(sql: str, replacements: Mapping[str, str]) -> str:
+    out: list[str] = []
+    last = 0
+    for start, end, name in scan_placeholders(sql):
+        if name in replacements:
+            out.append(sql[last:start])
+            out.append(replacements[name])
+            last = end
+    out.append(sql[last:])
+    return "".join(out)
 
 
 def _rows(response: Mapping[str, Any]) -> list[Row]:

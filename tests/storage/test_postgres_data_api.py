@@ -6,6 +6,7 @@ running the SQL on the real PostgreSQL server (see ``tests/storage/fakes/rds_dat
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -165,11 +166,23 @@ def test_a_read_over_1_mib_is_paged(fake: FakeDataApi) -> None:
     assert len(fake.calls) > 2  # the first call overflowed, then pages
 
 
-def test_a_request_over_4_mib_is_refused_before_sending(fake: FakeDataApi) -> None:
+def test_a_value_over_the_4_mib_request_limit_is_uploaded_in_parts(fake: FakeDataApi) -> None:
     driver, _ = _driver(fake)
     fake.calls.clear()
+    value = "é" * (3 * 1024 * 1024)  # 6 MiB of UTF-8, more again as escaped JSON
+    rows = driver.fetch("SELECT length(:s) AS n, md5(:s) AS h", {"s": value})
+    assert rows == [{"n": len(value), "h": hashlib.md5(value.encode()).hexdigest()}]
+    assert fake.calls[0] == "BeginTransaction" and fake.calls[-1] == "CommitTransaction"
+    assert all(len(json.dumps(r)) < 4 * 1024 * 1024 for r in fake.requests)
+
+
+def test_many_medium_values_over_4_mib_are_refused_before_sending(fake: FakeDataApi) -> None:
+    driver, _ = _driver(fake)
+    fake.calls.clear()
+    params = {f"p{i}": "x" * 60_000 for i in range(80)}  # each small, 4.8 MB together
+    sql = "SELECT " + ", ".join(f"length(:p{i})" for i in range(80))
     with pytest.raises(ItemTooLargeError, match="4 MiB"):
-        driver.fetch("SELECT length(:s) AS n", {"s": "x" * (4 * 1024 * 1024)})
+        driver.fetch(sql, params)
     assert fake.calls == []
 
 
@@ -249,9 +262,11 @@ def test_a_batch_over_the_request_limit_is_split_in_one_transaction(fake: FakeDa
         store.memory.save_messages([*batch[:6], _big("m-x", "t-missing", text)])
     assert store.memory.get_messages(["m-x"]) == []
 
-    # One message alone over the limit is refused, not half-sent.
-    with pytest.raises(ItemTooLargeError):
-        store.memory.save_messages([_big("m-huge", "t-1", "h" * 5_000_000)])
+    # One message alone over the limit is uploaded in parts, in one transaction.
+    fake.calls.clear()
+    store.memory.save_messages([_big("m-huge", "t-1", "h" * 5_000_000)])
+    assert fake.calls[0] == "BeginTransaction" and fake.calls[-1] == "CommitTransaction"
+    assert store.memory.get_messages(["m-huge"])[0].text == "h" * 5_000_000
 
 
 def _big(message_id: str, thread_id: str, text: str) -> Message:

@@ -79,13 +79,8 @@ from tests.storage.fakes import pg as _pg  # noqa: E402
 
 BACKENDS += [
     Backend("postgres", _pg.postgres_store, marks=(pytest.mark.postgres,)),
-    # The Data API refuses requests over 4 MiB (ItemTooLargeError, nothing written).
-    Backend(
-        "data-api",
-        _pg.data_api_store,
-        lacks=frozenset({"large_requests"}),
-        marks=(pytest.mark.postgres,),
-    ),
+    # Values over the Data API's 4 MiB request limit are uploaded in parts, so nothing lacks.
+    Backend("data-api", _pg.data_api_store, marks=(pytest.mark.postgres,)),
     Backend(
         "composite-sqlite+postgres",
         _pg.composite_sqlite_postgres_store,
@@ -93,9 +88,8 @@ BACKENDS += [
     ),
     Backend(
         "composite-dynamodb+postgres",
+        # Memory on DynamoDB overflowing to S3, workflows + scores on Aurora (Data API).
         _pg.composite_dynamodb_postgres_store,
-        # Memory on DynamoDB with no blob store: oversize messages are refused.
-        lacks=frozenset({"overflow"}),
         marks=(pytest.mark.postgres,),
     ),
 ]

@@ -162,28 +162,26 @@ def composite_sqlite_postgres_store(tmp: Path) -> Iterator[Any]:
 
 @contextmanager
 def composite_dynamodb_postgres_store(tmp: Path) -> Iterator[Any]:
-    """Memory on DynamoDB (moto), workflows and scores on Aurora through the Data API.
+    """Memory on DynamoDB + S3 (moto), workflows and scores on Aurora through the Data API.
 
     The Lambda deployment's shape: no VPC, so PostgreSQL is reached over the Data API.
     """
-    import moto
-
     import storage
     from storage.postgres.store import PostgresStore
 
-    with moto.mock_aws():
-        try:
-            dynamo = storage.open(f"dynamodb://stowage-{secrets.token_hex(3)}?region=us-east-1")
-        except (ImportError, AttributeError) as exc:
-            pytest.skip(f"the DynamoDB backend is not available yet: {exc}")
-        url = session_database()
-        empty_tables(url)
-        driver, fake = data_api_driver(url)
-        aurora = PostgresStore(driver)
-        store = storage.CompositeStore(dynamo, workflows=aurora, scores=aurora)
+    try:
+        from tests.storage.dynamodb_support import moto_dynamodb
+    except ImportError as exc:
+        pytest.skip(f"the DynamoDB backend is not available yet: {exc}")
+    url = session_database()
+    empty_tables(url)
+    driver, fake = data_api_driver(url)
+    aurora = PostgresStore(driver)
+    with moto_dynamodb(with_s3=True) as (dynamo_s3, _):
+        store = storage.CompositeStore(dynamo_s3, workflows=aurora, scores=aurora)
         store.setup()
         try:
             yield store
         finally:
-            dynamo.close()
+            aurora.close()
             fake.close()
