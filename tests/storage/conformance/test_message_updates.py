@@ -14,6 +14,7 @@ from tests.storage.conformance.helpers import (
     conversation,
     domain,
     ids,
+    known_divergence,
     make_message,
     new_thread,
     uid,
@@ -136,3 +137,21 @@ def test_delete_messages_bumps_their_thread(memory: Any) -> None:
     memory.save_thread(thread)  # back to updated_at == T0
     memory.delete_messages([saved[0].id])
     assert memory.get_thread(thread.id).updated_at > at(0)
+
+
+def test_update_batch_moving_through_a_missing_thread_applies_nothing(
+    memory: Any, request: pytest.FixtureRequest
+) -> None:
+    known_divergence(
+        memory, request, "storage.dynamodb",
+        reason="only the last target thread of each message is checked",
+    )
+    a = new_thread(memory)
+    b = new_thread(memory, a.resource_id)
+    message = _saved(memory, a.id)
+    with pytest.raises(storage.NotFoundError):
+        memory.update_messages([
+            MessageUpdate(id=message.id, thread_id=uid("nowhere")),
+            MessageUpdate(id=message.id, thread_id=b.id),
+        ])
+    assert memory.get_messages([message.id]) == [message]
