@@ -20,9 +20,10 @@ from storage.dynamodb import codec
 from storage.dynamodb._base import DynamoDBDomain, page_slice
 from storage.dynamodb.codec import Item, get_n, get_s, get_time, ms, s, sort_key
 from storage.dynamodb.driver import TransactionCanceled, update
+from storage.dynamodb.itemsize import item_size
 from storage.dynamodb.messages import MessageOps, thread_key
 from storage.dynamodb.schema import ALL, CRT, RES, UPD
-from storage.errors import ConflictError, NotFoundError, ValidationError
+from storage.errors import ConflictError, ItemTooLargeError, NotFoundError, ValidationError
 from storage.keys import offload_prefix, thread_attachment_prefix
 from storage.protocols import Direction, OrderBy
 from storage.records import Page, Resource, Thread, page_of
@@ -60,6 +61,26 @@ def thread_from_item(item: Item) -> Thread:
     )
 
 
+def _thread_item(thread: Thread) -> Item:
+    """The thread item as stored (for sizing; writes go through an UpdateItem)."""
+    item: Item = {
+        **thread_key(thread.id),
+        "id": s(thread.id),
+        "resource_id": s(thread.resource_id),
+        "metadata": codec.to_av(thread.metadata),
+        "created_at": ms(thread.created_at),
+        "updated_at": ms(thread.updated_at),
+        "message_count": codec.n(10**12),  # the widest count it could hold
+        RES: s(thread.resource_id),
+        UPD: s(sort_key(thread.updated_at, thread.id)),
+        CRT: s(sort_key(thread.created_at, thread.id)),
+        ALL: s("THREAD"),
+    }
+    if thread.title is not None:
+        item["title"] = s(thread.title)
+    return item
+
+
 def _counter_update(table: str, resource_id: str, delta: int) -> dict[str, Any]:
     return update(
         table,
@@ -91,6 +112,14 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         v.check_thread(thread)
         names, values, expression = self._thread_fields(thread)
+        # Thread metadata is a native map merged key by key on the server, so it cannot
+        # be offloaded: refuse a thread that would not fit rather than half-write it.
+        size = item_size(_thread_item(thread))
+        if size > self.offloader.threshold:
+            raise ItemTooLargeError(
+                f"thread {thread.id!r} is {size} bytes, over the {self.offloader.threshold}-byte "
+                "limit for a thread item (its metadata is too large)"
+            )
         for _ in range(_RETRIES):
             # Fast path: a new thread, created with its resource's counter bump at once.
             try:

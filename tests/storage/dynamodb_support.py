@@ -11,12 +11,14 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
+from unittest import mock
 
 import moto
 
@@ -80,12 +82,50 @@ def moto_server_endpoint() -> str:
     return url
 
 
+_ATOMIC = threading.RLock()
+_WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",
+    "get_item",
+    "query",
+)
+
+
+@contextmanager
+def atomic_moto_dynamodb() -> Iterator[None]:
+    """Make moto's DynamoDB requests atomic, as DynamoDB's item writes are.
+
+    moto evaluates a condition, then writes, with no lock: two threads can both pass
+    ``attribute_not_exists`` or both apply an UpdateItem to the same old item, which
+    DynamoDB never allows. Serialising moto's backend calls gives the fake the
+    atomicity the concurrency tests are about; the store itself takes no lock.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    patches = []
+    for name in _WRITES:
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _ATOMIC:
+                return __original(self, *args, **kwargs)
+
+        patches.append(mock.patch.object(DynamoDBBackend, name, locked))
+    with ExitStack() as stack:
+        for patch in patches:
+            stack.enter_context(patch)
+        yield
+
+
 @contextmanager
 def moto_dynamodb(*, with_s3: bool = False, **options: Any) -> Iterator[tuple[Any, RequestLog]]:
     """A set-up DynamoDB store (composited with an S3 blob store when ``with_s3``)."""
     from storage.dynamodb.store import DynamoDBStore
 
-    with moto.mock_aws():
+    with moto.mock_aws(), atomic_moto_dynamodb():
         dynamo = DynamoDBStore(f"t{secrets.token_hex(4)}", region="us-east-1", **options)
         log = RequestLog()
         log.attach(dynamo.dynamo.client)

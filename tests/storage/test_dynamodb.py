@@ -390,3 +390,12 @@ def test_every_domain_operation_uses_keys_and_indexes_only(dyn_s3: Any) -> None:
         assert sc.list_scores(**kwargs).total == 1
     assert "dynamodb.Scan" not in log.calls
     assert sum(log.calls.values()) > 30
+
+
+def test_a_thread_too_big_for_one_item_is_refused_before_writing(dyn_s3: Any) -> None:
+    store, log = dyn_s3
+    log.reset()
+    with pytest.raises(ItemTooLargeError):
+        store.memory.save_thread(Thread(id="t", resource_id="u1", metadata={"k": "x" * 5000}))
+    assert "dynamodb.TransactWriteItems" not in log.calls
+    assert store.memory.get_thread("t") is None
