@@ -61,7 +61,31 @@ def check_metadata(value: object, what: str = "metadata") -> dict[str, Any]:
     for key in value:
         check_metadata_key(key)
     check_json(value, what)
+    for item in value.values():
+        _check_native(item, what)
     return dict(value)
+
+
+def _check_native(value: object, what: str) -> None:
+    """Metadata is stored as native maps (DynamoDB ``M``): no empty nested key, and only
+    numbers DynamoDB can hold (38 digits, magnitude 1e-130 to 1e126), so every backend
+    accepts the same metadata."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if len(str(abs(value))) > 38:
+            raise ValidationError(f"{what} holds an integer of more than 38 digits")
+    elif isinstance(value, float):
+        if value != 0 and not (1e-130 <= abs(value) < 1e126):
+            raise ValidationError(f"{what} holds a number outside 1e-130..1e126")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key == "":
+                raise ValidationError(f"{what} has an empty key in a nested object")
+            _check_native(item, what)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_native(item, what)
 
 
 def check_json(value: object, what: str = "value", _depth: int = 0) -> None:
@@ -194,6 +218,8 @@ def check_span(span: Any) -> None:
         check_json(getattr(span, name), f"span {name}")
     check_json(span.attributes, "span attributes")
     check_json(span.metadata, "span metadata")
+    for name in ("entity_type", "entity_id", "entity_name", "resource_id", "thread_id", "run_id"):
+        check_optional_text(getattr(span, name), f"span {name}")
 
 
 def check_score(score: Any) -> None:
@@ -206,3 +232,15 @@ def check_score(score: Any) -> None:
     check_json(score.score, "score")
     for name in ("input", "output", "metadata"):
         check_json(getattr(score, name), f"score {name}")
+    for name in ("reason", "source", "entity_type", "entity_id", "trace_id", "span_id",
+                 "resource_id", "thread_id"):
+        check_optional_text(getattr(score, name), f"score {name}")
+
+
+def check_optional_text(value: object, what: str) -> None:
+    """``None`` or a string every backend can store (no NUL, no lone surrogate)."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string or None, got {type(value).__name__}")
+    _check_text(value, what)
