@@ -131,12 +131,15 @@ class PostgresMemoryStore(PostgresDomain):
         row = self._driver.fetch_one(
             f"UPDATE mastra_threads SET title = COALESCE(CAST(:title AS text), title), "
             f"metadata = {merged} || CAST(:patch AS jsonb), {c.set_times('updatedAt', 'now')} "
-            f"WHERE id = :id RETURNING {THREAD_COLS}",
+            # RETURNING only the id: a row over the Data API's response limit would make
+            # the committed update look failed; the read below fetches big rows in chunks.
+            "WHERE id = :id RETURNING id",
             {"id": thread_id, "title": title, "patch": Json(patch), "now": c.iso(utcnow())},
         )
-        if row is None:
+        thread = self.get_thread(thread_id) if row is not None else None
+        if thread is None:
             raise NotFoundError(f"thread {thread_id!r} not found")
-        return thread_from_row(row)
+        return thread
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete the thread and its messages in one statement, then its attachments."""
@@ -438,7 +441,7 @@ class PostgresMemoryStore(PostgresDomain):
             "VALUES (:id, :working_memory, CAST(:patch AS jsonb), "
             f"{c.wall('now')}, {c.tstz('now')}, {c.wall('now')}, {c.tstz('now')}) "
             f"ON CONFLICT (id) DO UPDATE SET {', '.join(sets)} "
-            f"RETURNING {RESOURCE_COLS}",
+            "RETURNING id",  # not the row: see update_thread
             {
                 "id": resource_id,
                 "working_memory": working_memory,
@@ -446,5 +449,7 @@ class PostgresMemoryStore(PostgresDomain):
                 "now": c.iso(utcnow()),
             },
         )
-        assert row is not None
-        return resource_from_row(row)
+        resource = self.get_resource(resource_id) if row is not None else None
+        if resource is None:
+            raise NotFoundError(f"resource {resource_id!r} was deleted while being updated")
+        return resource
