@@ -89,6 +89,7 @@ class MessageOps:
         if not batch:
             return []
         records = list({m.id: m for m in batch}.values())
+        named = {m.thread_id for m in batch}
         orphans = {m.thread_id for m in records if m.resource_id is None}
         if orphans:
             # Messages without a resource take their thread's: read those threads first.
@@ -112,7 +113,9 @@ class MessageOps:
             locators: dict[str, Location] | None = None
             for _ in range(_RETRIES):
                 try:
-                    self._write(list(zip(records, items, strict=True)), locators, utcnow())
+                    self._write(
+                        list(zip(records, items, strict=True)), locators, utcnow(), named
+                    )
                     break
                 except TransactionCanceled:
                     locators = self._locate([m.id for m in records])
@@ -128,8 +131,13 @@ class MessageOps:
         pairs: list[tuple[Message, Item]],
         locators: dict[str, Location] | None,
         now: datetime,
+        must_exist: set[str] | frozenset[str] = frozenset(),
     ) -> None:
-        """Write message items; ``locators=None`` assumes every message is new."""
+        """Write message items; ``locators=None`` assumes every message is new.
+
+        ``must_exist`` names threads a batch mentions without writing to them (an entry
+        a later one superseded): the first transaction checks they exist.
+        """
         groups: list[tuple[list[dict[str, Any]], dict[str, int]]] = []
         actions: list[dict[str, Any]] = []
         deltas: dict[str, int] = defaultdict(int)
@@ -150,14 +158,28 @@ class MessageOps:
                 deltas[thread_id] += delta
             deltas[message.thread_id] += 0
         groups.append((actions, dict(deltas)))
-        for group, group_deltas in groups:
+        written = {m.thread_id for m, _ in pairs} | {t for _, d in groups for t in d}
+        checks = [
+            {
+                "ConditionCheck": {
+                    "TableName": self.table,
+                    "Key": thread_key(t),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            }
+            for t in sorted(set(must_exist) - written)
+        ]
+        for index, (group, group_deltas) in enumerate(groups):
             bumps = [self._bump(t, d, now) for t, d in sorted(group_deltas.items())]
+            if index == 0:
+                bumps += checks
             try:
                 self.dynamo.transact(group + bumps)
             except TransactionCanceled as exc:
                 for reason, action in zip(exc.reasons[len(group) :], bumps, strict=False):
                     if reason == "ConditionalCheckFailed":
-                        thread = action["Update"]["Key"]["pk"]["S"].removeprefix("THREAD#")
+                        ((_, body),) = action.items()
+                        thread = body["Key"]["pk"]["S"].removeprefix("THREAD#")
                         raise NotFoundError(f"thread {thread!r} does not exist") from exc
                 raise
 
@@ -182,7 +204,9 @@ class MessageOps:
         # Moved to another thread, or re-timed: the old item goes, the locator follows.
         actions.append(delete(self.table, {"pk": s(f"THREAD#{old[0]}"), "sk": s(old[1])}))
         actions.append(put(self.table, locator, **_same_location(old)))
-        return actions, {old[0]: -1, message.thread_id: 1}
+        deltas = {old[0]: -1}
+        deltas[message.thread_id] = deltas.get(message.thread_id, 0) + 1  # 0 when re-timed
+        return actions, deltas
 
     def _bump(self, thread_id: str, delta: int, now: datetime) -> dict[str, Any]:
         return update(
@@ -214,7 +238,8 @@ class MessageOps:
             for u in batch:
                 if u.id not in locators:
                     raise NotFoundError(f"message {u.id!r} does not exist")
-            current = {m.id: m for m in self._load(locators)}
+            loaded, old_refs = self._load_with_refs(locators)
+            current = {m.id: m for m in loaded}
             working: dict[str, Message] = {}
             for u in batch:
                 base = working.get(u.id) or current.get(u.id)
@@ -224,7 +249,8 @@ class MessageOps:
                 v.check_message(updated)
                 working[u.id] = updated
             try:
-                self._rewrite(list(working.values()), locators, current)
+                targets = {u.thread_id for u in batch if u.thread_id is not None}
+                self._rewrite(list(working.values()), locators, old_refs, targets)
                 return list(working.values())
             except TransactionCanceled:
                 continue
@@ -234,7 +260,8 @@ class MessageOps:
         self,
         records: list[Message],
         locators: dict[str, Location],
-        before: dict[str, Message],
+        old_refs: list[str],
+        must_exist: set[str],
     ) -> None:
         items: list[Item] = []
         uploads: list[str] = []
@@ -243,11 +270,13 @@ class MessageOps:
                 item = self._message_item(record)
                 uploads += self.offloader.fit(item, _BIG, (record.thread_id, record.id))
                 items.append(item)
-            self._write(list(zip(records, items, strict=True)), locators, utcnow())
+            self._write(list(zip(records, items, strict=True)), locators, utcnow(), must_exist)
         except Exception:
             self.offloader.discard(uploads)
             raise
-        del before  # old offloaded versions stay until their thread goes (content-addressed)
+        # Offloaded versions no item points at any more (changed content, or a move
+        # out of the thread whose prefix holds them) go now that the write is in.
+        self.offloader.discard(sorted(set(old_refs) - set(uploads)))
 
     def delete_messages(self, message_ids: Sequence[str]) -> None:
         """Delete messages; unknown ids are ignored; bumps the threads they were in."""
@@ -443,8 +472,14 @@ class MessageOps:
         }
 
     def _load(self, locators: dict[str, Location]) -> list[Message]:
+        return self._load_with_refs(locators)[0]
+
+    def _load_with_refs(self, locators: dict[str, Location]) -> tuple[list[Message], list[str]]:
+        """The messages, and the blob URIs their items pointed at before resolving."""
         keys = [_message_key(t, k) for t, k in locators.values()]
-        return [self._record(i) for i in self.dynamo.batch_get(self.table, keys)]
+        items = self.dynamo.batch_get(self.table, keys)
+        refs = [uri for item in items for uri in Offloader.refs(item)]
+        return [self._record(i) for i in items], refs
 
     # --- codec --------------------------------------------------------------------
 

@@ -399,3 +399,18 @@ def test_a_thread_too_big_for_one_item_is_refused_before_writing(dyn_s3: Any) ->
         store.memory.save_thread(Thread(id="t", resource_id="u1", metadata={"k": "x" * 5000}))
     assert "dynamodb.TransactWriteItems" not in log.calls
     assert store.memory.get_thread("t") is None
+
+
+def test_updating_offloaded_content_deletes_the_version_no_item_points_at(dyn_s3: Any) -> None:
+    store, _ = dyn_s3
+    store.memory.save_thread(Thread(id="t", resource_id="u1"))
+    store.memory.save_messages([_msg("t", 0, "a" * 10_000)])
+    [before] = [i for i in _raw(store, "THREAD#t") if "content_ref" in i]
+    store.memory.update_messages(
+        [MessageUpdate(id="t-000", content={"parts": [{"type": "text", "text": "b" * 10_000}]})]
+    )
+    [after] = [i for i in _raw(store, "THREAD#t") if "content_ref" in i]
+    assert after["content_ref"] != before["content_ref"]
+    with pytest.raises(NotFoundError):
+        store.blobs.get(before["content_ref"]["S"])
+    assert store.memory.get_messages(["t-000"])[0].text == "b" * 10_000
