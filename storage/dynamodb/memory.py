@@ -12,6 +12,7 @@ descending Query of the by-resource indexes, so a page of threads carries its
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,9 +32,18 @@ from storage.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
+# Every turn rewrites a thread's index keys, so "every thread" is spread over shards:
+# one partition for all threads would cap the whole table at one GSI partition's
+# write rate. Listing every thread (an admin path) queries each shard.
+THREAD_SHARDS = 16
 COUNTER_SORT = "~"  # sorts after every "<16 digits>#id" index key: first in a desc Query
 _INDEX = {"updated_at": "by-resource-updated", "created_at": "by-resource-created"}
 _RETRIES = 5
+
+
+def thread_shard(thread_id: str) -> str:
+    """The ``all-threads`` partition a thread lives in (stable across processes)."""
+    return f"THREAD#{zlib.crc32(thread_id.encode('utf-8')) % THREAD_SHARDS:02d}"
 
 
 def counter_key(resource_id: str) -> Item:
@@ -74,7 +84,7 @@ def _thread_item(thread: Thread) -> Item:
         RES: s(thread.resource_id),
         UPD: s(sort_key(thread.updated_at, thread.id)),
         CRT: s(sort_key(thread.created_at, thread.id)),
-        ALL: s("THREAD"),
+        ALL: s(thread_shard(thread.id)),
     }
     if thread.title is not None:
         item["title"] = s(thread.title)
@@ -180,7 +190,7 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
             ":ua": ms(thread.updated_at),
             ":upd": s(sort_key(thread.updated_at, thread.id)),
             ":crt": s(sort_key(thread.created_at, thread.id)),
-            ":all": s("THREAD"),
+            ":all": s(thread_shard(thread.id)),
             ":zero": codec.n(0),
         }
         sets = [
@@ -324,13 +334,17 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
                 ScanIndexForward=forward,
             )
         else:
-            items = self.dynamo.query_items(
-                self.table,
-                IndexName="all-threads",
-                KeyConditionExpression="#all = :a",
-                ExpressionAttributeNames={"#all": ALL},
-                ExpressionAttributeValues={":a": s("THREAD")},
-            )
+            items = [
+                item
+                for shard in range(THREAD_SHARDS)
+                for item in self.dynamo.query_items(
+                    self.table,
+                    IndexName="all-threads",
+                    KeyConditionExpression="#all = :a",
+                    ExpressionAttributeNames={"#all": ALL},
+                    ExpressionAttributeValues={":a": s(f"THREAD#{shard:02d}")},
+                )
+            ]
         threads = [thread_from_item(i) for i in items if get_s(i, "sk") == "THREAD"]
         threads = [
             t

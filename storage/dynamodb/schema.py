@@ -128,7 +128,7 @@ MEMORY = TableSchema(
             "all-threads",
             KeyAttribute(ALL),
             KeyAttribute(UPD),
-            serves="every thread (list_threads without a resource)",
+            serves="every thread (list_threads without a resource), over 16 shards THREAD#00..15",
         ),
     ),
 )
