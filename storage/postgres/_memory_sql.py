@@ -89,11 +89,13 @@ SAVE_MESSAGES_SQL = (
     "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x("
     "id text, thread_id text, content text, role text, type text, created_at text, "
     "resource_id text)), "
+    # Every thread the batch names, superseded entries included: all must exist.
+    "named AS (SELECT DISTINCT jsonb_array_elements_text(CAST(:threads AS jsonb)) AS thread_id), "
     # Lock the target threads so a concurrent delete_thread cannot orphan the messages.
     'threads AS (SELECT t.id, t."resourceId" FROM mastra_threads t '
-    "WHERE t.id IN (SELECT thread_id FROM input) FOR UPDATE), "
-    "missing AS (SELECT DISTINCT i.thread_id FROM input i "
-    "WHERE NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = i.thread_id)), "
+    "WHERE t.id IN (SELECT thread_id FROM named) FOR UPDATE), "
+    "missing AS (SELECT n.thread_id FROM named n "
+    "WHERE NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = n.thread_id)), "
     'saved AS (INSERT INTO mastra_messages (id, thread_id, content, role, type, "createdAt", '
     '"createdAtZ", "resourceId") '
     "SELECT i.id, i.thread_id, i.content, i.role, i.type, "
@@ -113,9 +115,17 @@ SAVE_MESSAGES_SQL = (
 )
 
 
-def save_rows(session: Session, rows: list[dict[str, Any]], now: str) -> dict[str, Any]:
-    """Run :data:`SAVE_MESSAGES_SQL`; the saved ids' resource ids, or NotFoundError."""
-    row = session.fetch_one(SAVE_MESSAGES_SQL, {"rows": Json(rows), "now": now})
+def save_rows(
+    session: Session, rows: list[dict[str, Any]], now: str, threads: list[str]
+) -> dict[str, Any]:
+    """Run :data:`SAVE_MESSAGES_SQL`; the saved ids' resource ids, or NotFoundError.
+
+    ``threads`` is every thread the batch names (a superseded entry's too), so a batch
+    that mentions a missing thread is refused whole, as the reference does.
+    """
+    row = session.fetch_one(
+        SAVE_MESSAGES_SQL, {"rows": Json(rows), "now": now, "threads": Json(threads)}
+    )
     assert row is not None
     missing = c.loads(row["missing"]) or []
     if missing:

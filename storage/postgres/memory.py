@@ -229,15 +229,16 @@ class PostgresMemoryStore(PostgresDomain):
         ]
         self._ready()
         now = c.iso(utcnow())
+        threads = sorted({m.thread_id for m in batch})
         chunks = split_rows(rows, self._driver.max_statement_bytes)
         if len(chunks) == 1:
-            resources = save_rows(self._driver, rows, now)
+            resources = save_rows(self._driver, rows, now, threads)
         else:
             # Over the Data API's request limit: several statements, one transaction.
             def body(tx: Session) -> dict[str, Any]:
                 saved: dict[str, Any] = {}
                 for chunk in chunks:
-                    saved.update(save_rows(tx, chunk, now))
+                    saved.update(save_rows(tx, chunk, now, threads))
                 return saved
 
             resources = self._driver.transaction(body)

@@ -137,18 +137,6 @@ def make_score(*, created: float = 0, **fields: Any) -> Score:
     return Score(**values)
 
 
-def known_divergence(
-    domain_object: Any, request: pytest.FixtureRequest, *modules: str, reason: str
-) -> None:
-    """Soft-xfail a reported, not yet fixed divergence from the reference backend.
-
-    Applies when the domain object comes from one of ``modules``; not strict, so a fix
-    shows up as XPASS and the marker can then be dropped.
-    """
-    if type(domain_object).__module__.startswith(modules):
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
-
-
 def ids(records: Any) -> list[str]:
     """The ``id`` of each record (a list or a Page)."""
     items = getattr(records, "items", records)

@@ -14,7 +14,6 @@ from tests.storage.conformance.helpers import (
     conversation,
     domain,
     ids,
-    known_divergence,
     make_message,
     new_thread,
     uid,
@@ -139,13 +138,7 @@ def test_delete_messages_bumps_their_thread(memory: Any) -> None:
     assert memory.get_thread(thread.id).updated_at > at(0)
 
 
-def test_update_batch_moving_through_a_missing_thread_applies_nothing(
-    memory: Any, request: pytest.FixtureRequest
-) -> None:
-    known_divergence(
-        memory, request, "storage.dynamodb",
-        reason="only the last target thread of each message is checked",
-    )
+def test_update_batch_moving_through_a_missing_thread_applies_nothing(memory: Any) -> None:
     a = new_thread(memory)
     b = new_thread(memory, a.resource_id)
     message = _saved(memory, a.id)

@@ -13,7 +13,6 @@ from tests.storage.conformance.helpers import (
     conversation,
     domain,
     ids,
-    known_divergence,
     make_message,
     new_thread,
     uid,
@@ -54,14 +53,7 @@ def test_save_is_an_upsert_by_id(memory: Any) -> None:
     assert page.items[0].text == "final"
 
 
-def test_upsert_with_a_new_created_at_counts_once(
-    memory: Any, request: pytest.FixtureRequest
-) -> None:
-    known_divergence(
-        memory, request, "storage.dynamodb",
-        reason="the thread's message counter is bumped again when a known id is re-saved "
-        "with another created_at (the sort key), so total drifts upwards",
-    )
+def test_upsert_with_a_new_created_at_counts_once(memory: Any) -> None:
     thread = new_thread(memory)
     message = make_message(thread.id, "draft", created=1)
     memory.save_messages([message])
@@ -321,13 +313,7 @@ def test_batch_naming_one_id_twice_stores_the_last(memory: Any) -> None:
 
 
 
-def test_superseded_save_to_a_missing_thread_still_refuses_the_batch(
-    memory: Any, request: pytest.FixtureRequest
-) -> None:
-    known_divergence(
-        memory, request, "storage.postgres", "storage.dynamodb",
-        reason="the batch is collapsed to the last message per id before threads are checked",
-    )
+def test_superseded_save_to_a_missing_thread_still_refuses_the_batch(memory: Any) -> None:
     thread = new_thread(memory)
     mid = uid("dup")
     with pytest.raises(storage.NotFoundError):
