@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -60,7 +61,17 @@ def ids(store: Any, thread_id: str) -> list[str]:
 
 
 @pytest.fixture
-def aws() -> Iterator[tuple[Any, Any, Any]]:
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore retries as configured, without sleeping between attempts."""
+    import botocore.endpoint
+    import botocore.retries.bucket
+
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda _: None))
+    monkeypatch.setattr(botocore.retries.bucket.Clock, "sleep", lambda self, amount: None)
+
+
+@pytest.fixture
+def aws(no_backoff: None) -> Iterator[tuple[Any, Any, Any]]:
     """(composite store, DynamoDB store, S3 store): DynamoDB in-process, S3 on a moto server."""
     from storage.dynamodb.store import DynamoDBStore
 
