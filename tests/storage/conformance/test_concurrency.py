@@ -6,8 +6,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.storage.conformance.helpers import domain, make_message, new_thread, uid
 
 WORKERS = 8
@@ -48,10 +46,6 @@ def test_concurrent_metadata_merges_lose_no_key(store: Any) -> None:
 
 def test_concurrent_message_saves_to_one_thread_all_land(store: Any) -> None:
     memory = domain(store, "memory")
-    if type(memory).__module__.startswith("storage.dynamodb"):
-        # Not a backend limit: moto's TransactWriteItems deep-copies the table for its
-        # rollback without a lock, so concurrent transactions crash moto itself.
-        pytest.skip("moto cannot run concurrent TransactWriteItems")
     thread = new_thread(memory)
     tag = uid("c")
 
