@@ -30,6 +30,33 @@ RESOURCE_COLS = (
     'id, "workingMemory" AS working_memory, metadata::text AS metadata, '
     f'{c.ms("createdAt", "created_at")}, {c.ms("updatedAt", "updated_at")}'
 )
+# What an UPDATE ... RETURNING sends back inline: the whole row unless its variable-size
+# columns pass this many bytes (the Data API refuses a result row over 64 KB, and the
+# update would then look failed although it committed); an ``oversize`` row is read
+# back with a SELECT, which the driver fetches in chunks.
+INLINE_ROW_BYTES = 32 * 1024
+
+
+def _inline(cols: list[str], big: dict[str, str]) -> str:
+    """RETURNING columns: ``cols`` as given, ``big`` ones (alias -> expression) nulled
+    past the inline limit, and the ``oversize`` flag."""
+    size = " + ".join(f"COALESCE(octet_length({expr}), 0)" for expr in big.values())
+    fits = f"({size}) <= {INLINE_ROW_BYTES}"
+    parts = [*cols, *(f"CASE WHEN {fits} THEN {expr} END AS {a}" for a, expr in big.items())]
+    return ", ".join([*parts, f"NOT ({fits}) AS oversize"])
+
+
+THREAD_RETURNING = _inline(
+    ["id", '"resourceId" AS resource_id', c.ms("createdAt", "created_at"),
+     c.ms("updatedAt", "updated_at")],
+    {"title": "title", "metadata": "metadata::text"},
+)
+RESOURCE_RETURNING = _inline(
+    ["id", c.ms("createdAt", "created_at"), c.ms("updatedAt", "updated_at")],
+    {"working_memory": '"workingMemory"', "metadata": "metadata::text"},
+)
+
+
 ORDER_COLUMN = {"created_at": '"createdAt"', "updated_at": '"updatedAt"'}
 OBJECT_OR_EMPTY = "(CASE WHEN jsonb_typeof({col}) = 'object' THEN {col} ELSE '{{}}'::jsonb END)"
 

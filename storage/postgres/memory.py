@@ -23,7 +23,9 @@ from storage.postgres._memory_sql import (
     OBJECT_OR_EMPTY,
     ORDER_COLUMN,
     RESOURCE_COLS,
+    RESOURCE_RETURNING,
     THREAD_COLS,
+    THREAD_RETURNING,
     check_includes,
     check_update,
     message_from_row,
@@ -131,14 +133,16 @@ class PostgresMemoryStore(PostgresDomain):
         row = self._driver.fetch_one(
             f"UPDATE mastra_threads SET title = COALESCE(CAST(:title AS text), title), "
             f"metadata = {merged} || CAST(:patch AS jsonb), {c.set_times('updatedAt', 'now')} "
-            # RETURNING only the id: a row over the Data API's response limit would make
-            # the committed update look failed; the read below fetches big rows in chunks.
-            "WHERE id = :id RETURNING id",
+            f"WHERE id = :id RETURNING {THREAD_RETURNING}",
             {"id": thread_id, "title": title, "patch": Json(patch), "now": c.iso(utcnow())},
         )
-        thread = self.get_thread(thread_id) if row is not None else None
-        if thread is None:
+        if row is None:
             raise NotFoundError(f"thread {thread_id!r} not found")
+        if not row["oversize"]:
+            return thread_from_row(row)  # one round trip: the usual case
+        thread = self.get_thread(thread_id)  # a big row: read back in chunks
+        if thread is None:
+            raise NotFoundError(f"thread {thread_id!r} was deleted while being updated")
         return thread
 
     def delete_thread(self, thread_id: str) -> None:
@@ -442,7 +446,7 @@ class PostgresMemoryStore(PostgresDomain):
             "VALUES (:id, :working_memory, CAST(:patch AS jsonb), "
             f"{c.wall('now')}, {c.tstz('now')}, {c.wall('now')}, {c.tstz('now')}) "
             f"ON CONFLICT (id) DO UPDATE SET {', '.join(sets)} "
-            "RETURNING id",  # not the row: see update_thread
+            f"RETURNING {RESOURCE_RETURNING}",
             {
                 "id": resource_id,
                 "working_memory": working_memory,
@@ -450,7 +454,10 @@ class PostgresMemoryStore(PostgresDomain):
                 "now": c.iso(utcnow()),
             },
         )
-        resource = self.get_resource(resource_id) if row is not None else None
+        assert row is not None
+        if not row["oversize"]:
+            return resource_from_row(row)
+        resource = self.get_resource(resource_id)  # a big row: read back in chunks
         if resource is None:
             raise NotFoundError(f"resource {resource_id!r} was deleted while being updated")
         return resource
