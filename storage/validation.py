@@ -244,3 +244,31 @@ def check_optional_text(value: object, what: str) -> None:
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a string or None, got {type(value).__name__}")
     _check_text(value, what)
+
+
+def check_message_update(update: Any) -> None:
+    """A :class:`~storage.records.MessageUpdate` a backend may apply."""
+    from storage.records import MessageUpdate
+
+    if not isinstance(update, MessageUpdate):
+        raise ValidationError(f"expected a MessageUpdate, got {type(update).__name__}")
+    check_id(update.id, "message id")
+    if update.role is not None:
+        check_role(update.role)
+    if update.content is not None:
+        check_content(update.content)
+    if update.thread_id is not None:
+        check_id(update.thread_id, "thread id")
+    if update.metadata is not None:
+        if not isinstance(update.metadata, Mapping):
+            raise ValidationError("message metadata must be an object")
+        check_json(update.metadata, "message metadata")
+
+
+def check_filters(filters: Mapping[str, object]) -> dict[str, str]:
+    """The given (non-``None``) id filters of a list call, each checked as an id."""
+    return {
+        name: check_id(value, name.replace("_", " "))
+        for name, value in filters.items()
+        if value is not None
+    }

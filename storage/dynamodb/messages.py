@@ -230,7 +230,7 @@ class MessageOps:
         """
         batch = list(updates)
         for item in batch:
-            _check_update(item)
+            v.check_message_update(item)
         if not batch:
             return []
         for _ in range(_RETRIES):
@@ -525,17 +525,3 @@ def _same_location(old: Location) -> dict[str, Any]:
     }
 
 
-def _check_update(update: MessageUpdate) -> None:
-    if not isinstance(update, MessageUpdate):
-        raise ValidationError(f"expected a MessageUpdate, got {type(update).__name__}")
-    v.check_id(update.id, "message id")
-    if update.role is not None:
-        v.check_role(update.role)
-    if update.content is not None:
-        v.check_content(update.content)
-    if update.thread_id is not None:
-        v.check_id(update.thread_id, "thread id")
-    if update.metadata is not None:
-        if not isinstance(update.metadata, dict):
-            raise ValidationError("message metadata must be an object")
-        v.check_json(update.metadata, "message metadata")

@@ -142,9 +142,7 @@ class DynamoDBObservabilityStore(DynamoDBDomain):
             "resource_id": resource_id,
             "thread_id": thread_id,
         }
-        for name, value in wanted.items():
-            if value is not None:
-                v.check_id(value, name.replace("_", " "))
+        v.check_filters(wanted)
         low = check_time(start, "start")
         high = check_time(end, "end")
         v.check_paging(page, per_page)

@@ -83,9 +83,7 @@ class DynamoDBScoreStore(DynamoDBDomain):
             "trace_id": trace_id,
             "span_id": span_id,
         }
-        for name, value in wanted.items():
-            if value is not None:
-                v.check_id(value, name.replace("_", " "))
+        v.check_filters(wanted)
         v.check_paging(page, per_page)
         if run_id is not None:
             items = index_items(self, "by-run", ("run", run_id), CRT)

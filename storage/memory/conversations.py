@@ -38,20 +38,6 @@ def _check_text_or_none(value: object, what: str) -> None:
     v.check_json(value, what)
 
 
-def _check_update(update: MessageUpdate) -> None:
-    if not isinstance(update, MessageUpdate):
-        raise ValidationError(f"expected a MessageUpdate, got {type(update).__name__}")
-    v.check_id(update.id, "message id")
-    if update.role is not None:
-        v.check_role(update.role)
-    if update.content is not None:
-        v.check_content(update.content)
-    if update.thread_id is not None:
-        v.check_id(update.thread_id, "thread id")
-    if update.metadata is not None:
-        if not isinstance(update.metadata, Mapping):
-            raise ValidationError("message metadata must be an object")
-        v.check_json(update.metadata, "message metadata")
 
 
 class InMemoryMemoryStore:
@@ -257,7 +243,7 @@ class InMemoryMemoryStore:
             raise ValidationError("update_messages takes a list of MessageUpdate")
         batch = list(updates)
         for update in batch:
-            _check_update(update)
+            v.check_message_update(update)
         with self._lock:
             # Work on a private copy of the affected messages; commit only if all apply.
             working: dict[str, Message] = {}

@@ -55,9 +55,7 @@ class InMemoryScoreStore:
             "trace_id": trace_id,
             "span_id": span_id,
         }
-        for name, value in wanted.items():
-            if value is not None:
-                v.check_id(value, name.replace("_", " "))
+        v.check_filters(wanted)
         v.check_paging(page, per_page)
         with self._lock:
             matches = [

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from storage.errors import NotFoundError, ValidationError
 from storage.postgres import _codec as c
 from storage.postgres.driver import Json, Row, Session
-from storage.records import Include, Message, MessageUpdate, Resource, Thread
+from storage.records import Include, Message, Resource, Thread
 from storage.validation import (
-    check_content,
     check_id,
-    check_json,
     check_non_negative,
-    check_role,
 )
 
 THREAD_COLS = (
@@ -212,17 +209,3 @@ def check_includes(include: Sequence[Include]) -> list[dict[str, Any]]:
     return out
 
 
-def check_update(update: MessageUpdate) -> None:
-    if not isinstance(update, MessageUpdate):
-        raise ValidationError(f"updates must be MessageUpdate, got {type(update).__name__}")
-    check_id(update.id, "message id")
-    if update.role is not None:
-        check_role(update.role)
-    if update.thread_id is not None:
-        check_id(update.thread_id, "thread id")
-    if update.content is not None:
-        check_content(update.content)
-    if update.metadata is not None:
-        if not isinstance(update.metadata, Mapping):
-            raise ValidationError("message metadata must be an object")
-        check_json(update.metadata, "message metadata")

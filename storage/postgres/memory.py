@@ -27,7 +27,6 @@ from storage.postgres._memory_sql import (
     THREAD_COLS,
     THREAD_RETURNING,
     check_includes,
-    check_update,
     message_from_row,
     resource_from_row,
     save_rows,
@@ -55,6 +54,7 @@ from storage.validation import (
     check_ids,
     check_json,
     check_message,
+    check_message_update,
     check_metadata,
     check_paging,
     check_sort,
@@ -336,7 +336,7 @@ class PostgresMemoryStore(PostgresDomain):
         """
         batch = list(updates)
         for update in batch:
-            check_update(update)
+            check_message_update(update)
         if not batch:
             return []
         ids = list(dict.fromkeys(u.id for u in batch))

@@ -296,7 +296,7 @@ class SQLiteMemoryStore:
         if isinstance(updates, MessageUpdate):
             raise ValidationError("update_messages takes a list of MessageUpdate")
         for update in updates:
-            self._check_update(update)
+            v.check_message_update(update)
         if not updates:
             return []
         results: list[Message] = []
@@ -495,19 +495,3 @@ class SQLiteMemoryStore:
                 f'UPDATE {THREADS} SET "updatedAt" = ? WHERE id IN ({marks(len(batch))})',
                 [now, *batch],
             )
-
-    @staticmethod
-    def _check_update(update: MessageUpdate) -> None:
-        if not isinstance(update, MessageUpdate):
-            raise ValidationError("update_messages takes MessageUpdate objects")
-        v.check_id(update.id, "message id")
-        if update.role is not None:
-            v.check_role(update.role)
-        if update.content is not None:
-            v.check_content(update.content)
-        if update.thread_id is not None:
-            v.check_id(update.thread_id, "thread id")
-        if update.metadata is not None:
-            if not isinstance(update.metadata, Mapping):
-                raise ValidationError("message metadata must be an object")
-            v.check_json(update.metadata, "message metadata")
