@@ -60,7 +60,8 @@ class RunRecorder:
 
     def start(self, input_text: str) -> None:
         """Write the ``running`` snapshot."""
-        self.input = {"text": clip(input_text)}
+        # The messages, as Mastra records an agent run's input (Studio shows them).
+        self.input = [{"role": "user", "content": clip(input_text)}]
         self._persist("running")
 
     def child_span(
