@@ -87,6 +87,7 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         ValidationError: malformed input or memory argument.
         ThreadOwnershipError: the thread belongs to another resource.
     """
+    prepared_at = utcnow()  # the run starts here: its recall span is inside it
     drafts = normalize_input(messages)
     for draft in drafts:
         # Refuse what storage would refuse before a thread is created for it.
@@ -162,6 +163,7 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         observability=getattr(observability_store, "observability", None),
         resource_id=ref.resource_id if ref else None,
         thread_id=ref.thread_id if ref else None,
+        started_at=prepared_at,
     )
     if recalled is not None:
         started, ended, window = recalled
