@@ -16,6 +16,7 @@ import pytest
 from tests.studio.conftest import HERE, Studio
 
 MAX_IDLE_REQUESTS = 50
+pytestmark = pytest.mark.node
 
 
 @pytest.fixture(scope="module")
