@@ -53,6 +53,8 @@ def _compile(tree: Any, depth: int, nodes: list[int]) -> Matcher:
     if any(k in tree for k in ("spans", "scores", "feedback")):
         raise HTTPError(400, "where: span, score and feedback predicates are not supported")
     op = tree.get("op")
+    if not isinstance(op, str):
+        raise HTTPError(400, "where: each predicate needs an op (a string)")
     if op in ("and", "or"):
         args = tree.get("args")
         if not isinstance(args, list) or not args:

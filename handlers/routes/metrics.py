@@ -153,7 +153,7 @@ def _group_by(raw: Any) -> list[str]:
 
 def _aggregation(body: Mapping[str, Any], default: str = "sum") -> str:
     aggregation = body.get("aggregation", default)
-    if aggregation not in AGGREGATIONS:
+    if not isinstance(aggregation, str) or aggregation not in AGGREGATIONS:
         raise HTTPError(400, f"aggregation must be one of {', '.join(AGGREGATIONS)}")
     if aggregation == "count_distinct" and not isinstance(body.get("distinctColumn"), str):
         raise HTTPError(400, "aggregation count_distinct needs distinctColumn")
@@ -161,7 +161,7 @@ def _aggregation(body: Mapping[str, Any], default: str = "sum") -> str:
 
 
 def _interval(raw: Any) -> int:
-    if raw not in INTERVALS:
+    if not isinstance(raw, str) or raw not in INTERVALS:
         raise HTTPError(400, f"interval must be one of {', '.join(INTERVALS)}")
     return INTERVALS[raw]
 
@@ -246,7 +246,7 @@ def metric_aggregate() -> dict[str, Any]:
     body = body_of(router)
     aggregation = _aggregation(body)
     compare = body.get("comparePeriod")
-    if compare is not None and compare not in COMPARE:
+    if compare is not None and (not isinstance(compare, str) or compare not in COMPARE):
         raise HTTPError(400, f"comparePeriod must be one of {', '.join(COMPARE)}")
     start, end, _ = _matcher(body.get("filters"))
     shift = (COMPARE[compare] or (end - start)) if compare else timedelta(0)
@@ -275,7 +275,7 @@ def metric_breakdown() -> dict[str, Any]:
         raise HTTPError(400, "groupBy must name at least one label")
     limit = _limit(body.get("limit"))
     direction = body.get("orderDirection", "DESC")
-    if direction not in ("ASC", "DESC"):
+    if not isinstance(direction, str) or direction not in ("ASC", "DESC"):
         raise HTTPError(400, "orderDirection must be ASC or DESC")
     _, start, end, found = _select(body)
     groups: dict[tuple[Any, ...], list[Sample]] = {}

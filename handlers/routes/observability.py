@@ -77,7 +77,8 @@ def _sorted(spans: list[Span], order_by: Any) -> list[Span]:
     if not isinstance(order_by, list) or len(order_by) != 1 or not isinstance(order_by[0], dict):
         raise HTTPError(400, "orderBy must be a list of one {field, direction}")
     field, direction = order_by[0].get("field"), order_by[0].get("direction")
-    if field not in _ORDER_FIELDS or direction not in ("asc", "desc"):
+    if (not isinstance(field, str) or field not in _ORDER_FIELDS
+            or not isinstance(direction, str) or direction not in ("asc", "desc")):
         raise HTTPError(400, "orderBy: field must be startedAt or endedAt, direction asc or desc")
     attr = _ORDER_FIELDS[field]
     return sorted(spans, key=lambda s: (getattr(s, attr), s.trace_id), reverse=direction == "desc")
@@ -180,7 +181,7 @@ def query_fields() -> dict[str, Any]:
     start, end = time_range(body.get("timeRange"))
     limit = _limit(body.get("limit"), "limit", default=25)
     scope = body.get("predicateScope", "trace")
-    if scope not in ("trace", "spans", "scores", "feedback"):
+    if not isinstance(scope, str) or scope not in ("trace", "spans", "scores", "feedback"):
         raise HTTPError(400, "predicateScope must be trace, spans, scores or feedback")
     counts: dict[str, int] = {}
     if scope == "trace":

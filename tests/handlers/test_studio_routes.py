@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agents import Agent, App, FunctionScorer, InlineJobRunner, Memory
 from agents.models import Reply as ModelReply
@@ -426,3 +428,31 @@ def test_a_tenant_sees_only_its_own_runs(jwt_api: Call, app: App) -> None:  # no
     fields = alice("POST", "/api/observability/traces/query/fields",
                    body={"timeRange": window()}).body
     assert fields["observedFields"][0]["occurrences"] == 1
+
+
+# --- no input is a 5xx --------------------------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                max_size=4),
+    max_leaves=20)
+_KEYS = ["timeRange", "where", "orderBy", "page", "pagination", "mode", "after", "limit", "name",
+         "aggregation", "filters", "groupBy", "interval", "percentiles", "comparePeriod",
+         "distinctColumn", "orderDirection", "predicateScope", "op", "left", "right", "set",
+         "from", "to", "start", "end", "timestamp", "traceIds"]
+_BODIES = _JSON | st.dictionaries(st.sampled_from(_KEYS), _JSON, max_size=6)
+_POSTS = ["/api/observability/traces/query", "/api/observability/traces/query/fields",
+          "/api/observability/metrics/aggregate", "/api/observability/metrics/breakdown",
+          "/api/observability/metrics/timeseries", "/api/observability/metrics/percentiles"]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(_POSTS), body=_BODIES)
+def test_no_body_makes_a_studio_route_fail(api: Call, runs: list[Any], path: str,
+                                           body: Any) -> None:
+    reply = api("POST", path, body=body)
+    assert reply.status in (200, 400), (path, body, reply.body)
+    if reply.status == 400:
+        assert isinstance(reply.body["error"], str)
