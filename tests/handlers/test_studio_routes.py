@@ -456,3 +456,20 @@ def test_no_body_makes_a_studio_route_fail(api: Call, runs: list[Any], path: str
     assert reply.status in (200, 400), (path, body, reply.body)
     if reply.status == 400:
         assert isinstance(reply.body["error"], str)
+
+
+def test_traces_and_metrics_on_dynamodb(aws_store: Any, api: Call) -> None:
+    # The same answers from the deployed backend: the roots index serves the window.
+    served = App(agents=[Agent(id="assistant", model="local/echo")], storage=aws_store,
+                 jobs=InlineJobRunner())
+    _wiring.use_app(served)
+    result = served.agents["assistant"].generate("hi", memory=THREAD)
+    traces = api("POST", "/api/observability/traces/query",
+                 body={"timeRange": window()}).body["traces"]
+    assert [t["traceId"] for t in traces] == [result.trace_id]
+    detail = api("GET", f"/api/observability/traces/{result.trace_id}").body["spans"]
+    assert len(detail) == 4
+    tokens = api("POST", "/api/observability/metrics/aggregate", body={
+        "name": ["mastra_model_total_input_tokens", "mastra_model_total_output_tokens"],
+        "aggregation": "sum", "filters": metric_filters()}).body
+    assert tokens["value"] == result.usage.total_tokens
