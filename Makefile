@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test lint bench synth deploy destroy venv node clean
+.PHONY: dev studio test lint bench synth deploy destroy venv node clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,18 @@ node: $(NODE_STAMP)
 ## Run every route of the HTTP API on http://127.0.0.1:4111 (embedded storage, local/echo model).
 dev: $(STAMP)
 	$(PY) -m handlers.local
+
+# Mastra Studio (the `mastra` CLI), playwright-core and Node 22, pinned for `make studio` and
+# tests/studio (whose setup runs the same npm ci, and apt-get installs Debian's chromium).
+STUDIO_DIR := tests/studio
+STUDIO_STAMP := $(STUDIO_DIR)/node_modules/.stowage-lock-sha256
+$(STUDIO_STAMP): $(STUDIO_DIR)/package.json $(STUDIO_DIR)/package-lock.json
+	cd $(STUDIO_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	sha256sum $(STUDIO_DIR)/package-lock.json | cut -d' ' -f1 > $(STUDIO_STAMP)
+
+## Mastra Studio on http://localhost:3000 against `make dev` (run that first, in another shell).
+studio: $(STUDIO_STAMP)
+	cd $(STUDIO_DIR) && MASTRA_TELEMETRY_DISABLED=1 node_modules/.bin/node node_modules/mastra/dist/index.js studio -s $${STOWAGE_PORT:-4111}
 
 ## Lint, then every test (PostgreSQL at 127.0.0.1:5432 is required when CI=true).
 test: $(STAMP) $(NODE_STAMP) lint
@@ -51,4 +63,4 @@ destroy: $(STAMP) $(NODE_STAMP)
 	npx cdk destroy --force $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules $(STUDIO_DIR)/node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -271,6 +271,7 @@ class Agent:
         *,
         memory: Mapping[str, Any] | None = None,
         max_steps: int | None = None,
+        run_id: str | None = None,
     ) -> GenerateResult:
         """Run the agent to its final answer.
 
@@ -278,13 +279,14 @@ class Agent:
             messages: a string, a list of strings, or Mastra / AI SDK message dicts.
             memory: ``{"thread": id | {"id", "title", "metadata"}, "resource": id}``.
             max_steps: overrides the agent's ``max_steps`` for this call.
+            run_id: the run's id (default: a new UUID); one already used is refused.
 
         Raises:
             ValidationError: malformed input.
             ThreadOwnershipError: the thread belongs to another resource.
             ModelError: the model failed (the run is recorded as failed).
         """
-        turn = prepare(self, messages, memory, max_steps)
+        turn = prepare(self, messages, memory, max_steps, run_id)
         for _ in execute(turn, streaming=False):
             pass
         assert turn.result is not None
@@ -296,13 +298,15 @@ class Agent:
         *,
         memory: Mapping[str, Any] | None = None,
         max_steps: int | None = None,
+        run_id: str | None = None,
     ) -> AgentStream:
         """Run the agent, yielding Mastra chunk events as they happen.
 
-        Input errors (and a thread of another resource) raise here, before any event;
-        a failure during the run is the stream's last event, of type ``error``.
+        Input errors (and a thread of another resource, or a ``run_id`` already used)
+        raise here, before any event; a failure during the run is the stream's last
+        event, of type ``error``. Every event carries ``run_id`` (default: a new UUID).
         """
-        return AgentStream(prepare(self, messages, memory, max_steps))
+        return AgentStream(prepare(self, messages, memory, max_steps, run_id))
 
     async def agenerate(self, messages: object, **kwargs: Any) -> GenerateResult:
         """:meth:`generate` in a worker thread."""

@@ -3,7 +3,10 @@
 The workflow run (``agent:<id>``) is written when the run starts (``running``) and
 when it ends (``success``/``failed``), so a crashed run is visible. Spans are
 buffered and written in one ``create_spans`` call at the end: one request instead
-of one per span. Recording never breaks a run: its failures are logged.
+of one per span. A run's trace is the ``agent_run`` root with, in order, ``memory:
+recall`` (when the run recalls), one ``model_generation`` per step, a ``tool_call``
+per tool call and ``memory: save`` (when the turn is saved): the tree Mastra
+Studio draws. Recording never breaks a run: its failures are logged.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ class RunRecorder:
 
     def start(self, input_text: str) -> None:
         """Write the ``running`` snapshot."""
-        self.input = {"text": clip(input_text)}
+        # The messages, as Mastra records an agent run's input (Studio shows them).
+        self.input = [{"role": "user", "content": clip(input_text)}]
         self._persist("running")
 
     def child_span(
@@ -70,8 +74,17 @@ class RunRecorder:
         output: Any = None,
         error: Any = None,
         attributes: dict[str, Any] | None = None,
+        ended_at: datetime | None = None,
+        entity: tuple[str, str, str] | None = None,
     ) -> Span:
-        """Buffer a finished child span of the run's root span."""
+        """Buffer a finished child span of the run's root span.
+
+        Args:
+            ended_at: when it ended (default: now).
+            entity: ``(type, id, name)`` when the span is another entity's (a memory
+                operation is the memory's, as in Mastra), else the agent.
+        """
+        entity_type, entity_id, entity_name = entity or ("agent", self.agent_id, self.agent_name)
         span = Span(
             trace_id=self.trace_id,
             span_id=new_span_id(),
@@ -79,20 +92,31 @@ class RunRecorder:
             name=name,
             span_type=span_type,
             started_at=started_at,
-            ended_at=utcnow(),
+            ended_at=ended_at or utcnow(),
             input=input,
             output=output,
             error=error,
             attributes=attributes or {},
-            entity_type="agent",
-            entity_id=self.agent_id,
-            entity_name=self.agent_name,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            entity_name=entity_name,
             resource_id=self.resource_id,
             thread_id=self.thread_id,
             run_id=self.run_id,
         )
         self.spans.append(span)
         return span
+
+    def memory_span(self, operation: str, started_at: datetime, *,
+                    attributes: dict[str, Any], ended_at: datetime | None = None,
+                    error: Any = None) -> Span:
+        """Buffer a ``memory: <operation>`` span (``recall`` or ``save``), Mastra's
+        ``memory_operation`` type, so a trace shows what the run read and wrote."""
+        return self.child_span(
+            f"memory: {operation}", "memory_operation", started_at,
+            attributes={"operationType": operation, **attributes}, ended_at=ended_at,
+            error=error, entity=("memory", "memory", "Memory"),
+        )
 
     def step(self, number: int, *, text: str, finish_reason: str, tool_calls: list[str],
              usage: dict[str, int]) -> None:

@@ -107,7 +107,8 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
         raise
     assistant = [m for m in saved if m.role == "assistant"]
     recorder.finish(status="success", output={"text": clip(final_text)},
-                    attributes={"usage": usage.to_dict(), "finishReason": finish_reason})
+                    attributes={"usage": usage.to_dict(), "finishReason": finish_reason,
+                                "model": agent.model.id})
     turn.result = GenerateResult(
         text=final_text,
         messages=saved,
@@ -267,8 +268,16 @@ def _save(turn: Turn, assistant_id: str, parts: list[dict[str, Any]], text: str)
     messages = [*turn.user_messages, *out]
     if turn.memory_store is None:
         return messages
-    # One call: the turn is saved whole or not at all.
-    return list(turn.memory_store.save_messages(messages))
+    started = utcnow()
+    try:
+        # One call: the turn is saved whole or not at all.
+        saved = list(turn.memory_store.save_messages(messages))
+    except Exception as exc:
+        turn.recorder.memory_span("save", started, attributes={"messageCount": len(messages)},
+                                  error={"message": str(exc), "name": type(exc).__name__})
+        raise
+    turn.recorder.memory_span("save", started, attributes={"messageCount": len(saved)})
+    return saved
 
 
 def _submit_jobs(turn: Turn, output_text: str) -> None:

@@ -26,10 +26,10 @@ from agents.messages import normalize_input, system_text
 from agents.processors.base import Processor, ProcessorContext
 from agents.recording import RunRecorder
 from agents.tools import Tool
-from storage.errors import ValidationError
+from storage.errors import ConflictError, ValidationError
 from storage.records import Message, Thread
 from storage.timeutil import utcnow
-from storage.validation import check_message
+from storage.validation import check_id, check_message
 
 if TYPE_CHECKING:
     from agents.agent import Agent, GenerateResult
@@ -76,13 +76,18 @@ class Turn:
 
 
 def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
-            max_steps: int | None) -> Turn:
+            max_steps: int | None, run_id: str | None = None) -> Turn:
     """Validate the call, create the thread if needed, run input processors, recall.
+
+    Args:
+        run_id: the caller's id for this run (Mastra Studio sends its own); default a
+            new UUID. It names the workflow run, so it must be a valid id.
 
     Raises:
         ValidationError: malformed input or memory argument.
         ThreadOwnershipError: the thread belongs to another resource.
     """
+    prepared_at = utcnow()  # the run starts here: its recall span is inside it
     drafts = normalize_input(messages)
     for draft in drafts:
         # Refuse what storage would refuse before a thread is created for it.
@@ -91,7 +96,10 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int)
                                   or max_steps < 1):
         raise ValidationError(f"max_steps must be a positive integer, got {max_steps!r}")
-    run_id = str(uuid.uuid4())
+    caller_run_id = run_id is not None
+    if run_id is not None:
+        check_id(run_id, "run_id")
+    run_id = run_id or str(uuid.uuid4())
     store = agent.storage
     settings = agent.memory
     ref = parse_memory_arg(memory) if settings is not None else None
@@ -101,9 +109,12 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
     assert ref is None or memory_store is not None
     thread = ensure_thread(memory_store, ref) if ref is not None else None
     history: list[Message] = []
+    recalled: tuple[datetime, datetime, int] | None = None
     if ref is not None and settings is not None:
         window = settings.last_messages if ref.last_messages is None else ref.last_messages
+        recall_started = utcnow()
         history = recall(memory_store, ref.thread_id, window)
+        recalled = (recall_started, utcnow(), window)
     clock = _Clock(history[-1].created_at if history else None)
     context = ProcessorContext(
         agent_id=agent.id,
@@ -140,15 +151,24 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         tools[WORKING_MEMORY_TOOL] = _working_memory_tool(memory_store, ref.resource_id)
 
     observability_store = agent.recording_store
+    workflows = getattr(observability_store, "workflows", None)
+    if caller_run_id and workflows is not None and workflows.get_run(run_id) is not None:
+        # A caller's run id must be new: reusing one would overwrite that run's record.
+        raise ConflictError(f"run id {run_id!r} is already used")
     recorder = RunRecorder(
         agent_id=agent.id,
         agent_name=agent.name,
         run_id=run_id,
-        workflows=getattr(observability_store, "workflows", None),
+        workflows=workflows,
         observability=getattr(observability_store, "observability", None),
         resource_id=ref.resource_id if ref else None,
         thread_id=ref.thread_id if ref else None,
+        started_at=prepared_at,
     )
+    if recalled is not None:
+        started, ended, window = recalled
+        recorder.memory_span("recall", started, ended_at=ended,
+                             attributes={"lastMessages": window, "messageCount": len(history)})
     return Turn(
         agent=agent,
         run_id=run_id,

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from handlers.cors import DEFAULT_ORIGINS, CorsPolicy, parse_origins
+
 if TYPE_CHECKING:
     from agents.app import App
     from agents.jobs import JobRunner
@@ -64,6 +66,8 @@ class Settings:
         upload_types: ``STOWAGE_UPLOAD_TYPES`` (comma-separated content types).
         url_ttl: ``STOWAGE_URL_TTL``: seconds a download or upload URL lives.
         keepalive_seconds: ``STOWAGE_KEEPALIVE_SECONDS``: idle time before ``: keepalive``.
+        cors_origins: ``STOWAGE_CORS_ORIGINS``: origins browsers may call from, with
+            credentials (see :mod:`handlers.cors`; default: any port of localhost).
     """
 
     auth: str = "iam"
@@ -77,6 +81,12 @@ class Settings:
     upload_types: tuple[str, ...] = field(default=DEFAULT_UPLOAD_TYPES)
     url_ttl: int = 900
     keepalive_seconds: float = 15.0
+    cors_origins: tuple[str, ...] = DEFAULT_ORIGINS
+
+    @property
+    def cors(self) -> CorsPolicy:
+        """The CORS policy of :attr:`cors_origins`."""
+        return _cors_policy(self.cors_origins)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,7 +94,7 @@ class Settings:
 
         Raises:
             ValueError: an unknown auth mode, JWT mode without an issuer or a key
-                source, or a limit that is not a positive number.
+                source, a limit that is not a positive number, or a bad CORS origin.
         """
         env = os.environ if env is None else env
         auth = (env.get("STOWAGE_AUTH") or "iam").strip().lower()
@@ -113,7 +123,14 @@ class Settings:
             else DEFAULT_UPLOAD_TYPES,
             url_ttl=int(_positive(env, "STOWAGE_URL_TTL", 900)),
             keepalive_seconds=_positive(env, "STOWAGE_KEEPALIVE_SECONDS", 15.0),
+            cors_origins=parse_origins(env.get("STOWAGE_CORS_ORIGINS")),
         )
+
+
+@lru_cache(maxsize=8)
+def _cors_policy(origins: tuple[str, ...]) -> CorsPolicy:
+    # Compiled once per allow-list, not per request.
+    return CorsPolicy(origins)
 
 
 def _positive(env: Mapping[str, str], name: str, default: Any) -> Any:

@@ -31,12 +31,14 @@ from typing import Any
 
 from pydantic import ValidationError as BodyError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from handlers._wiring import get_app, settings
 from handlers.auth import authenticate
+from handlers.cors import CORSMiddleware
 from handlers.errors import (
     HTTPError,
     PayloadTooLargeError,
@@ -100,7 +102,7 @@ async def stream_agent(request: Request) -> Response:
             raise HTTPError(400, describe_validation([dict(e) for e in exc.errors()])) from exc
         memory_arg = await asyncio.to_thread(prepare_memory, agent, body, caller)
         run = await asyncio.to_thread(agent.stream, body.messages, memory=memory_arg,
-                                      max_steps=body.max_steps)
+                                      max_steps=body.max_steps, run_id=body.run_id)
     except ClientDisconnect:
         return Response(status_code=400)
     except Exception as exc:
@@ -174,6 +176,7 @@ async def _lifespan(_: Starlette) -> AsyncIterator[None]:
 
 
 routes = [Route("/api/agents/{agent_id}/stream", stream_agent, methods=["POST"])]
-app = Starlette(routes=routes, lifespan=_lifespan)
+# Preflights are answered by the middleware (no auth); every answer carries CORS headers.
+app = Starlette(routes=routes, lifespan=_lifespan, middleware=[Middleware(CORSMiddleware)])
 
 __all__ = ["DONE", "KEEPALIVE", "app", "chunks", "routes", "sse", "stream_agent"]

@@ -37,7 +37,8 @@ def generate(agent_id: str, body: Annotated[GenerateBody, Body()]) -> dict[str, 
     """Run the agent to its final answer; with a thread and a resource the turn is saved."""
     agent = agent_or_404(agent_id)
     memory_arg = prepare_memory(agent, body, caller_of(router))
-    result = agent.generate(_messages(body), memory=memory_arg, max_steps=body.max_steps)
+    result = agent.generate(_messages(body), memory=memory_arg, max_steps=body.max_steps,
+                            run_id=body.run_id)
     count("Generations")
     out: dict[str, Any] = result.to_dict()
     render = url_renderer(agent.storage)
