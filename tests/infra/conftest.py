@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 
-# jsii warns loudly on every process start under Node 20; the warning is not ours.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+from tests.node import pinned_node
+
+# jsii runs its kernel on this Node (the one package.json pins: Node 20 is end-of-life
+# and jsii would print its warning box, as bytes, on every process start).
+os.environ.setdefault("JSII_NODE", str(pinned_node()))
 
 from aws_cdk.assertions import Template
 
