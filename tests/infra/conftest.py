@@ -36,7 +36,11 @@ FULL_CONTEXT: dict[str, Any] = {
     "models": "us.anthropic.claude-haiku-4-5-20251001-v1:0,amazon.nova-lite-v1:0",
     "spanRetentionDays": "7",
     "alarmEmail": "ops@example.com",
+    "corsOrigins": "https://chat.example.com,http://localhost:4111",
+    "noncurrentVersionDays": "7",
 }
+# The issue's production shape: every domain in Aurora, Cognito, a retained stage.
+PROD_CONTEXT: dict[str, Any] = {"stage": "prod", "postgres": "true", "auth": "cognito"}
 
 
 @dataclass
@@ -81,6 +85,12 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def full(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """Postgres on (workflows, scores), Cognito auth, prod stage, two models."""
     return _synth(tmp_path_factory, "full", FULL_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Every domain in Postgres (no DynamoDB table at all), Cognito auth, prod stage."""
+    return _synth(tmp_path_factory, "prod", PROD_CONTEXT)
 
 
 @pytest.fixture(params=["dev", "full"])
