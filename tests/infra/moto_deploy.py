@@ -23,7 +23,7 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +35,15 @@ REGION = "us-east-1"
 ASSETS_BUCKET = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 SETUP_HANDLER = "handlers.setup.handler"
-# Types moto's CloudFormation cannot create (an Aurora instance fails on its engine).
+# Types moto's CloudFormation cannot create (an Aurora instance fails on its engine; a
+# user pool's Ref resolves to None).
 OUTSIDE_CLOUDFORMATION = frozenset({
     "AWS::SecretsManager::Secret",
     "AWS::SecretsManager::SecretTargetAttachment",
     "AWS::RDS::DBCluster",
     "AWS::RDS::DBInstance",
+    "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolClient",
 })
 
 
@@ -95,8 +98,14 @@ def _replace_refs(node: Any, physical: dict[str, str], attributes: dict[str, dic
     return node
 
 
-def _create_outside_cloudformation(template: dict[str, Any]) -> dict[str, Any]:
-    """Create what moto's CloudFormation cannot through its API; point the template at it."""
+def _create_outside_cloudformation(
+    template: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Create what moto's CloudFormation cannot through its API; point the template at it.
+
+    Returns:
+        The template, and ``{"cluster_arn", "secret_arn"}`` when it had a cluster.
+    """
     resources = template["Resources"]
     physical: dict[str, str] = {}
     attributes: dict[str, dict[str, str]] = {}
@@ -132,6 +141,21 @@ def _create_outside_cloudformation(template: dict[str, Any]) -> dict[str, Any]:
                 "Endpoint.Port": str(cluster.get("Port", 5432)),
                 "DBClusterArn": cluster["DBClusterArn"],
             }
+    idp = boto3.client("cognito-idp", region_name=REGION)
+    for logical, resource in list(resources.items()):
+        if resource["Type"] == "AWS::Cognito::UserPool":
+            pool = idp.create_user_pool(PoolName=f"{logical}-pool")["UserPool"]
+            physical[logical] = pool["Id"]
+            attributes[logical] = {"Arn": pool["Arn"], "ProviderName": pool["Id"]}
+    for logical, resource in list(resources.items()):
+        if resource["Type"] == "AWS::Cognito::UserPoolClient":
+            props = resource["Properties"]
+            made = idp.create_user_pool_client(
+                UserPoolId=physical[props["UserPoolId"]["Ref"]],
+                ClientName=f"{logical}-client",
+                ExplicitAuthFlows=props.get("ExplicitAuthFlows", []),
+            )["UserPoolClient"]
+            physical[logical] = made["ClientId"]
     outside = {k for k, r in resources.items() if r["Type"] in OUTSIDE_CLOUDFORMATION}
     kept = {k: v for k, v in resources.items() if k not in outside}
     for resource in kept.values():
@@ -139,18 +163,37 @@ def _create_outside_cloudformation(template: dict[str, Any]) -> dict[str, Any]:
         if isinstance(depends, list):
             resource["DependsOn"] = [d for d in depends if d not in outside]
     template = {**template, "Resources": kept}
-    return _replace_refs(template, physical, attributes)  # type: ignore[no-any-return]
+    created = {}
+    for logical, resource in resources.items():
+        if resource["Type"] == "AWS::RDS::DBCluster":
+            created["cluster_arn"] = attributes[logical]["DBClusterArn"]
+        if resource["Type"] == "AWS::SecretsManager::Secret":
+            created["secret_arn"] = physical[logical]
+    return _replace_refs(template, physical, attributes), created
 
 
 @contextmanager
-def deploy(template: dict[str, Any], stack_name: str, monkeypatch: Any) -> Iterator[Deployed]:
-    """Create ``template`` as ``stack_name`` in moto (call inside ``mock_aws``)."""
+def deploy(
+    template: dict[str, Any],
+    stack_name: str,
+    monkeypatch: Any,
+    *,
+    before_stack: Callable[[dict[str, str]], None] | None = None,
+) -> Iterator[Deployed]:
+    """Create ``template`` as ``stack_name`` in moto (call inside ``mock_aws``).
+
+    Args:
+        before_stack: called with the cluster and secret ARNs created outside
+            CloudFormation, before the stack (and its storage setup) is created.
+    """
     from moto.awslambda.models import LambdaFunction
     from moto.cloudformation import cloudformation_backends
 
     from handlers import setup as setup_handler
 
-    template = _create_outside_cloudformation(json.loads(json.dumps(template)))
+    template, outside = _create_outside_cloudformation(json.loads(json.dumps(template)))
+    if before_stack is not None:
+        before_stack(outside)
     _publish_assets(template)
     answers: list[dict[str, Any]] = []
 

@@ -231,3 +231,91 @@ def test_an_environment_naming_a_table_the_stack_lacks_fails_the_check(
         env["STOWAGE_JOBS_QUEUE_URL"] = env["STOWAGE_JOBS_QUEUE_URL"] + "-gone"
         with pytest.raises(AssertionError):
             _check_environment_names_created_resources(deployed, env)
+
+
+@pytest.mark.postgres
+def test_prod_stack_on_aurora_with_cognito_serves_a_conversation(
+    prod: Synth, monkeypatch: pytest.MonkeyPatch, bedrock: dict[str, Any]
+) -> None:
+    # Every domain in Aurora (through the Data API fake on the real PostgreSQL server),
+    # Cognito JWTs, a retained stage. moto creates no Aurora cluster or secret through
+    # CloudFormation: they are created through their own APIs (see moto_deploy.py).
+    import gzip
+    from importlib import resources
+
+    import jwt
+    from moto import mock_aws
+
+    from tests.storage.fakes import pg
+    from tests.storage.fakes.rds_data import FakeDataApi
+
+    url = pg.session_database()
+    pg.empty_tables(url)
+    fakes: list[FakeDataApi] = []
+    routed = boto3.client
+
+    def route_data_api(created: dict[str, str]) -> None:
+        # rds-data clients reach the fake, which answers for this stack's cluster only.
+        fake = FakeDataApi(url, database="stowage", cluster_arn=created["cluster_arn"],
+                           secret_arn=created["secret_arn"])
+        fakes.append(fake)
+
+        def client(service: str, *args: Any, **kwargs: Any) -> Any:
+            made = routed(service, *args, **kwargs)
+            if service == "rds-data":  # as FakeDataApi.client() wires its own
+                made.meta.events.register("before-send.rds-data.*", fake._on_send)
+            return made
+
+        monkeypatch.setattr(boto3, "client", client)
+
+    with mock_aws(), deploy(prod.raw, "Stowage-prod", monkeypatch,
+                            before_stack=route_data_api) as deployed:
+        (fake,) = fakes
+        env = deployed.environments[API_HANDLER]
+        assert urlsplit(env["STOWAGE_STORAGE_URL"]).scheme == "postgres+data-api"
+        assert not deployed.physical_ids("AWS::DynamoDB::Table")  # nothing on DynamoDB
+        for handler in (*REQUEST_HANDLERS, SETUP_HANDLER):
+            _check_environment_names_created_resources(deployed, deployed.environments[handler])
+        # The deploy's setup applied the migrations through the Data API.
+        setups = [a for a in deployed.setup_answers if "Storage" in a["Data"]]
+        assert setups and {a["Status"] for a in setups} == {"SUCCESS"}
+        assert "BeginTransaction" in fake.calls
+        migrated = len(fake.calls)
+
+        # A Cognito user of the stack's pool signs in; moto signs the ID token.
+        idp = boto3.client("cognito-idp", region_name=REGION)
+        pool_id = env["STOWAGE_JWT_ISSUER"].rsplit("/", 1)[-1]
+        client_id = env["STOWAGE_JWT_AUDIENCE"]
+        idp.admin_create_user(UserPoolId=pool_id, Username="ana@example.com",
+                              TemporaryPassword="Temp-passw0rd!!")
+        idp.admin_set_user_password(UserPoolId=pool_id, Username="ana@example.com",
+                                    Password="Real-passw0rd!!", Permanent=True)
+        token = idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                  AuthParameters={"USERNAME": "ana@example.com",
+                                                  "PASSWORD": "Real-passw0rd!!"}
+                                  )["AuthenticationResult"]["IdToken"]
+        subject = jwt.decode(token, options={"verify_signature": False})["sub"]
+        # The pool's JWKS, where the functions fetch it from (moto's signing key).
+        jwks_file = resources.files("moto.cognitoidp") / "resources" / "jwks-public.json.gz"
+        keys = json.loads(gzip.decompress(jwks_file.read_bytes()))
+        expected_jwks = f"{env['STOWAGE_JWT_ISSUER']}/.well-known/jwks.json"
+
+        def fetch_data(self: Any) -> Any:
+            assert self.uri == expected_jwks
+            return keys
+
+        monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", fetch_data)
+
+        _serve_a_conversation(deployed, monkeypatch, bedrock, token=f"Bearer {token}",
+                              resource=subject)
+        # Without a token the same api function refuses.
+        _use_environment(monkeypatch, env)
+        status, _ = _api("GET", "/api/memory/threads", query={"resourceId": subject})
+        assert status == 401
+        # No function ran a schema statement: only the deploy's setup did.
+        ddl = [r for r in fake.requests[migrated:]
+               if "CREATE " in str(r.get("sql", "")).upper() or "stowage_migrations" in str(
+                   r.get("sql", ""))]
+        assert ddl == []
+        fake.close()
+    _wiring.reset()
