@@ -233,6 +233,10 @@ def deploy(
         assert not failed, f"a custom resource failed: {failed}"
         if status == "CREATE_COMPLETE":
             break
+        # moto runs each custom resource in a thread; an answer that arrives while the
+        # stack is still creating its other resources is only noticed on the next check.
+        stack = cloudformation_backends[ACCOUNT][REGION].get_stack(stack_name)
+        stack.verify_readiness()
         assert time.monotonic() < deadline, f"stack stuck in {status}; answers={answers}"
         time.sleep(0.05)
     described = cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
