@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -207,7 +208,12 @@ def deploy(
         stack.get_custom_resource(document["LogicalResourceId"]).set_data(document["Data"])
         stack.verify_readiness()
 
+    created = threading.Event()
+
     def invoke(function: Any, body: str, *_: Any, **__: Any) -> bytes:
+        # CloudFormation honours DependsOn (tables, cluster before the setup); moto starts
+        # the provider in a thread as it meets the resource. Wait for the rest first.
+        created.wait(30)
         event = json.loads(body)
         assert "ResponseURL" in event, f"unexpected invocation of {function.handler}"
         if function.handler == SETUP_HANDLER:
@@ -226,6 +232,7 @@ def deploy(
         TemplateBody=json.dumps(template),
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
     )
+    created.set()
     deadline = time.monotonic() + 60
     while True:
         status = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
