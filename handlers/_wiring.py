@@ -13,6 +13,12 @@ Environment:
     Storage: ``storage.from_env()``. Jobs: SQS when ``STOWAGE_JOBS_QUEUE_URL`` is
     set, in the request's thread with ``STOWAGE_JOBS=inline``, else a background pool.
     Auth and limits: see :class:`Settings`.
+
+    ``STOWAGE_SETUP``: when storage is set up. ``start`` (the default: ``make dev``,
+    tests, scripts) runs ``storage.setup()`` (create tables, buckets, run migrations)
+    when the App is built. ``deploy`` (set by the CDK stack) skips it: the deploy ran
+    it once (``handlers.setup``, a custom resource), so a cold start makes no storage
+    request at all.
 """
 
 from __future__ import annotations
@@ -188,7 +194,7 @@ def build_app(env: Mapping[str, str]) -> App:
     if env.get("STOWAGE_APP") and not env.get("STOWAGE_AGENTS_MODULE"):
         from agents.app import load_app
 
-        return _ready(load_app(environ=env))
+        return _ready(load_app(environ=env), env)
     module = importlib.import_module(env.get("STOWAGE_AGENTS_MODULE") or DEFAULT_AGENTS_MODULE)
     target = getattr(module, "app", None)
     if target is not None:
@@ -197,12 +203,12 @@ def build_app(env: Mapping[str, str]) -> App:
             raise ValueError(f"{module.__name__}.app is a {type(app).__name__}, not an App")
         if app.storage is None:
             app.storage = _storage(env)
-        return _ready(app)
+        return _ready(app, env)
     agents = getattr(module, "agents", None)
     if agents is None:
         raise ValueError(f"{module.__name__} must expose `app` or `agents`")
     agent_list = agents() if callable(agents) else agents
-    return _ready(App(agents=list(agent_list), storage=_storage(env), jobs=jobs_for(env)))
+    return _ready(App(agents=list(agent_list), storage=_storage(env), jobs=jobs_for(env)), env)
 
 
 def _storage(env: Mapping[str, str]) -> Any:
@@ -211,9 +217,27 @@ def _storage(env: Mapping[str, str]) -> Any:
     return storage.from_env(dict(env))
 
 
-def _ready(app: App) -> App:
-    # Tables and folders are created on first use of a cold start (idempotent).
-    if app.storage is not None:
+SETUP_MODES = ("start", "deploy")
+
+
+def setup_mode(env: Mapping[str, str]) -> str:
+    """``STOWAGE_SETUP``: ``start`` (set up storage when the App is built) or ``deploy``.
+
+    Raises:
+        ValueError: another value.
+    """
+    mode = (env.get("STOWAGE_SETUP") or "start").strip().lower()
+    if mode not in SETUP_MODES:
+        raise ValueError(f"STOWAGE_SETUP must be start or deploy, got {mode!r}")
+    return mode
+
+
+def _ready(app: App, env: Mapping[str, str]) -> App:
+    # Locally, tables and folders are created when the App is built (idempotent). A
+    # deployed function skips it: the deploy set storage up, and a cold start that
+    # described four tables and a bucket (or woke a paused Aurora cluster) would make
+    # the first request pay for it.
+    if app.storage is not None and setup_mode(env) == "start":
         app.storage.setup()
     return app
 
@@ -239,4 +263,13 @@ def reset() -> None:
     use_app(None)
 
 
-__all__ = ["Settings", "build_app", "get_app", "jobs_for", "reset", "settings", "use_app"]
+__all__ = [
+    "Settings",
+    "build_app",
+    "get_app",
+    "jobs_for",
+    "reset",
+    "settings",
+    "setup_mode",
+    "use_app",
+]

@@ -27,6 +27,7 @@ from handlers.errors import (
     PayloadTooLargeError,
     describe_validation,
     error_body,
+    error_headers,
     status_and_message,
 )
 from handlers.observability import count, logger, metrics, tracer
@@ -68,8 +69,8 @@ def openapi_document() -> str:
     return app.get_openapi_json_schema(title=TITLE, version=VERSION)
 
 
-def _error(status: int, message: str) -> Response[str]:
-    return Response(status, content_types.APPLICATION_JSON, error_body(message))
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(status, content_types.APPLICATION_JSON, error_body(message), headers=headers)
 
 
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
@@ -88,7 +89,7 @@ def _failed(exc: Exception) -> Response[str]:
     if status >= 500:
         logger.exception("request failed status=%s", status)
         count("ServerErrors")
-    return _error(status, message)
+    return _error(status, message, error_headers(exc))
 
 
 def _body_size(event: dict[str, Any]) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from storage.errors import (
@@ -85,6 +86,9 @@ def status_and_message(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, ItemTooLargeError):
         return 413, str(exc) or "item too large"
     if isinstance(exc, UnavailableError):
+        wait = retry_after(exc)
+        if wait is not None:
+            return 503, f"storage is resuming, retry in {wait} seconds"
         return 503, "storage is unavailable, retry later"
     if isinstance(exc, StorageError):
         return 500, "storage error"
@@ -93,6 +97,18 @@ def status_and_message(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, ModelError):
         return 502, f"model error: {exc}"
     return 500, "internal error"
+
+
+def retry_after(exc: BaseException) -> int | None:
+    """Whole seconds for a ``Retry-After`` header, when the error knows (a resuming database)."""
+    hint = getattr(exc, "retry_after", None) if isinstance(exc, UnavailableError) else None
+    return None if hint is None else max(1, math.ceil(hint))
+
+
+def error_headers(exc: BaseException) -> dict[str, str]:
+    """Headers an error response carries besides its body: ``Retry-After`` on a 503."""
+    wait = retry_after(exc)
+    return {} if wait is None else {"Retry-After": str(wait)}
 
 
 def error_body(message: str) -> str:
@@ -106,6 +122,8 @@ __all__ = [
     "PayloadTooLargeError",
     "describe_validation",
     "error_body",
+    "error_headers",
     "not_found",
+    "retry_after",
     "status_and_message",
 ]

@@ -43,6 +43,7 @@ from handlers.errors import (
     HTTPError,
     PayloadTooLargeError,
     describe_validation,
+    error_headers,
     not_found,
     status_and_message,
 )
@@ -109,7 +110,7 @@ async def stream_agent(request: Request) -> Response:
         status, message = status_and_message(exc)
         if status >= 500:
             log.exception("stream: refused before the first chunk status=%s", status)
-        return JSONResponse({"error": message}, status_code=status)
+        return JSONResponse({"error": message}, status_code=status, headers=error_headers(exc))
     log.info("stream: started agent=%s run_id=%s", agent.id, run.run_id)
     emit_now("Streams")
     return StreamingResponse(

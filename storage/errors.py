@@ -29,7 +29,16 @@ class ItemTooLargeError(StorageError):
 
 
 class UnavailableError(StorageError):
-    """The backend cannot be reached, or keeps throttling after the retries ran out."""
+    """The backend cannot be reached, or keeps throttling after the retries ran out.
+
+    Attributes:
+        retry_after: seconds after which a retry is likely to succeed, when the backend
+            knows (an Aurora cluster resuming from auto-pause); ``None`` otherwise.
+    """
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 __all__ = [
