@@ -151,7 +151,7 @@ class BedrockModel(BaseModel):
         from botocore.config import Config
 
         # Botocore's own retries would not know the deadline: Retry does them instead.
-        config = Config(retries={"mode": "standard", "max_attempts": 1},
+        config = Config(retries={"mode": "standard", "total_max_attempts": 1},
                         read_timeout=seconds, connect_timeout=min(seconds, 10))
         bounded = self._new_client(config)
         with self._lock:
