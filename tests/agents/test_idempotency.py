@@ -221,7 +221,8 @@ def _crashed_run(store: Any, key: TurnKey, *, lease_ms: int) -> None:
     store.workflows.persist_snapshot(f"agent:{key.agent_id}", key.run_id, {
         "runId": key.run_id, "status": "running", "steps": [],
         "timestamp": to_epoch_ms(utcnow()) - 60_000,
-        "context": {"leaseExpiresAt": to_epoch_ms(utcnow()) + lease_ms}})
+        "context": {"threadId": key.thread_id, "messageId": key.message_id,
+                    "leaseExpiresAt": to_epoch_ms(utcnow()) + lease_ms}})
 
 
 def test_a_crashed_attempt_blocks_retries_until_its_lease_expires(store: Any) -> None:
@@ -336,3 +337,33 @@ def test_a_stored_turn_is_found_by_the_messages_it_holds(store: Any) -> None:
     assert [m.id for m in again.messages] == [m.id for m in first.messages]
     assert isinstance(again.messages[0], Message) and len(again.messages) == 3
     assert len(model.requests) == 1
+
+
+# --- a caller's run id (Mastra Studio names its runs) ---------------------------------------
+
+
+def test_a_retry_with_the_callers_run_id_replays_and_another_turn_cannot_reuse_it(
+        store: Any) -> None:
+    model = ScriptedModel(["first", "second"])
+    agent = make_agent(store, model)
+    first = agent.generate(ask("hello"), memory=THREAD, run_id="studio-run-1")
+    assert first.run_id == "studio-run-1"
+
+    again = agent.generate(ask("hello"), memory=THREAD, run_id="studio-run-1")
+    assert (again.replayed, again.text, len(model.requests)) == (True, "first", 1)
+    # The run id is the record of that turn: another turn may not take it over.
+    with pytest.raises(storage.ConflictError, match="already used"):
+        agent.generate(ask("other", "q-2"), memory=THREAD, run_id="studio-run-1")
+    with pytest.raises(storage.ConflictError, match="already used"):
+        agent.generate("no id", memory=THREAD, run_id="studio-run-1")
+    assert roles_and_texts(store) == [("user", "hello"), ("assistant", "first")]
+
+
+def test_a_retry_under_a_new_run_id_overwrites_instead_of_appending(store: Any) -> None:
+    model = ScriptedModel(["first", "second"])
+    agent = make_agent(store, model)
+    agent.generate(ask("hello"), memory=THREAD, run_id="studio-run-1")
+    again = agent.generate(ask("hello"), memory=THREAD, run_id="studio-run-2")
+    # Not found under its new run id, the turn runs again; its ids are the same.
+    assert (again.replayed, again.text) == (False, "second")
+    assert roles_and_texts(store) == [("user", "hello"), ("assistant", "second")]
