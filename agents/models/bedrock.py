@@ -115,7 +115,6 @@ class BedrockModel(BaseModel):
         self._injected = client is not None
         self._bounded: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()
-        self._session: Any = None
         self.region = region
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -164,11 +163,7 @@ class BedrockModel(BaseModel):
         import boto3
 
         with self._lock:
-            # One session per model: boto3's default session is not safe across threads.
-            if self._session is None:
-                self._session = boto3.session.Session()
-            return self._session.client("bedrock-runtime", region_name=self.region,
-                                        config=config)
+            return boto3.client("bedrock-runtime", region_name=self.region, config=config)
 
     # --- requests -------------------------------------------------------------
 
