@@ -1,7 +1,9 @@
 """Each agent run recorded: a workflow run in ``workflows``, spans in ``observability``.
 
 The workflow run (``agent:<id>``) is written when the run starts (``running``) and
-when it ends (``success``/``failed``), so a crashed run is visible. Spans are
+when it ends (``success``/``failed``/``canceled``), so a crashed run is visible. The
+``running`` snapshot carries ``context.leaseExpiresAt`` (epoch ms): until then a retry
+of the same turn is refused as in flight (:mod:`agents.idempotency`). Spans are
 buffered and written in one ``create_spans`` call at the end: one request instead
 of one per span. A run's trace is the ``agent_run`` root with, in order, ``memory:
 recall`` (when the run recalls), one ``model_generation`` per step, a ``tool_call``
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from agents.idempotency import DEFAULT_LEASE_SECONDS, lease_until
 from storage.records import Span
 from storage.timeutil import to_epoch_ms, utcnow
 
@@ -52,6 +55,9 @@ class RunRecorder:
     steps: list[dict[str, Any]] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
     input: Any = None
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    lease_expires_at: int | None = None
+    turn_message_id: str | None = None
 
     @property
     def workflow_name(self) -> str:
@@ -62,6 +68,7 @@ class RunRecorder:
         """Write the ``running`` snapshot."""
         # The messages, as Mastra records an agent run's input (Studio shows them).
         self.input = [{"role": "user", "content": clip(input_text)}]
+        self.lease_expires_at = lease_until(self.lease_seconds)
         self._persist("running")
 
     def child_span(
@@ -174,7 +181,9 @@ class RunRecorder:
             "status": status,
             "value": {},
             "context": {"input": self.input, "threadId": self.thread_id,
-                        "resourceId": self.resource_id, "traceId": self.trace_id},
+                        "resourceId": self.resource_id, "traceId": self.trace_id,
+                        "messageId": self.turn_message_id,
+                        "leaseExpiresAt": self.lease_expires_at},
             "activePaths": [],
             "suspendedPaths": {},
             "serializedStepGraph": [],

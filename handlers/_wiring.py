@@ -43,6 +43,8 @@ DEFAULT_AGENTS_MODULE = "handlers.default_agents"
 # Under Lambda's 6 MB invocation payload once API Gateway's envelope is added.
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+# API Gateway cuts a non-streamed REST call at 29 s: answer (and save) before it does.
+DEFAULT_REQUEST_TIMEOUT = 25.0
 DEFAULT_UPLOAD_TYPES = (
     "image/png",
     "image/jpeg",
@@ -74,6 +76,9 @@ class Settings:
         keepalive_seconds: ``STOWAGE_KEEPALIVE_SECONDS``: idle time before ``: keepalive``.
         cors_origins: ``STOWAGE_CORS_ORIGINS``: origins browsers may call from, with
             credentials (see :mod:`handlers.cors`; default: any port of localhost).
+        request_timeout: ``STOWAGE_REQUEST_TIMEOUT``: seconds a non-streamed request may
+            take, model calls included (default 25: under API Gateway's 29 s); when
+            spent, generate answers 504 and saves nothing.
     """
 
     auth: str = "iam"
@@ -87,6 +92,7 @@ class Settings:
     upload_types: tuple[str, ...] = field(default=DEFAULT_UPLOAD_TYPES)
     url_ttl: int = 900
     keepalive_seconds: float = 15.0
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     cors_origins: tuple[str, ...] = DEFAULT_ORIGINS
 
     @property
@@ -130,6 +136,7 @@ class Settings:
             url_ttl=int(_positive(env, "STOWAGE_URL_TTL", 900)),
             keepalive_seconds=_positive(env, "STOWAGE_KEEPALIVE_SECONDS", 15.0),
             cors_origins=parse_origins(env.get("STOWAGE_CORS_ORIGINS")),
+            request_timeout=_positive(env, "STOWAGE_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT),
         )
 
 

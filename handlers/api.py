@@ -28,12 +28,14 @@ from handlers.errors import (
     describe_validation,
     error_body,
     error_headers,
+    is_retryable,
     status_and_message,
 )
 from handlers.observability import count, logger, metrics, tracer
 from handlers.routes import agents, attachments, catalog, memory, records, studio
 from handlers.routes import metrics as metric_routes
 from handlers.routes import observability as observability_routes
+from handlers.routes.agents import request_deadline
 from handlers.routes.studio import PUBLIC_ROUTES
 
 log = logging.getLogger(__name__)
@@ -69,8 +71,10 @@ def openapi_document() -> str:
     return app.get_openapi_json_schema(title=TITLE, version=VERSION)
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(status, content_types.APPLICATION_JSON, error_body(message), headers=headers)
+def _error(status: int, message: str, headers: dict[str, str] | None = None, *,
+           retryable: bool = False) -> Response[str]:
+    return Response(status, content_types.APPLICATION_JSON,
+                    error_body(message, retryable=retryable), headers=headers)
 
 
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
@@ -89,7 +93,7 @@ def _failed(exc: Exception) -> Response[str]:
     if status >= 500:
         logger.exception("request failed status=%s", status)
         count("ServerErrors")
-    return _error(status, message, error_headers(exc))
+    return _error(status, message, error_headers(exc), retryable=is_retryable(exc))
 
 
 def _body_size(event: dict[str, Any]) -> int:
@@ -171,7 +175,9 @@ def _route(event: dict[str, Any], context: Any, config: Any) -> dict[str, Any]:
                                   event.get("requestContext"))
     except HTTPError as exc:
         return _reply(exc.status, exc.message)
-    app.append_context(caller=caller)  # type: ignore[no-untyped-call]
+    # The request's deadline starts now (generate bounds its model calls by it).
+    app.append_context(caller=caller,  # type: ignore[no-untyped-call]
+                       deadline=request_deadline(config, context))
     return app.resolve(event, context)
 
 

@@ -77,6 +77,12 @@ def status_and_message(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, ThreadOwnershipError):
         # Never reveal that another tenant's thread exists.
         return 404, "Thread not found"
+    from agents.deadline import DeadlineExceededError
+
+    if isinstance(exc, DeadlineExceededError):
+        # API Gateway's own timeout is a 504 too: clients already treat it as retryable.
+        return 504, (f"{exc}; nothing was saved: retry with the same message id, or use "
+                     "the stream route for long answers")
     if isinstance(exc, NotFoundError):
         return 404, str(exc) or "not found"
     if isinstance(exc, ValidationError):
@@ -111,9 +117,23 @@ def error_headers(exc: BaseException) -> dict[str, str]:
     return {} if wait is None else {"Retry-After": str(wait)}
 
 
-def error_body(message: str) -> str:
-    """``{"error": message}`` as JSON."""
-    return json.dumps({"error": message})
+def error_body(message: str, *, retryable: bool = False) -> str:
+    """``{"error": message}`` as JSON, with ``"retryable": true`` when it is."""
+    return json.dumps(error_json(message, retryable=retryable))
+
+
+def error_json(message: str, *, retryable: bool = False) -> dict[str, Any]:
+    """``{"error": message}``, with ``"retryable": true`` when the same request may succeed."""
+    body: dict[str, Any] = {"error": message}
+    if retryable:
+        body["retryable"] = True
+    return body
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the error says the same request may succeed later (a timeout, a turn in
+    flight, a throttled model)."""
+    return getattr(exc, "retryable", False) is True or retry_after(exc) is not None
 
 
 __all__ = [
@@ -123,6 +143,8 @@ __all__ = [
     "describe_validation",
     "error_body",
     "error_headers",
+    "error_json",
+    "is_retryable",
     "not_found",
     "retry_after",
     "status_and_message",

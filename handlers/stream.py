@@ -11,7 +11,10 @@ after ``STOWAGE_KEEPALIVE_SECONDS`` without a chunk, an ``error`` chunk if the r
 fails midway, and ``data: [DONE]\\n\\n`` last.
 
 Errors found before the first chunk (bad JSON, unknown agent, a thread of another
-tenant, an oversize body) answer a JSON ``{"error"}`` with a 4xx, like the api.
+tenant, an oversize body, a retry of a turn still running) answer a JSON
+``{"error"}`` with a 4xx, like the api. A retry of a completed turn (same user message
+id) streams the stored answer in the same chunk shapes, without calling the model.
+The stream has no deadline: long answers belong here.
 
 A client that disconnects cancels the run: the worker closes the agent's stream,
 so **nothing of the turn is saved** (the run is recorded ``canceled``) unless the
@@ -44,6 +47,8 @@ from handlers.errors import (
     PayloadTooLargeError,
     describe_validation,
     error_headers,
+    error_json,
+    is_retryable,
     not_found,
     status_and_message,
 )
@@ -110,7 +115,8 @@ async def stream_agent(request: Request) -> Response:
         status, message = status_and_message(exc)
         if status >= 500:
             log.exception("stream: refused before the first chunk status=%s", status)
-        return JSONResponse({"error": message}, status_code=status, headers=error_headers(exc))
+        return JSONResponse(error_json(message, retryable=is_retryable(exc)),
+                            status_code=status, headers=error_headers(exc))
     log.info("stream: started agent=%s run_id=%s", agent.id, run.run_id)
     emit_now("Streams")
     return StreamingResponse(
