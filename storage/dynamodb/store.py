@@ -87,7 +87,10 @@ class DynamoDBStore:
                 raise ValidationError(str(exc)) from exc
         self.vector_dimensions = vector_dimensions
         self.vectors = DynamoDBVectorStore(
-            self.dynamo, table_name(prefix, "memory"), dimensions=vector_dimensions
+            self.dynamo,
+            table_name(prefix, "memory"),
+            dimensions=vector_dimensions,
+            offload_threshold=offload_threshold,
         )
         self.memory.attach_vectors(self.vectors)
 
