@@ -317,6 +317,12 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
         if self._foreign_vectors is not None:
             self._foreign_vectors.attach(vectors, beside=False)
 
+    def _rewritten(self, message_ids: list[str]) -> None:
+        # A re-saved message item is replaced whole, which drops a vector kept on it;
+        # one kept in another store goes the same way.
+        if self._foreign_vectors is not None and message_ids:
+            self._foreign_vectors.messages_deleted(message_ids)
+
     def delete_messages(self, message_ids: Sequence[str]) -> None:
         """Delete messages; unknown ids are ignored; bumps the threads they were in."""
         super().delete_messages(message_ids)

@@ -243,6 +243,12 @@ class PostgresMemoryStore(PostgresDomain):
             for m in unique
         ]
         self._ready()
+        foreign = self._foreign_vectors
+        previous: dict[str, Message] = {}
+        if foreign is not None and foreign.store is not None:
+            # Vectors in another store: a re-save that changes a message drops its vector
+            # there (one more read, only in that set-up; this database's go by trigger).
+            previous = {m.id: m for m in self.get_messages([m.id for m in unique])}
         now = c.iso(utcnow())
         threads = sorted({m.thread_id for m in batch})
         chunks = split_rows(rows, self._driver.max_statement_bytes)
@@ -257,7 +263,10 @@ class PostgresMemoryStore(PostgresDomain):
                 return saved
 
             resources = self._driver.transaction(body)
-        return [with_resource(m, resources.get(m.id)) for m in batch]
+        saved = [with_resource(m, resources.get(m.id)) for m in batch]
+        if previous and foreign is not None:
+            foreign.messages_changed(previous, saved)
+        return saved
 
     def list_messages(
         self,

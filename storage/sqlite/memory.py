@@ -201,11 +201,16 @@ class SQLiteMemoryStore:
             return []
         thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
         stored: list[Message] = []
+        previous: dict[str, Message] = {}
         with self._db.write("save_messages") as conn:
             owners = self._thread_owners(conn, thread_ids)
             missing = [t for t in thread_ids if t not in owners]
             if missing:
                 raise NotFoundError(f"thread {missing[0]!r} does not exist")
+            if self._vectors.store is not None:
+                # Vectors in another store: a re-save that changes a message drops its
+                # vector there (this file's own go by trigger).
+                previous = self._messages(conn, [m.id for m in messages])
             for message in messages:
                 if message.resource_id is None:
                     message = replace(message, resource_id=owners[message.thread_id])
@@ -220,6 +225,7 @@ class SQLiteMemoryStore:
                 )
                 stored.append(message)
             self._bump(conn, set(thread_ids))
+        self._vectors.messages_changed(previous, stored)
         return stored
 
     def list_messages(
