@@ -24,8 +24,9 @@ $(NODE_STAMP): package.json package-lock.json
 node: $(NODE_STAMP)
 
 ## Run every route of the HTTP API on http://127.0.0.1:4111 (embedded storage, local/echo model).
+## SQLite driver auto: vector search in sqlite-vec even where Python's sqlite3 cannot load it.
 dev: $(STAMP)
-	$(PY) -m handlers.local
+	STOWAGE_SQLITE_DRIVER=$${STOWAGE_SQLITE_DRIVER:-auto} $(PY) -m handlers.local
 
 ## Lint, then every test (PostgreSQL at 127.0.0.1:5432 is required when CI=true).
 test: $(STAMP) $(NODE_STAMP) lint

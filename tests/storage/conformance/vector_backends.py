@@ -32,12 +32,12 @@ def _memory(tmp: Path) -> Iterator[Any]:
 
 @contextmanager
 def _sqlite_vec(tmp: Path) -> Iterator[Any]:
-    # sqlite-vec computes the distances. This interpreter's sqlite3 may be unable to
-    # load extensions (pyenv builds); then pysqlite3's bundled SQLite runs the same SQL.
-    from storage.sqlite import SQLiteStore
-
-    store = SQLiteStore(tmp / "vectors.db", dbapi=extension_capable_sqlite())
-    assert store.db.has_sqlite_vec
+    # As make dev opens it (driver=auto): sqlite-vec computes the distances, through this
+    # interpreter's sqlite3 or, where it cannot load extensions (pyenv builds), through
+    # sqlean.py's drop-in build (storage.sqlite.db.resolve_dbapi).
+    store = storage.open(f"sqlite:///{tmp / 'vectors.db'}?driver=auto")
+    if not store.db.has_sqlite_vec:
+        skip_or_fail("neither sqlite3 nor sqlean.py can load sqlite-vec here")
     store.setup()
     yield store
     store.close()
@@ -45,10 +45,13 @@ def _sqlite_vec(tmp: Path) -> Iterator[Any]:
 
 @contextmanager
 def _sqlite_python(tmp: Path) -> Iterator[Any]:
-    # The fallback for interpreters that cannot load sqlite-vec: same SQL, Python distance.
+    # The fallback where no driver can load sqlite-vec: the stdlib driver, same SQL,
+    # the distance computed in Python.
+    import sqlite3
+
     from storage.sqlite import SQLiteStore
 
-    store = SQLiteStore(tmp / "vectors.db", load_vec=False)
+    store = SQLiteStore(tmp / "vectors.db", dbapi=sqlite3, load_vec=False)
     assert not store.db.has_sqlite_vec
     store.setup()
     yield store
@@ -57,15 +60,12 @@ def _sqlite_python(tmp: Path) -> Iterator[Any]:
 
 def extension_capable_sqlite() -> Any:
     """A DB-API sqlite module that can load extensions; skips (fails under CI) if none."""
-    import sqlite3
+    from storage.sqlite.db import resolve_dbapi
 
-    if hasattr(sqlite3.Connection, "enable_load_extension"):
-        return sqlite3
-    try:
-        from pysqlite3 import dbapi2
-    except ImportError:
-        skip_or_fail("neither sqlite3 nor pysqlite3 can load sqlite-vec here")
-    return dbapi2
+    dbapi = resolve_dbapi("auto")
+    if not hasattr(dbapi.Connection, "enable_load_extension"):
+        skip_or_fail("neither sqlite3 nor sqlean.py can load sqlite-vec here")
+    return dbapi
 
 
 VECTOR_BACKENDS: list[Backend] = [
