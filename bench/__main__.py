@@ -34,6 +34,7 @@ SECTIONS: list[Section] = [
     Section("requests_dynamodb"),
     Section("requests_postgres", needs_postgres=True),
     Section("handlers"),
+    Section("vectors"),
 ]
 
 
