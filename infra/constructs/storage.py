@@ -130,7 +130,7 @@ class StorageConstruct(Construct):
                     non_key_attributes=non_key,
                 )
         if definition.vector_index is not None:
-            _add_vector_index(table, definition)
+            _add_vector_index(table, definition.vector_index, definition.attributes)
         return table
 
     def _build_bucket(self, removal: RemovalPolicy) -> s3.Bucket:
@@ -222,14 +222,15 @@ class StorageConstruct(Construct):
             )
 
 
-def _add_vector_index(table: dynamodb.Table, definition: TableSchema) -> None:
-    """Declare ``definition.vector_index`` on the table (``VectorIndexes``; no L2 API yet).
+def _add_vector_index(
+    table: dynamodb.Table, index: VectorIndexSchema, attributes: Mapping[str, str]
+) -> None:
+    """Declare ``index`` on the table (``VectorIndexes``; aws-cdk-lib has no L2 API yet).
 
     The search schema's attributes must also be in ``AttributeDefinitions``, which the
-    L2 table fills from key attributes only: it is overridden with every attribute the
-    definition names, so the two cannot disagree.
+    L2 table fills from key attributes only: it is overridden with ``attributes`` (every
+    attribute the table definition names), so the two cannot disagree.
     """
-    index: VectorIndexSchema = definition.vector_index  # type: ignore[assignment]
     projection, non_key = _projection(index.projection)
     cfn = table.node.default_child
     assert isinstance(cfn, dynamodb.CfnTable)
@@ -261,7 +262,7 @@ def _add_vector_index(table: dynamodb.Table, definition: TableSchema) -> None:
         "AttributeDefinitions",
         [
             {"AttributeName": name, "AttributeType": kind}
-            for name, kind in definition.attributes.items()
+            for name, kind in attributes.items()
         ],
     )
     # E3039 (AttributeDefinitions == key schema attributes) predates vector indexes, in
