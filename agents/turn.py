@@ -24,6 +24,7 @@ from agents.memory import (
 )
 from agents.messages import normalize_input, system_text
 from agents.processors.base import Processor, ProcessorContext
+from agents.recall import Recalled, prepare_recall
 from agents.recording import RunRecorder
 from agents.tools import Tool
 from storage.errors import ValidationError
@@ -68,6 +69,7 @@ class Turn:
     clock: _Clock
     processors_out: list[Processor] = field(default_factory=list)
     result: GenerateResult | None = None
+    recall: Recalled | None = None
 
     @property
     def memory_store(self) -> Any:
@@ -99,11 +101,17 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
     if memory_store is None:
         ref = None
     assert ref is None or memory_store is not None
+    # Semantic recall refuses a mismatched embedder before the thread is created.
+    recalled = prepare_recall(agent, ref, drafts)
     thread = ensure_thread(memory_store, ref) if ref is not None else None
     history: list[Message] = []
+    remembered: str | None = None
     if ref is not None and settings is not None:
         window = settings.last_messages if ref.last_messages is None else ref.last_messages
         history = recall(memory_store, ref.thread_id, window)
+        if recalled is not None:
+            history, remembered = recalled.merge(history, ref.thread_id,
+                                                 [d.id for d in drafts if d.id])
     clock = _Clock(history[-1].created_at if history else None)
     context = ProcessorContext(
         agent_id=agent.id,
@@ -130,7 +138,7 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         # A processor may have changed the content: check again before the model runs.
         check_message(replace(message, thread_id=message.thread_id or "unsaved"))
 
-    system_parts = [agent.instructions, system_text(drafts)]
+    system_parts = [agent.instructions, system_text(drafts), remembered]
     tools = dict(agent.tools)
     if ref is not None and settings is not None and settings.working_memory_template is not None:
         resource = memory_store.get_resource(ref.resource_id)
@@ -164,6 +172,7 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         max_steps=max_steps or agent.max_steps,
         clock=clock,
         processors_out=list(agent.output_processors),
+        recall=recalled,
     )
 
 

@@ -29,7 +29,7 @@ from handlers.errors import (
     status_and_message,
 )
 from handlers.observability import count, logger, metrics, tracer
-from handlers.routes import agents, attachments, memory, records
+from handlers.routes import agents, attachments, memory, records, search
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api"
@@ -37,7 +37,8 @@ TITLE = "Stowage API"
 VERSION = "0.1.0"
 
 app = APIGatewayRestResolver(enable_validation=True)
-for _router in (agents.router, memory.router, records.router, attachments.router):
+for _router in (agents.router, memory.router, records.router, attachments.router,
+                search.router):
     app.include_router(_router, prefix=API_PREFIX)
 
 

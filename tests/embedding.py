@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-_CACHE: dict[tuple[str, str], list[float]] = {}
+_CACHE: dict[tuple[str, int, str], list[float]] = {}
 _LOCK = threading.Lock()
 
 
@@ -40,12 +40,15 @@ class CountingEmbedder:
         with _LOCK:
             self.calls += 1
             self.texts.extend(items)
-            missing = [t for t in dict.fromkeys(items) if (self.id, t) not in _CACHE]
+            missing = [t for t in dict.fromkeys(items) if self._key(t) not in _CACHE]
         if missing:
             for text, vector in zip(missing, self.inner.embed(missing), strict=True):
                 with _LOCK:
-                    _CACHE[(self.id, text)] = vector
-        return [list(_CACHE[(self.id, t)]) for t in items]
+                    _CACHE[self._key(text)] = vector
+        return [list(_CACHE[self._key(t)]) for t in items]
+
+    def _key(self, text: str) -> tuple[str, int, str]:
+        return (self.id, self.dimensions, text)
 
     def reset(self) -> None:
         """Forget the counts (not the cache)."""
