@@ -15,6 +15,7 @@ from storage.sqlite.memory import SQLiteMemoryStore
 from storage.sqlite.observability import SQLiteObservabilityStore
 from storage.sqlite.scores import SQLiteScoreStore
 from storage.sqlite.store import SQLiteStore
+from storage.sqlite.vectors import SQLiteVectorStore
 from storage.sqlite.workflows import SQLiteWorkflowStore
 from storage.urls import local_path, query_params
 
@@ -41,6 +42,7 @@ __all__ = [
     "SQLiteObservabilityStore",
     "SQLiteScoreStore",
     "SQLiteStore",
+    "SQLiteVectorStore",
     "SQLiteWorkflowStore",
     "open_url",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import storage
+from tests.conftest import skip_or_fail
 from tests.storage.conformance.backends import Backend
 
 DIMENSIONS = 16
@@ -29,8 +30,48 @@ def _memory(tmp: Path) -> Iterator[Any]:
     store.close()
 
 
+@contextmanager
+def _sqlite_vec(tmp: Path) -> Iterator[Any]:
+    # sqlite-vec computes the distances. This interpreter's sqlite3 may be unable to
+    # load extensions (pyenv builds); then pysqlite3's bundled SQLite runs the same SQL.
+    from storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp / "vectors.db", dbapi=extension_capable_sqlite())
+    assert store.db.has_sqlite_vec
+    store.setup()
+    yield store
+    store.close()
+
+
+@contextmanager
+def _sqlite_python(tmp: Path) -> Iterator[Any]:
+    # The fallback for interpreters that cannot load sqlite-vec: same SQL, Python distance.
+    from storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp / "vectors.db", load_vec=False)
+    assert not store.db.has_sqlite_vec
+    store.setup()
+    yield store
+    store.close()
+
+
+def extension_capable_sqlite() -> Any:
+    """A DB-API sqlite module that can load extensions; skips (fails under CI) if none."""
+    import sqlite3
+
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    try:
+        from pysqlite3 import dbapi2
+    except ImportError:
+        skip_or_fail("neither sqlite3 nor pysqlite3 can load sqlite-vec here")
+    return dbapi2
+
+
 VECTOR_BACKENDS: list[Backend] = [
     Backend("memory", _memory),
+    Backend("sqlite-vec", _sqlite_vec),
+    Backend("sqlite-python", _sqlite_python),
 ]
 
 
