@@ -121,15 +121,26 @@ def _sqlite() -> Iterator[Any]:
 
 
 def vector_backends() -> dict[str, Callable[[], Any]]:
-    """Name -> context manager yielding an empty store with memory and vectors (384 dims)."""
-    backends: dict[str, Callable[[], Any]] = {"memory": _memory, "sqlite": _sqlite}
-    try:  # the storage side's PostgreSQL/pgvector and DynamoDB bench stores, when present
-        from bench import vector_stores
+    """Name -> context manager yielding an empty store with memory and vectors.
 
-        backends.update(vector_stores.backends(dimensions=384))
+    The vector conformance suite's backends (memory, SQLite with and without
+    sqlite-vec, pgvector over psycopg and the Data API, DynamoDB's index through the
+    SearchVectors fake): the bench measures exactly what the tests run.
+    """
+    try:
+        from tests.storage.conformance.vector_backends import VECTOR_BACKENDS
     except ImportError:
-        pass
-    return backends
+        return {"memory": _memory, "sqlite": _sqlite}
+
+    def opened(backend: Any) -> Callable[[], Any]:
+        @contextmanager
+        def factory() -> Iterator[Any]:
+            with tempfile.TemporaryDirectory() as tmp, backend.factory(Path(tmp)) as store:
+                yield store
+
+        return factory
+
+    return {b.name: opened(b) for b in VECTOR_BACKENDS}
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -157,12 +168,15 @@ def quality(vectors: dict[str, list[float]], embedder: Any) -> dict[str, Any]:
                         queries[q], embedder=embedder.id, resource_id=recall_set.RESOURCE,
                         top_k=k)]
 
-                scores = {f"recall@{k}": recall_set.recall_at(k, found)[0] for k in KS}
+                scores: dict[str, Any] = {f"recall@{k}": recall_set.recall_at(k, found)[0]
+                                          for k in KS}
                 _, misses = recall_set.recall_at(5, found)
                 _, exact_misses = recall_set.recall_at(5, exact)
                 scores["loses_vs_exact@5"] = sorted(set(misses) - set(exact_misses))
                 out[name] = scores
-        except Exception as exc:  # a backend missing here is reported, not fatal
+        except BaseException as exc:  # a backend missing here (a pytest skip too) is reported
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             out[name] = {"unavailable": f"{type(exc).__name__}: {exc}"[:200]}
     return out
 
@@ -195,12 +209,7 @@ def turn_cost(embedder: Any) -> dict[str, Any]:
         from agents import Agent, App, Memory
         from agents.jobs import run_job
 
-        try:
-            from bench import vector_stores
-
-            dynamo = vector_stores.dynamodb_store("recall", dimensions=embedder.dimensions)
-        except ImportError:
-            dynamo = storage.open("dynamodb://recall?region=us-east-1")
+        dynamo = storage.open("dynamodb://recall?region=us-east-1")
         blobs = storage.open("s3://stowage-recall/blobs?region=us-east-1")
         store = storage.CompositeStore(dynamo, blobs=blobs)
         store.setup()
@@ -265,14 +274,14 @@ def report(results: dict[str, Any]) -> str:
              f"+{m['rss_mb_added']} MB resident ({m['rss_mb_after_load']} MB), "
              f"{m['batch_texts']} texts in {m['batch_seconds']} s, one text "
              f"{m['single_text_ms']} ms",
-             "", f"{'backend':<16}" + "".join(f"{'@' + str(k):>8}" for k in KS)]
+             "", f"{'backend':<20}" + "".join(f"{'@' + str(k):>8}" for k in KS)]
     for name, scores in results["quality"].items():
         if "unavailable" in scores:
-            lines.append(f"{name:<16}unavailable: {scores['unavailable']}")
+            lines.append(f"{name:<20}unavailable: {scores['unavailable']}")
             continue
         row = "".join(f"{scores[f'recall@{k}']:>8.2f}" for k in KS)
         lost = scores.get("loses_vs_exact@5")
-        lines.append(f"{name:<16}{row}" + (f"  lost vs exact: {lost}" if lost else ""))
+        lines.append(f"{name:<20}{row}" + (f"  lost vs exact: {lost}" if lost else ""))
     turn = results["turn_dynamodb_s3"]
     lines.append("")
     if "unavailable" in turn:
