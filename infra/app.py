@@ -38,6 +38,8 @@ CONTEXT_KEYS = (
     "throttleRateLimit",
     "throttleBurstLimit",
     "alarmEmail",
+    "vectorDimensions",
+    "embedder",
 )
 
 
