@@ -87,6 +87,18 @@ class Conversation:
             self.vectors[message_id] = list(vector)
         return saved
 
+    def bulk(self, thread_id: str, vectors: dict[str, list[float]]) -> None:
+        """Save many messages of one thread in one call (fast on every backend)."""
+        batch = []
+        for message_id in vectors:
+            self._clock += 1
+            batch.append(Message(id=message_id, thread_id=thread_id, role="user",
+                                 content=content(f"text of {message_id}"),
+                                 created_at=at(self._clock)))
+        for saved in self.store.memory.save_messages(batch):
+            self.messages[saved.id] = saved
+        self.vectors.update(vectors)
+
     def record(
         self, key: str, vector: Sequence[float] | None = None,
         embedder: str = EMBEDDER, **changes: Any,
@@ -558,12 +570,14 @@ def recall_set(conv: Conversation) -> Conversation:
     """u-1 with 3 threads of 50 messages; u-2 with one thread holding near-copies."""
     for t in (1, 2, 3):
         conv.thread(f"u1-thread-{t}", "u-1")
-        for n in range(1, 51):
-            conv.message(f"u1-t{t}-m{n:02}", f"u1-thread-{t}", gaussian(f"u1-{t}-{n}"))
+        conv.bulk(f"u1-thread-{t}", {
+            f"u1-t{t}-m{n:02}": gaussian(f"u1-{t}-{n}") for n in range(1, 51)
+        })
     conv.thread("u2-thread-1", "u-2")
-    for n in range(1, 51):
-        # u-2's messages sit right next to u-1's thread 2 messages.
-        conv.message(f"u2-t1-m{n:02}", "u2-thread-1", near(gaussian(f"u1-2-{n}"), 0.01, n))
+    # u-2's messages sit right next to u-1's thread 2 messages.
+    conv.bulk("u2-thread-1", {
+        f"u2-t1-m{n:02}": near(gaussian(f"u1-2-{n}"), 0.01, n) for n in range(1, 51)
+    })
     conv.upsert_all()
     return conv
 

@@ -87,3 +87,16 @@ VECTOR_BACKENDS += [
 def vector_backend_params() -> list[Any]:
     """``pytest.param`` per vector backend, with its marks."""
     return [pytest.param(b, id=b.name, marks=b.marks) for b in VECTOR_BACKENDS]
+
+
+# DynamoDB's native vector index under moto, with the SearchVectors fake.
+@contextmanager
+def _dynamodb(tmp: Path) -> Iterator[Any]:
+    import tests.storage.fakes.dynamodb_vectors  # noqa: F401  (installs the fake)
+    from tests.storage.dynamodb_support import moto_dynamodb
+
+    with moto_dynamodb(vector_dimensions=DIMENSIONS) as (store, _):
+        yield store
+
+
+VECTOR_BACKENDS += [Backend("dynamodb", _dynamodb)]
