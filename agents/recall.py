@@ -38,7 +38,7 @@ from agents.memory import ThreadRef
 from agents.messages import Draft
 from agents.recall_settings import SemanticRecall
 from storage.errors import StorageError, ValidationError
-from storage.records import Include, Message
+from storage.records import Include, Message, VectorMatch
 
 if TYPE_CHECKING:
     from agents.agent import Agent
@@ -70,27 +70,41 @@ class Recalled:
     Attributes:
         settings: the settings the turn used.
         embedder: the embedder's id.
+        resource_id: the resource searched.
         query: the query text (``None`` when the call had no user text).
         vector: the query's embedding (stored with the user message when possible).
-        messages: the recalled messages (matches and their windows), oldest first.
-        matched: the ids the vector search found (without their windows).
+        matches: what the vector search found, best first.
+        messages: the recalled messages (matches and their windows), oldest first, once
+            :meth:`merge` has fetched them.
     """
 
     settings: SemanticRecall
     embedder: str
+    resource_id: str
+    store: Any = None
     query: str | None = None
     vector: list[float] | None = None
+    matches: list[VectorMatch] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    matched: list[str] = field(default_factory=list)
 
-    def merge(self, history: list[Message], thread_id: str,
-              current_ids: Sequence[str] = ()) -> tuple[list[Message], str | None]:
-        """Fold the recalled messages into the turn.
+    def merge(self, history: list[Message], thread_id: str, current_ids: Sequence[str] = (),
+              *, window: int = 0) -> tuple[list[Message], str | None]:
+        """Fetch the matches' windows and fold them into the turn.
+
+        Args:
+            history: the thread's last ``window`` messages, oldest first.
+            thread_id: the turn's thread.
+            current_ids: ids of the call's own messages (never recalled twice).
+            window: how many messages ``history`` was asked for (fewer: the whole thread).
 
         Returns:
             The history with this thread's recalled messages in ``(created_at, id)``
             order, and the system prompt block holding other threads' (or ``None``).
         """
+        if self.matches and self.store is not None:
+            self.messages = fetch_windows(self.store, self.matches, self.settings,
+                                          resource_id=self.resource_id, thread_id=thread_id,
+                                          history=history, whole=len(history) < window)
         seen = {m.id for m in history} | set(current_ids)
         fresh = [m for m in self.messages if m.id not in seen]
         same = [m for m in fresh if m.thread_id == thread_id]
@@ -101,7 +115,10 @@ class Recalled:
 
 def prepare_recall(agent: Agent, ref: ThreadRef | None, drafts: Sequence[Draft]
                    ) -> Recalled | None:
-    """Embed the query and find the recalled messages for a turn (``None``: recall is off).
+    """Embed the query and search the vectors for a turn (``None``: recall is off).
+
+    The matches' windows are fetched by :meth:`Recalled.merge`, once the last-N window
+    is known (a window it already holds costs no read).
 
     Raises:
         ValidationError: semantic recall on with no embedder, or an embedder whose
@@ -111,9 +128,7 @@ def prepare_recall(agent: Agent, ref: ThreadRef | None, drafts: Sequence[Draft]
     if settings is None or ref is None:
         return None
     store = agent.storage
-    vectors = getattr(store, "vectors", None)
-    memory_store = getattr(store, "memory", None)
-    if vectors is None or memory_store is None:
+    if getattr(store, "vectors", None) is None or getattr(store, "memory", None) is None:
         log.warning("semantic recall is on but the store has no vectors domain agent=%s",
                     agent.id)
         return None
@@ -121,7 +136,7 @@ def prepare_recall(agent: Agent, ref: ThreadRef | None, drafts: Sequence[Draft]
     if embedder is None:
         raise ValidationError("semantic recall needs an embedder: configure Memory(embedder=...) "
                               "or STOWAGE_EMBEDDER")
-    recalled = Recalled(settings, embedder.id)
+    recalled = Recalled(settings, embedder.id, ref.resource_id, store)
     users = [d for d in drafts if d.role == "user" and text_of(d.content)]
     if not users:
         return recalled
@@ -132,10 +147,56 @@ def prepare_recall(agent: Agent, ref: ThreadRef | None, drafts: Sequence[Draft]
         log.warning("semantic recall skipped: embedding failed agent=%s error=%s",
                     agent.id, exc)
         return recalled
-    recalled.messages, recalled.matched = find(
-        store, recalled.vector, embedder=embedder.id, settings=settings,
-        resource_id=ref.resource_id, thread_id=ref.thread_id)
+    recalled.matches = search_matches(store, recalled.vector, embedder=embedder.id,
+                                      settings=settings, resource_id=ref.resource_id,
+                                      thread_id=ref.thread_id)
     return recalled
+
+
+def search_matches(store: Any, vector: Sequence[float], *, embedder: str,
+                   settings: SemanticRecall, resource_id: str, thread_id: str
+                   ) -> list[VectorMatch]:
+    """The vector search of a turn (``[]`` when the store fails: logged, as Mastra does).
+
+    Raises:
+        ValidationError: the search refused the vector or the settings.
+    """
+    try:
+        found: list[VectorMatch] = store.vectors.search(
+            vector, embedder=embedder, resource_id=resource_id,
+            thread_id=thread_id if settings.scope == "thread" else None,
+            top_k=settings.top_k, threshold=settings.threshold)
+    except ValidationError:
+        raise
+    except StorageError as exc:
+        log.warning("semantic recall skipped: vector search failed error=%s", type(exc).__name__)
+        return []
+    return found
+
+
+def fetch_windows(store: Any, matches: Sequence[VectorMatch], settings: SemanticRecall, *,
+                  resource_id: str, thread_id: str, history: Sequence[Message] = (),
+                  whole: bool = False) -> list[Message]:
+    """The matches with their ``messageRange`` neighbours, oldest first, in one read.
+
+    A match of this thread whose window the last-N ``history`` already holds is not
+    fetched again (``whole``: ``history`` is the entire thread).
+    """
+    held = {m.id: i for i, m in enumerate(history)}
+    wanted = [m for m in matches
+              if not (m.message_id in held and (whole or held[m.message_id] >= settings.before))]
+    if not wanted:
+        return []
+    includes = [Include(m.message_id, with_previous=settings.before, with_next=settings.after)
+                for m in wanted]
+    page = store.memory.list_messages(thread_id, resource_id=resource_id, include=includes,
+                                      per_page=0)
+    threads = {m.thread_id for m in wanted}
+    # Defence in depth: a window never crosses into another tenant's messages, even on
+    # a backend that does not bound include windows by resource yet.
+    found = [m for m in page.items
+             if m.resource_id == resource_id or (m.resource_id is None and m.thread_id in threads)]
+    return sorted(found, key=lambda m: (m.created_at, m.id))
 
 
 def find(store: Any, vector: Sequence[float], *, embedder: str, settings: SemanticRecall,
@@ -145,29 +206,10 @@ def find(store: Any, vector: Sequence[float], *, embedder: str, settings: Semant
     Raises:
         ValidationError: the search refused the vector or the settings.
     """
-    try:
-        matches = store.vectors.search(
-            vector, embedder=embedder, resource_id=resource_id,
-            thread_id=thread_id if settings.scope == "thread" else None,
-            top_k=settings.top_k, threshold=settings.threshold)
-    except ValidationError:
-        raise
-    except StorageError as exc:
-        log.warning("semantic recall skipped: vector search failed error=%s", type(exc).__name__)
-        return [], []
-    if not matches:
-        return [], []
-    includes = [Include(m.message_id, with_previous=settings.before, with_next=settings.after)
-                for m in matches]
-    page = store.memory.list_messages(thread_id, resource_id=resource_id, include=includes,
-                                      per_page=0)
-    threads = {m.thread_id for m in matches}
-    # Defence in depth: a window never crosses into another tenant's messages, even on
-    # a backend that does not bound include windows by resource yet.
-    found = [m for m in page.items
-             if m.resource_id == resource_id or (m.resource_id is None and m.thread_id in threads)]
-    found.sort(key=lambda m: (m.created_at, m.id))
-    return found, [m.message_id for m in matches]
+    matches = search_matches(store, vector, embedder=embedder, settings=settings,
+                             resource_id=resource_id, thread_id=thread_id)
+    return (fetch_windows(store, matches, settings, resource_id=resource_id,
+                          thread_id=thread_id), [m.message_id for m in matches])
 
 
 def remembered_block(messages: Sequence[Message]) -> str:
@@ -309,11 +351,13 @@ __all__ = [
     "EMBED_JOB",
     "Recalled",
     "embed_job",
+    "fetch_windows",
     "find",
     "prepare_recall",
     "query_vector",
     "reembed",
     "remembered_block",
     "run_embed_job",
+    "search_matches",
     "text_of",
 ]

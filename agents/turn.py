@@ -111,7 +111,7 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         history = recall(memory_store, ref.thread_id, window)
         if recalled is not None:
             history, remembered = recalled.merge(history, ref.thread_id,
-                                                 [d.id for d in drafts if d.id])
+                                                 [d.id for d in drafts if d.id], window=window)
     clock = _Clock(history[-1].created_at if history else None)
     context = ProcessorContext(
         agent_id=agent.id,

@@ -128,6 +128,7 @@ def vector_backends() -> dict[str, Callable[[], Any]]:
     SearchVectors fake): the bench measures exactly what the tests run.
     """
     try:
+        from tests.agents.test_recall_quality import open_backend
         from tests.storage.conformance.vector_backends import VECTOR_BACKENDS
     except ImportError:
         return {"memory": _memory, "sqlite": _sqlite}
@@ -135,7 +136,8 @@ def vector_backends() -> dict[str, Callable[[], Any]]:
     def opened(backend: Any) -> Callable[[], Any]:
         @contextmanager
         def factory() -> Iterator[Any]:
-            with tempfile.TemporaryDirectory() as tmp, backend.factory(Path(tmp)) as store:
+            with tempfile.TemporaryDirectory() as tmp, open_backend(
+                    backend, Path(tmp), 384) as store:
                 yield store
 
         return factory
@@ -209,7 +211,12 @@ def turn_cost(embedder: Any) -> dict[str, Any]:
         from agents import Agent, App, Memory
         from agents.jobs import run_job
 
-        dynamo = storage.open("dynamodb://recall?region=us-east-1")
+        try:  # moto has no SearchVectors: the storage tests' faithful fake answers it
+            import tests.storage.fakes.dynamodb_vectors  # noqa: F401
+        except ImportError:
+            return {"unavailable": "the SearchVectors fake (tests/storage/fakes) is absent"}
+        dynamo = storage.open(f"dynamodb://recall?region=us-east-1"
+                              f"&vector_dimensions={embedder.dimensions}")
         blobs = storage.open("s3://stowage-recall/blobs?region=us-east-1")
         store = storage.CompositeStore(dynamo, blobs=blobs)
         store.setup()

@@ -319,3 +319,22 @@ def test_a_failing_embedder_does_not_fail_the_turn(store: Any,
     assert "semantic recall skipped" in caplog.text
     assert len(store.memory.list_messages("t-1", per_page=None).items) == 2
     assert store.vectors.index() is None  # the job failed too, and was logged
+
+
+def test_a_window_the_history_already_holds_is_not_read_again(
+        store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    setup = _Setup(store, semantic_recall={"topK": 1, "messageRange": 1}, last_messages=10)
+    setup.say("the weather is rainy today")
+    setup.say("my cat is called Miso")
+    reads: list[int] = []
+    real = store.memory.list_messages
+
+    def spy(thread_id: str, **kwargs: Any) -> Any:
+        reads.append(len(kwargs.get("include") or ()))
+        return real(thread_id, **kwargs)
+
+    monkeypatch.setattr(store.memory, "list_messages", spy)
+    setup.say("what is my cat called")
+
+    assert reads == [0]  # the last-N read only: the match and its neighbours are in it
+    assert setup.prompt.count("my cat is called Miso") == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,24 @@ def _exact_top(query: list[float], vectors: dict[str, list[float]], k: int) -> l
     return sorted(vectors, key=lambda i: -cos(query, vectors[i]))[:k]
 
 
+@contextmanager
+def open_backend(backend: Backend, tmp: Path, dimensions: int) -> Iterator[Any]:
+    """An empty store of ``backend`` whose vector index takes ``dimensions``-vectors."""
+    if backend.name != "dynamodb":
+        with backend.factory(tmp) as opened:
+            yield opened
+        return
+    # DynamoDB fixes the index size at CreateTable (the conformance factory's is 16).
+    import tests.storage.fakes.dynamodb_vectors  # noqa: F401  (installs SearchVectors)
+    from tests.storage.dynamodb_support import moto_dynamodb
+
+    with moto_dynamodb(vector_dimensions=dimensions) as (opened, _):
+        yield opened
+
+
 @pytest.fixture(params=vector_backend_params())
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    backend: Backend = request.param
-    with backend.factory(tmp_path) as opened:
+    with open_backend(request.param, tmp_path, 384) as opened:
         yield opened
 
 
