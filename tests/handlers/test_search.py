@@ -154,3 +154,15 @@ def test_the_route_is_in_the_openapi_document(api: Call, app: App) -> None:
     document = api("GET", "/api/openapi.json").body
     params = {p["name"] for p in document["paths"]["/api/memory/search"]["get"]["parameters"]}
     assert {"agentId", "searchQuery", "resourceId", "threadId", "limit", "memoryConfig"} <= params
+
+
+def test_generate_passes_per_call_memory_options(api: Call, talked: App) -> None:
+    memory = {"thread": "t-pets", "resource": "alice"}
+    bad = api("POST", "/api/agents/assistant/generate", body={
+        "messages": "hi", "memory": {**memory, "options": {"semanticRecall": {"topK": 0}}}})
+    assert bad.status == 400 and "topK" in bad.body["error"]
+
+    ok = api("POST", "/api/agents/assistant/generate", body={
+        "messages": "what is my cat called",
+        "memory": {**memory, "options": {"lastMessages": 0, "semanticRecall": False}}})
+    assert ok.status == 200
