@@ -58,8 +58,37 @@ def open_backend(backend: Backend, tmp: Path, dimensions: int) -> Iterator[Any]:
     import tests.storage.fakes.dynamodb_vectors  # noqa: F401  (installs SearchVectors)
     from tests.storage.dynamodb_support import moto_dynamodb
 
-    with moto_dynamodb(vector_dimensions=dimensions) as (opened, _):
+    with moto_dynamodb(vector_dimensions=dimensions) as (opened, _), _one_backup_per_table():
         yield opened
+
+
+@contextmanager
+def _one_backup_per_table() -> Iterator[None]:
+    """moto's TransactWriteItems deep-copies the table once per action for its rollback
+    backup (all copies taken before any action runs, so one per table is the same
+    backup): with 384-float vectors on 220 items that was 100 s of this test."""
+    import copy
+    from unittest import mock
+
+    from moto.dynamodb import models
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    class _Copy:
+        def __init__(self) -> None:
+            self.memo: dict[int, Any] = {}
+
+        def deepcopy(self, value: Any) -> Any:
+            if id(value) not in self.memo:
+                self.memo[id(value)] = copy.deepcopy(value)
+            return self.memo[id(value)]
+
+    def transact(self: Any, transact_items: Any) -> Any:
+        with mock.patch.object(models, "copy", _Copy()):
+            return original(self, transact_items)
+
+    with mock.patch.object(models.DynamoDBBackend, "transact_write_items", transact):
+        yield
 
 
 @pytest.fixture(params=vector_backend_params())
