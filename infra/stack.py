@@ -109,6 +109,11 @@ class StowageStack(Stack):
             domains=DOMAINS if config.dynamodb_domains else (),
             removal=removal,
             deletion_protection=protect,
+            # Semantic recall searches the memory table's vector index (vectors live on
+            # the message items); with memory on Aurora the vectors go to pgvector.
+            vector_dimensions=(
+                config.vector_dimensions if "memory" in config.dynamodb_domains else None
+            ),
         )
         self.postgres = (
             PostgresConstruct(self, POSTGRES_ID, removal=removal, deletion_protection=protect)

@@ -60,8 +60,8 @@ def from_env(environ: dict[str, str] | None = None) -> CompositeStore:
     ``STOWAGE_STORAGE_URL`` names the default store; ``STOWAGE_MEMORY_URL``,
     ``STOWAGE_WORKFLOWS_URL``, ``STOWAGE_OBSERVABILITY_URL``, ``STOWAGE_SCORES_URL``,
     ``STOWAGE_BLOBS_URL`` and ``STOWAGE_VECTORS_URL`` override one domain each (vectors
-    default to the default store's: the same SQLite file, PostgreSQL database or
-    DynamoDB memory table). With nothing set this is the
+    default to the memory domain's store: the same SQLite file, PostgreSQL database or
+    DynamoDB memory table as the messages). With nothing set this is the
     embedded default: ``sqlite:///.stowage/stowage.db`` + ``file:///.stowage/blobs``,
     under the project root whatever the cwd (the resolved path is logged once).
     """
@@ -82,6 +82,9 @@ def from_env(environ: dict[str, str] | None = None) -> CompositeStore:
         url = env.get(f"STOWAGE_{domain.upper()}_URL")
         if url:
             overrides[domain] = _open(url)
+    if "memory" in overrides and "vectors" not in overrides:
+        # Vectors live beside their messages (cascades, the upsert's message check).
+        overrides["vectors"] = overrides["memory"]
     if blobs_url:
         overrides["blobs"] = _open(blobs_url)
     store = CompositeStore(_open(default_url), **overrides)

@@ -301,7 +301,7 @@ class DynamoDBVectorStore:
                 return int(index["Dimensions"])
         raise UnavailableError(
             f"the table {self.table} has no vector index {MESSAGE_VECTORS!r}: deploy with the "
-            "CDK context semanticRecallDimensions, or open dynamodb://...?vector_dimensions=N"
+            "CDK context vectorDimensions, or open dynamodb://...?vector_dimensions=N"
         )
 
     def __repr__(self) -> str:
