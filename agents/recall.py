@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 EMBED_JOB = "embed"
 EMBEDDED_ROLES = ("user", "assistant")
+BACKFILL_BATCH = 100  # message ids per job: an SQS body stays far under 256 KB
 
 
 def text_of(content: Mapping[str, Any]) -> str:
@@ -341,15 +342,38 @@ def run_embed_job(agent: Agent, payload: Mapping[str, Any]) -> int:
 
 
 def reembed(agent: Agent, message_ids: Sequence[str]) -> None:
-    """Queue an ``embed`` job for these messages (after their text was edited)."""
+    """Queue ``embed`` jobs for these messages (after their text was edited), 100 per job."""
     ids = [i for i in message_ids if isinstance(i, str) and i]
-    if ids and agent.memory is not None and agent.memory.embedder is not None:
-        agent.app.jobs.submit({"kind": EMBED_JOB, "agent": agent.id, "messages": ids})
+    if not ids or agent.memory is None or agent.memory.embedder is None:
+        return
+    for start in range(0, len(ids), BACKFILL_BATCH):
+        agent.app.jobs.submit({"kind": EMBED_JOB, "agent": agent.id,
+                               "messages": ids[start:start + BACKFILL_BATCH]})
+
+
+def backfill(agent: Agent, thread_id: str) -> int:
+    """Queue ``embed`` jobs for every user and assistant message of a thread.
+
+    For threads written before semantic recall was turned on (or by another writer):
+    their messages have no vectors, so nothing of them can be recalled until embedded.
+    Re-embedding a message that has a vector replaces it with the same one.
+
+    Returns:
+        How many messages were queued.
+    """
+    store = getattr(agent.storage, "memory", None)
+    if store is None:
+        return 0
+    messages = store.list_messages(thread_id, per_page=None).items
+    ids = [m.id for m in messages if m.role in EMBEDDED_ROLES and text_of(m.content)]
+    reembed(agent, ids)
+    return len(ids)
 
 
 __all__ = [
     "EMBED_JOB",
     "Recalled",
+    "backfill",
     "embed_job",
     "fetch_windows",
     "find",

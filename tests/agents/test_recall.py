@@ -338,3 +338,18 @@ def test_a_window_the_history_already_holds_is_not_read_again(
 
     assert reads == [0]  # the last-N read only: the match and its neighbours are in it
     assert setup.prompt.count("my cat is called Miso") == 1
+
+
+def test_backfill_embeds_a_thread_written_before_recall_was_on(store: Any) -> None:
+    from agents.recall import backfill
+
+    before = _Setup(store, semantic_recall=False)
+    before.say("my cat is called Miso")
+    before.say("the weather is rainy today")
+    assert store.vectors.index() is None  # recall was off: nothing embedded
+
+    after = _Setup(store, semantic_recall={"topK": 1, "messageRange": 0}, last_messages=0)
+    assert backfill(after.agent, "t-1") == 4
+    after.say("what is my cat called", memory={"thread": "t-2", "resource": "u-1"})
+
+    assert "User: my cat is called Miso" in after.system
