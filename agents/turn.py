@@ -102,15 +102,15 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         ref = None
     assert ref is None or memory_store is not None
     # Semantic recall refuses a mismatched embedder before the thread is created.
-    recalled = prepare_recall(agent, ref, drafts)
+    semantic = prepare_recall(agent, ref, drafts)
     thread = ensure_thread(memory_store, ref) if ref is not None else None
     history: list[Message] = []
     remembered: str | None = None
     if ref is not None and settings is not None:
         window = settings.last_messages if ref.last_messages is None else ref.last_messages
         history = recall(memory_store, ref.thread_id, window)
-        if recalled is not None:
-            history, remembered = recalled.merge(history, ref.thread_id,
+        if semantic is not None:
+            history, remembered = semantic.merge(history, ref.thread_id,
                                                  [d.id for d in drafts if d.id], window=window)
     clock = _Clock(history[-1].created_at if history else None)
     context = ProcessorContext(
@@ -172,7 +172,7 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         max_steps=max_steps or agent.max_steps,
         clock=clock,
         processors_out=list(agent.output_processors),
-        recall=recalled,
+        recall=semantic,
     )
 
 
