@@ -91,3 +91,79 @@ def test_scope_thread_and_a_mismatched_embedder_on_every_backend(store: Any) -> 
     with pytest.raises(ValidationError):
         other.generate("hello", memory={"thread": "t-c", "resource": "u-1"})
     assert store.memory.get_thread("t-c") is None
+
+
+def test_the_issue_scenario_on_every_backend(store: Any) -> None:
+    """u-1: 3 threads of 50 messages; the query's nearest is thread 2 message 17; with
+    top_k=3, message_range=2, scope resource, messages 15-19 of thread 2 are recalled,
+    sorted by (created_at, id), deduplicated against the last-N window, never u-2's, and
+    exactly what exact search and index arithmetic predict (so every backend agrees)."""
+    import math
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from agents.recall import Recalled, search_matches
+    from agents.recall_settings import SemanticRecall
+    from storage.records import Message, MessageVector, Thread
+
+    dims = DIMENSIONS
+
+    def gaussian(seed: str) -> list[float]:
+        rng = random.Random(seed)
+        return [rng.gauss(0.0, 1.0) for _ in range(dims)]
+
+    def near(vector: list[float], noise: float, seed: str) -> list[float]:
+        rng = random.Random(seed)
+        return [x + rng.gauss(0.0, noise) for x in vector]
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    vectors: dict[str, list[float]] = {}
+    order: dict[str, list[str]] = {}
+    tick = 0
+    for resource, thread, source in [("u-1", "t1", "t1"), ("u-1", "t2", "t2"),
+                                     ("u-1", "t3", "t3"), ("u-2", "x2", "t2")]:
+        store.memory.save_thread(Thread(id=thread, resource_id=resource))
+        batch = []
+        for n in range(1, 51):
+            tick += 1
+            mid = f"{thread}-m{n:02d}"
+            vectors[mid] = (gaussian(f"{source}-{n}") if resource == "u-1"
+                            else near(gaussian(f"{source}-{n}"), 0.01, mid))  # u-2: near-copies
+            batch.append(Message(id=mid, thread_id=thread, role="user", resource_id=resource,
+                                 content={"format": 2, "parts": [{"type": "text", "text": mid}]},
+                                 created_at=start + timedelta(seconds=tick)))
+        saved = store.memory.save_messages(batch)
+        store.vectors.upsert([MessageVector(m.id, thread, resource, m.created_at,
+                                            tuple(vectors[m.id]), "test/gaussian")
+                              for m in saved])
+        order[thread] = [m.id for m in batch]
+    query = near(gaussian("t2-17"), 0.2, "query")
+    settings = SemanticRecall(top_k=3, before=2, after=2, scope="resource")
+    history = store.memory.list_messages("t3", per_page=4, direction="desc").items[::-1]
+
+    matches = search_matches(store, query, embedder="test/gaussian", settings=settings,
+                             resource_id="u-1", thread_id="t3")
+    recalled = Recalled(settings, "test/gaussian", "u-1", store, matches=matches)
+    merged, block = recalled.merge(history, "t3", window=4)
+
+    def cos(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(
+            sum(x * x for x in a) * sum(y * y for y in b))
+
+    mine = [i for i in vectors if not i.startswith("x2")]
+    exact = sorted(mine, key=lambda i: -cos(query, vectors[i]))[:3]
+    expected: set[str] = set()
+    for match in exact:
+        thread = match.split("-")[0]
+        at = order[thread].index(match)
+        expected |= set(order[thread][max(0, at - 2):at + 3])
+    expected -= {m.id for m in history}
+
+    assert [m.message_id for m in matches] == exact and exact[0] == "t2-m17"
+    got = [m.id for m in recalled.messages if m.id not in {h.id for h in history}]
+    assert {f"t2-m{n}" for n in range(15, 20)} <= set(got)
+    assert set(got) == expected
+    assert recalled.messages == sorted(recalled.messages, key=lambda m: (m.created_at, m.id))
+    assert not any(m.resource_id == "u-2" for m in recalled.messages)
+    assert len({m.id for m in merged}) == len(merged)  # no message twice in the prompt
+    assert block is not None and "t2-m17" in block and "x2-" not in block
