@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test lint bench synth deploy destroy venv node clean
+.PHONY: dev test lint bench bench-save synth deploy destroy venv node clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,9 +35,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check storage agents handlers infra tests bench
 	$(VENV)/bin/mypy storage agents handlers infra
 
-## Request counts, import times, throughput; results in bench/results/.
+## Request counts, import times, throughput (needs PostgreSQL at 127.0.0.1:5432); results in bench/out/.
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
+
+## The same, updating the committed results in bench/results/ (review with git diff).
+bench-save: $(STAMP)
+	$(PY) -m bench --save $(BENCH_ARGS)
 
 ## CloudFormation into cdk.out/ (pip bundling for aarch64 + cdk-nag; no AWS account needed).
 synth: $(STAMP) $(NODE_STAMP)

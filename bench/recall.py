@@ -9,7 +9,7 @@
    off and on (on the answer's path, and in the embed job after it), and embed calls
    per turn (each message once).
 
-    python -m bench.recall        # writes bench/results/recall.json
+    python -m bench recall        # writes recall.json (bench/out/, or bench/results/ with --save)
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import recall_set
+from bench import output, recall_set
 
-RESULTS = Path(__file__).resolve().parent / "results" / "recall.json"
+RESULTS = "recall.json"
 KS = (1, 3, 5, 10)
 BUDGET_EXTRA_REQUESTS = 3  # the issue's: at most 3 more requests on the answer's path
 
@@ -310,9 +310,7 @@ def main() -> int:
     """Run, print, write the JSON; non-zero when a check fails."""
     results = run()
     print(report(results))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    output.write_json(RESULTS, results)
     checks = results["turn_dynamodb_s3"].get("checks", {})
     return 0 if all(checks.values()) else 1
 

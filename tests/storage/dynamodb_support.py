@@ -11,12 +11,14 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -48,6 +50,7 @@ class RequestLog:
         self.calls.clear()
 
 
+ROOT = Path(__file__).resolve().parents[2]
 _SERVER: dict[str, Any] = {}
 
 
@@ -55,18 +58,25 @@ def moto_server_endpoint() -> str:
     """A moto server in a child process, started once per test session.
 
     S3 runs there (not in-process) so a blob's bytes held by the fake never count
-    against the client's memory in the streaming tests.
+    against the client's memory in the streaming tests. It runs moto's server through
+    :mod:`tests.support.moto_server`, with the same DynamoDB patch as this process;
+    its output goes to a temporary file (``_SERVER["log"]``).
     """
     if "url" in _SERVER:
         return str(_SERVER["url"])
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # The child holds its own descriptor of the log; ours closes with the block.
+    with tempfile.NamedTemporaryFile(prefix="moto-server-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.moto_server", "-H", "127.0.0.1",
+             "-p", str(port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    atexit.register(Path(log.name).unlink, missing_ok=True)  # runs after terminate
     atexit.register(process.terminate)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -78,7 +88,7 @@ def moto_server_endpoint() -> str:
     else:
         process.terminate()
         raise RuntimeError("the moto server did not start")
-    _SERVER.update(url=url, process=process)
+    _SERVER.update(url=url, process=process, log=Path(log.name))
     return url
 
 
