@@ -16,7 +16,7 @@ CDK := PATH="$(NODE_BIN):$$PATH" JSII_NODE="$(NODE_BIN)/node" $(NODE_BIN)/node n
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[postgres,infra,dev]'
+	$(PY) -m pip install --quiet -e '.[postgres,infra,dev,local,local-embed]'
 	touch $(STAMP)
 
 venv: $(STAMP)

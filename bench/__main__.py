@@ -36,6 +36,7 @@ SECTIONS: list[Section] = [
     Section("handlers"),
     Section("cold_start"),
     Section("vectors"),
+    Section("recall"),
 ]
 
 

