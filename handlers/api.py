@@ -32,15 +32,17 @@ from handlers.errors import (
 )
 from handlers.observability import count, logger, metrics, tracer
 from handlers.routes import agents, attachments, memory, records
-from handlers.sizes import bounded
+from handlers.sizes import bounded, serialize
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api"
 TITLE = "Stowage API"
 VERSION = "0.1.0"
 
-# Every JSON body is parsed by the one parser with the one nesting limit.
-app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json_input.parse)
+# Every JSON body is parsed by the one parser with the one nesting limit, and written as
+# UTF-8 (what the response size bound measures).
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json_input.parse,
+                             serializer=serialize)
 for _router in (agents.router, memory.router, records.router, attachments.router):
     app.include_router(_router, prefix=API_PREFIX)
 

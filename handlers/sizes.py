@@ -2,10 +2,12 @@
 
 A synchronous Lambda response is at most 6 MB (6,291,456 bytes) **as the runtime
 serialises the handler's return value**: the JSON body is a string inside that
-envelope, so each ``"`` and ``\\`` of the body costs one more byte, and the Python
-runtime writes non-ASCII characters as ``\\uXXXX``. Over the limit, API Gateway
-answers a bare 502 and the caller learns nothing. Two mechanisms keep every answer
-under it:
+envelope, so each ``"`` and ``\\`` of the body costs one more byte. The python3.12
+and 3.13 runtimes write that envelope as UTF-8 (``ensure_ascii=False``), and so does
+:func:`serialize` for the body: a character of a message costs its UTF-8 bytes, not
+the six of a ``\\uXXXX`` escape (seven once escaped again in the envelope). Over the
+limit, API Gateway answers a bare 502 and the caller learns nothing. Two mechanisms
+keep every answer under it:
 
 * lists stop a page early when the next item would not fit (:func:`fitting`), and
 * :func:`bounded` checks the finished envelope of every route and swaps an answer
@@ -21,6 +23,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from aws_lambda_powertools.shared.json_encoder import Encoder
+
 # Lambda's synchronous invocation payload limit (request and response, each).
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 # The bound the api applies (STOWAGE_MAX_RESPONSE_BYTES): Lambda's limit less a margin.
@@ -29,19 +33,33 @@ DEFAULT_MAX_RESPONSE_BYTES = 6_000_000
 PAGE_OVERHEAD = 8 * 1024
 
 
+def serialize(value: Any) -> str:
+    """The api's JSON bodies: compact, UTF-8 text rather than ``\\uXXXX`` escapes.
+
+    A string holding a lone surrogate (no UTF-8 form) falls back to ASCII escapes, so
+    a body can always be sent.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, cls=Encoder)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"), cls=Encoder)
+    return text
+
+
 def envelope_bytes(result: dict[str, Any]) -> int:
-    """The size of a handler result as the Lambda runtime sends it (ASCII-escaped JSON)."""
-    return len(json.dumps(result))
+    """The size of a handler result as the Lambda runtime sends it (UTF-8 JSON)."""
+    return len(json.dumps(result, ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
 def body_cost(value: Any) -> int:
     """The bytes ``value`` adds to the envelope once serialised into a JSON body.
 
-    The body is compact ASCII JSON (the api's serializer); embedding it in the
-    envelope escapes each ``"`` and ``\\`` once more.
+    Its body text in UTF-8, plus one byte for each ``"`` and ``\\`` the envelope
+    escapes once more.
     """
-    text = json.dumps(value, separators=(",", ":"), default=str)
-    return len(text) + text.count('"') + text.count("\\")
+    text = serialize(value)
+    return len(text.encode("utf-8", "surrogatepass")) + text.count('"') + text.count("\\")
 
 
 def fitting(items: Sequence[Any], budget: int) -> int:
@@ -93,6 +111,7 @@ __all__ = [
     "bounded",
     "envelope_bytes",
     "fitting",
+    "serialize",
     "slice_within",
     "too_large",
 ]

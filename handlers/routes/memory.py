@@ -148,12 +148,13 @@ def list_messages(
         description='JSON {"dateRange": {"start", "end"}} (ISO timestamps)')] = None,
 ) -> dict[str, Any]:
     """A page of the thread's messages (``orderBy``, ``include``, ``filter`` as JSON)."""
-    store = store_for(agent_id)
-    memory = memory_of(store)
-    owned_thread(memory, thread_id, caller_of(router))
+    # The query is checked before the thread is looked up: the same 400 for any thread.
     direction = _message_direction(json_value("orderBy", order_by))
     dates = _date_range(json_value("filter", filter))
     windows = _includes(json_value("include", include))
+    store = store_for(agent_id)
+    memory = memory_of(store)
+    owned_thread(memory, thread_id, caller_of(router))
     result = memory.list_messages(
         thread_id,
         include=windows,
