@@ -146,18 +146,19 @@ def test_racing_first_turns_on_one_new_thread_give_it_one_owner(
         return found
 
     monkeypatch.setattr(memory, "get_thread", slow_read)
+    def turn(tenant: str, thread_id: str, barrier: threading.Barrier,
+             replies: dict[str, httpx.Response]) -> None:
+        barrier.wait()
+        replies[tenant] = target.send(tenant, "POST", STREAM, json={
+            "messages": f"{tenant} was here",
+            "memory": {"thread": thread_id, "resource": tenant}})
+
     for _ in range(3):
         thread_id = uid("race")
         replies: dict[str, httpx.Response] = {}
         barrier = threading.Barrier(2)
-
-        def turn(tenant: str, thread_id: str = thread_id) -> None:
-            barrier.wait()
-            replies[tenant] = target.send(tenant, "POST", STREAM, json={
-                "messages": f"{tenant} was here",
-                "memory": {"thread": thread_id, "resource": tenant}})
-
-        runners = [threading.Thread(target=turn, args=(t,)) for t in ("alice", "bob")]
+        runners = [threading.Thread(target=turn, args=(t, thread_id, barrier, replies))
+                   for t in ("alice", "bob")]
         for runner in runners:
             runner.start()
         for runner in runners:
@@ -270,8 +271,8 @@ def _deep_requests(thread_id: str, depth: int) -> list[tuple[str, str, dict[str,
     # A URL holds a few kilobytes (API Gateway, uvicorn): the deepest values go in bodies.
     return (queries if depth <= 1000 else []) + [
         ("POST", GEN, {"content": f'{{"messages":[{deep}],{memory}}}'}, "messages"),
-        ("POST", GEN, {"content": '{"messages":"hi","memory":{"thread":{"id":"%s","metadata":%s},'
-                                  '"resource":"alice"}}' % (thread_id, deep)},
+        ("POST", GEN, {"content": '{"messages":"hi","memory":{"thread":{"id":"' + thread_id
+                                  + '","metadata":' + deep + '},"resource":"alice"}}'},
          "memory.thread.metadata"),
         ("POST", STREAM, {"content": f'{{"messages":[{deep}],{memory}}}'}, "messages"),
         ("POST", "/api/memory/threads",
