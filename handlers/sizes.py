@@ -47,19 +47,33 @@ def serialize(value: Any) -> str:
     return text
 
 
+# simplejson's pure-Python encoder writes U+2028 and U+2029 as \\uXXXX escapes (its C
+# encoder does not): counted escaped, 6 bytes instead of 3, so a size is never short.
+_LINE_SEPARATORS = ("\u2028", "\u2029")
+
+
 def envelope_bytes(result: dict[str, Any]) -> int:
-    """The size of a handler result as the Lambda runtime sends it (UTF-8 JSON)."""
-    return len(json.dumps(result, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    """The size of a handler result as the Lambda runtime sends it (UTF-8 JSON).
+
+    Exact, except that a U+2028/U+2029 character counts as its 6-byte escape.
+    """
+    text = json.dumps(result, ensure_ascii=False)
+    return len(text.encode("utf-8", "surrogatepass")) + _separator_escapes(text)
 
 
 def body_cost(value: Any) -> int:
     """The bytes ``value`` adds to the envelope once serialised into a JSON body.
 
     Its body text in UTF-8, plus one byte for each ``"`` and ``\\`` the envelope
-    escapes once more.
+    escapes once more (and three for each U+2028/U+2029).
     """
     text = serialize(value)
-    return len(text.encode("utf-8", "surrogatepass")) + text.count('"') + text.count("\\")
+    return (len(text.encode("utf-8", "surrogatepass")) + text.count('"') + text.count("\\")
+            + _separator_escapes(text))
+
+
+def _separator_escapes(text: str) -> int:
+    return 3 * sum(text.count(c) for c in _LINE_SEPARATORS)
 
 
 def fitting(items: Sequence[Any], budget: int) -> int:

@@ -59,3 +59,5 @@ API_HANDLER = "handlers.api.handler"
 WORKER_HANDLER = "handlers.worker.handler"
 STREAM_HANDLER = "run.sh"
 STREAM_ROUTE = ("api", "agents", "{id}", "stream")
+# Answered without authorization (probes send no credentials).
+HEALTH_ROUTE = ("api", "health")

@@ -479,3 +479,46 @@ def test_a_4_5_mb_message_never_makes_a_response_over_6_mb(target: Target) -> No
     assert len(second.content) < DEFAULT_MAX_RESPONSE_BYTES
     assert [m["role"] for m in second.json()["messages"]] == ["assistant"]
     assert second.json()["hasMore"] is False
+
+
+@pytest.mark.parametrize("target", targets(modes=("iam",)), indirect=True)
+def test_pages_cut_by_size_continue_exactly_from_their_own_page_and_per_page(
+        target: Target) -> None:
+    # Given 12 messages of about 1 MB each (6 turns): 12 MB, two pages' worth of responses
+    thread_id = uid("mb")
+    for turn in range(6):
+        text = f"turn {turn} " + ("ü\"\\" + "a" * 97) * 10_000
+        reply = target.send("alice", "POST", GEN, json={
+            "messages": text, "memory": {"thread": thread_id, "resource": "alice"}})
+        assert reply.status_code == 200, reply.text[:300]
+    path = f"/api/memory/threads/{thread_id}/messages"
+    expected = [m for m, _, _ in stored(target, thread_id)[1]]
+
+    def read_all(params: dict[str, str]) -> list[str]:
+        seen: list[str] = []
+        while True:
+            reply = target.send("alice", "GET", path, params=params)
+            assert reply.status_code == 200, reply.text[:300]
+            assert len(reply.content) <= DEFAULT_MAX_RESPONSE_BYTES
+            page = reply.json()
+            assert page["total"] == 12 and page["messages"]
+            seen += [m["id"] for m in page["messages"]]
+            if not page["hasMore"]:
+                return seen
+            # Continue from the answer's own page and perPage, as a client would
+            params = {**params, "page": str(page["page"] + 1), "perPage": str(page["perPage"])}
+
+    # When a client pages through with a page size too big for one response
+    # Then every message comes exactly once, in order, each page under the limit
+    assert read_all({"perPage": "40"}) == expected
+    assert read_all({"perPage": "false"}) == expected
+    newest_first = json.dumps({"field": "createdAt", "direction": "DESC"})
+    assert read_all({"perPage": "10", "orderBy": newest_first}) == expected[::-1]
+    # A page that starts inside the thread is cut at a size that divides its offset
+    later = target.send("alice", "GET", path, params={"page": "1", "perPage": "6"}).json()
+    assert (later["page"] * later["perPage"], later["hasMore"]) == (6, True)
+    assert [m["id"] for m in later["messages"]] == expected[6:6 + later["perPage"]]
+    # Context windows mix other messages in: such a page is refused, not cut
+    windows = json.dumps([{"id": expected[0], "withNextMessages": 11}])
+    refused = target.send("alice", "GET", path, params={"perPage": "1", "include": windows})
+    assert refused.status_code == 413 and "include" in error_of(refused)
