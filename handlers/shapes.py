@@ -56,17 +56,19 @@ def message_json(message: Message, url_for: UrlFor | None = None) -> dict[str, A
 
 
 def without_repeated_text(content: dict[str, Any]) -> dict[str, Any]:
-    """Format-2 content without ``content.content`` when its text parts already say it.
+    """Format-2 content without ``content.content`` when its one text part already says it.
 
-    Mastra keeps the plain text twice (``content.content`` and the ``text`` parts);
-    ``@mastra/client-js`` reads the parts, and sending both doubles every list.
+    Mastra keeps the plain text twice (``content.content`` and the ``text`` part), and
+    sending both doubles every list. Mastra's ``MessageList`` falls back to the (last)
+    text part when ``content.content`` is absent, so it is left out only when that
+    fallback gives back exactly the same text: one text part, equal to it.
     """
     plain = content.get("content")
     parts = content.get("parts")
     if not isinstance(plain, str) or not plain or not isinstance(parts, list):
         return content
     texts = [p.get("text") for p in parts if isinstance(p, dict) and p.get("type") == "text"]
-    if not texts or "".join(t for t in texts if isinstance(t, str)) != plain:
+    if texts != [plain]:
         return content
     return {k: v for k, v in content.items() if k != "content"}
 
