@@ -104,6 +104,8 @@ def create_thread(body: Annotated[CreateThreadBody, Body()],
         # One conditional write: two racing creates cannot both succeed.
         created = memory.save_thread(thread, if_absent=True)
     except ConflictError:
+        if memory.get_thread(thread.id) is None:
+            raise  # a write conflict to retry (DynamoDB), not a taken id
         raise HTTPError(409, THREAD_ID_IN_USE) from None
     return thread_json(created)
 

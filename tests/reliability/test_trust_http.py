@@ -47,6 +47,19 @@ def target(request: pytest.FixtureRequest,
     backend, auth = request.param
     with running(backend, auth, tmp_path_factory.mktemp(f"{backend}-{auth}")) as served:
         yield served
+        # After every attack on this server, every stored thread is still well formed.
+        assert_well_formed(served.store.memory)
+
+
+def assert_well_formed(memory: Any) -> None:
+    """Each question answered once, each answer after its question, counts exact."""
+    threads = memory.list_threads(per_page=None).items
+    assert threads
+    for thread in threads:
+        page = memory.list_messages(thread.id, per_page=None)
+        roles = [m.role for m in page.items]
+        assert page.total == len(roles), thread.id
+        assert roles == ["user", "assistant"] * (len(roles) // 2), (thread.id, roles)
 
 
 def error_of(reply: httpx.Response) -> str:
@@ -142,7 +155,7 @@ def test_racing_first_turns_on_one_new_thread_give_it_one_owner(
     def slow_read(thread_id: str) -> Any:
         found = read(thread_id)
         if thread_id.startswith("race-"):
-            time.sleep(0.2)
+            time.sleep(0.1)
         return found
 
     monkeypatch.setattr(memory, "get_thread", slow_read)
@@ -153,7 +166,7 @@ def test_racing_first_turns_on_one_new_thread_give_it_one_owner(
             "messages": f"{tenant} was here",
             "memory": {"thread": thread_id, "resource": tenant}})
 
-    for _ in range(3):
+    for _ in range(2):
         thread_id = uid("race")
         replies: dict[str, httpx.Response] = {}
         barrier = threading.Barrier(2)
