@@ -23,15 +23,22 @@ from aws_lambda_powertools.logging import correlation_paths
 from handlers import json_input
 from handlers._wiring import settings
 from handlers.auth import authenticate
+from handlers.cors import add_headers, header
 from handlers.errors import (
     HTTPError,
     PayloadTooLargeError,
     describe_validation,
     error_body,
+    error_headers,
+    is_retryable,
     status_and_message,
 )
 from handlers.observability import count, logger, metrics, tracer
-from handlers.routes import agents, attachments, memory, records
+from handlers.routes import agents, attachments, catalog, memory, records, studio
+from handlers.routes import metrics as metric_routes
+from handlers.routes import observability as observability_routes
+from handlers.routes.agents import request_deadline
+from handlers.routes.studio import PUBLIC_ROUTES as STUDIO_PUBLIC_ROUTES
 from handlers.sizes import bounded, serialize
 
 log = logging.getLogger(__name__)
@@ -43,8 +50,12 @@ VERSION = "0.1.0"
 # UTF-8 (what the response size bound measures).
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json_input.parse,
                              serializer=serialize)
-for _router in (agents.router, memory.router, records.router, attachments.router):
+# Studio's routers first: their fixed paths (/agents/providers, /observability/traces/light)
+# must win over the {id} routes of the others.
+for _router in (studio.router, catalog.router, observability_routes.router, metric_routes.router,
+                agents.router, memory.router, records.router, attachments.router):
     app.include_router(_router, prefix=API_PREFIX)
+app.include_router(studio.root_router)
 
 
 @app.get(f"{API_PREFIX}/health", summary="Health check", tags=["System"])
@@ -66,8 +77,10 @@ def openapi_document() -> str:
     return app.get_openapi_json_schema(title=TITLE, version=VERSION)
 
 
-def _error(status: int, message: str) -> Response[str]:
-    return Response(status, content_types.APPLICATION_JSON, error_body(message))
+def _error(status: int, message: str, headers: dict[str, str] | None = None, *,
+           retryable: bool = False) -> Response[str]:
+    return Response(status, content_types.APPLICATION_JSON,
+                    error_body(message, retryable=retryable), headers=headers)
 
 
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
@@ -86,7 +99,7 @@ def _failed(exc: Exception) -> Response[str]:
     if status >= 500:
         logger.exception("request failed status=%s", status)
         count("ServerErrors")
-    return _error(status, message)
+    return _error(status, message, error_headers(exc), retryable=is_retryable(exc))
 
 
 def _body_size(event: dict[str, Any]) -> int:
@@ -113,7 +126,7 @@ def _check_body(event: dict[str, Any], limit: int) -> dict[str, Any]:
     if not event.get("body"):
         return event
     headers = event.get("headers") or {}
-    json_input.require_json(json_input.header(headers, "content-type"))
+    json_input.require_json(header(headers, "content-type"))
     if event.get("isBase64Encoded"):
         # API Gateway base64-encodes bodies that are not UTF-8 text; JSON must be UTF-8
         # (Powertools would fail decoding it: a 500 instead of the caller's 400).
@@ -130,18 +143,18 @@ def _check_body(event: dict[str, Any], limit: int) -> dict[str, Any]:
 
 
 # Requests answered without credentials, as (method, path): load balancers and uptime
-# probes send none. Nothing here may read or write tenant data.
-PUBLIC_ROUTES = frozenset({("GET", f"{API_PREFIX}/health")})
+# probes send none, nor does Studio before it signs in. None of them reads or writes
+# tenant data: their routes get no caller, and ``caller_of`` refuses to make one up.
+PUBLIC_ROUTES = STUDIO_PUBLIC_ROUTES | {("GET", f"{API_PREFIX}/health")}
 
 
 def needs_credentials(event: dict[str, Any]) -> bool:
     """Whether the caller must be authenticated before this request is routed.
 
-    This is the hook for CORS: a browser sends its preflight (``OPTIONS``, no body,
-    no ``Authorization``) before the real request, so when the API answers preflights
-    they are recognised here and answered before authentication.
+    CORS preflights never get here: :func:`dispatch` answers them first (a browser
+    sends them without credentials or a body).
     """
-    return (event.get("httpMethod"), event.get("path")) not in PUBLIC_ROUTES
+    return (event.get("httpMethod", "").upper(), event.get("path")) not in PUBLIC_ROUTES
 
 
 def _reply(status: int, message: str) -> dict[str, Any]:
@@ -165,15 +178,35 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Check body and caller, route, bound the answer (:func:`handler` and the dev server)."""
+    """Answer CORS preflights, check body and caller, route, bound the answer (every answer
+    gets CORS headers); used by :func:`handler` and the dev server."""
     config = settings()
+    origin = header(event.get("headers"), "origin")
+    if event.get("httpMethod", "").upper() == "OPTIONS":
+        # Before the body checks and auth: browsers send preflights without credentials.
+        requested = header(event.get("headers"), "access-control-request-headers")
+        return {"statusCode": 204, "headers": config.cors.preflight(origin, requested),
+                "body": "", "isBase64Encoded": False}
+    result = _route(event, context, config)
+    cors = config.cors.headers(origin)
+    if cors:
+        add_headers(result.setdefault("headers", {}), cors)
+        multi = result.get("multiValueHeaders") or {}
+        for name in [k for k in multi if k.lower() in {n.lower() for n in cors}]:
+            del multi[name]
+    return result
+
+
+def _route(event: dict[str, Any], context: Any, config: Any) -> dict[str, Any]:
     try:
         event = _check_body(event, config.max_body_bytes)
         caller = (authenticate(config, event.get("headers") or {}, event.get("requestContext"))
                   if needs_credentials(event) else None)
     except HTTPError as exc:
         return _reply(exc.status, exc.message)
-    app.append_context(caller=caller)  # type: ignore[no-untyped-call]
+    # The request's deadline starts now (generate bounds its model calls by it).
+    app.append_context(caller=caller,  # type: ignore[no-untyped-call]
+                       deadline=request_deadline(config, context))
     result: dict[str, Any] = app.resolve(event, context)
     return bounded(result, config.max_response_bytes)
 

@@ -148,11 +148,5 @@ def require_json(content_type: str | None) -> None:
     raise HTTPError(415, f"Content-Type must be application/json, {declared}")
 
 
-def header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    """A header's value, whatever the case of its name."""
-    wanted = name.lower()
-    return next((v for k, v in (headers or {}).items() if k.lower() == wanted), None)
-
-
-__all__ = ["MAX_DEPTH", "MAX_SAFE_INTEGER", "check_depth", "header", "is_json_media", "parse",
-           "parse_query", "require_json"]
+__all__ = ["MAX_DEPTH", "MAX_SAFE_INTEGER", "check_depth", "is_json_media", "parse", "parse_query",
+           "require_json"]
