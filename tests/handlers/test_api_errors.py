@@ -99,6 +99,16 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int]] = [
     ("GET", "/api/memory/threads/t-1/messages",
      {"query": {"include": json.dumps([{"id": "m-1", "withNextMessages": 2**63}])}}, 400),
     ("GET", "/api/memory/threads", {"query": {"page": "99999999999999999999"}}, 400),
+    # A timestamp past year 9999 once converted to UTC (was an OverflowError: a 500)
+    ("POST", "/api/observability/traces/query",
+     {"body": {"timeRange": {"from": "9999-12-31T23:59:59-14:00"}}}, 400),
+    ("POST", "/api/observability/traces/query",
+     {"body": {"timeRange": {}, "mode": "delta", "limit": 5,
+               "after": "9999-12-31T23:59:59-14:00"}}, 400),
+    ("POST", "/api/observability/traces/query",
+     {"raw": '{"timeRange": ' + "[" * 70 + "]" * 70 + "}"}, 400),
+    ("GET", "/api/workflows/agent:assistant/runs",
+     {"query": {"fromDate": "0001-01-01T00:00:00+14:00"}}, 400),
 ]
 
 
