@@ -147,7 +147,8 @@ def list_messages(
     include: Annotated[str | None, Query(
         description="JSON [{id, withPreviousMessages, withNextMessages}]")] = None,
     filter: Annotated[str | None, Query(
-        description='JSON {"dateRange": {"start", "end"}} (ISO timestamps)')] = None,
+        description='JSON {"dateRange": {"start", "end", "startExclusive", "endExclusive"}} '
+                    "(ISO timestamps, booleans)")] = None,
 ) -> dict[str, Any]:
     """A page of the thread's messages (``orderBy``, ``include``, ``filter`` as JSON)."""
     # The query is checked before the thread is looked up: the same 400 for any thread.
