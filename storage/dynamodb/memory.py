@@ -117,8 +117,14 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
         item = self.dynamo.get(self.table, thread_key(thread_id))
         return thread_from_item(item) if item else None
 
-    def save_thread(self, thread: Thread) -> Thread:
-        """Create or replace a thread (its messages and their count are kept)."""
+    def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
+        """Create or replace a thread (its messages and their count are kept).
+
+        With ``if_absent`` only the conditional create runs.
+
+        Raises:
+            ConflictError: ``if_absent`` and the id exists.
+        """
         if not isinstance(thread, Thread):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         v.check_thread(thread)
@@ -151,6 +157,8 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
             except TransactionCanceled as exc:
                 if exc.reasons[:1] != ["ConditionalCheckFailed"]:
                     raise
+                if if_absent:
+                    raise ConflictError(f"thread {thread.id!r} already exists") from exc
             # It exists: replace it, moving it between resource counters if needed.
             current = self.dynamo.get(self.table, thread_key(thread.id))
             if current is None:
