@@ -251,6 +251,36 @@ class InMemoryMemoryStore:
             items = clone(items)
         return page_of(items, total=len(own), page=page, per_page=per_page)
 
+    def get_windows(
+        self, include: Sequence[Include], *, resource_id: str | None = None
+    ) -> list[Message]:
+        """The ``include`` windows alone, oldest first (see ``protocols.WindowReader``).
+
+        With ``resource_id``: nothing for an included message of another resource, and
+        only that resource's messages of each window.
+        """
+        if resource_id is not None:
+            v.check_id(resource_id, "resource id")
+        wanted = [include] if isinstance(include, Include) else list(include)
+        for item in wanted:
+            if not isinstance(item, Include):
+                raise ValidationError(f"expected an Include, got {type(item).__name__}")
+            v.check_id(item.id, "included message id")
+            v.check_non_negative(item.with_previous, "with_previous")
+            v.check_non_negative(item.with_next, "with_next")
+        with self._lock:
+            chosen: dict[str, Message] = {}
+            for item in wanted:
+                target = self._messages.get(item.id)
+                if target is None or resource_id not in (None, target.resource_id):
+                    continue
+                ordered = self._sorted_thread(target.thread_id)
+                at = next(i for i, m in enumerate(ordered) if m.id == item.id)
+                for m in ordered[max(0, at - item.with_previous) : at + item.with_next + 1]:
+                    if resource_id in (None, m.resource_id):
+                        chosen.setdefault(m.id, m)
+            return clone(sorted(chosen.values(), key=lambda m: (m.created_at, m.id)))
+
     def get_messages(self, message_ids: Sequence[str]) -> list[Message]:
         """The messages with these ids, in the order asked (once each); unknown ids skipped."""
         ids = v.check_ids(message_ids, "message id")
