@@ -113,11 +113,11 @@ class BatchedWindows:
         if not includes:
             return []
         where = self._where(includes)
-        items: dict[tuple[str, str], Item] = {}
+        items: dict[tuple[str, str], Item | None] = {}  # None: read, and not there
         self._fetch(items, [k for inc in includes for k in self._first_keys(inc, where)])
         gone = list(dict.fromkeys(
             inc.id for inc in includes
-            if inc.id in where and _key_id(self._match_key(where[inc.id])) not in items))
+            if inc.id in where and items.get(_key_id(self._match_key(where[inc.id]))) is None))
         if gone:
             # Hinted where it no longer is (moved, re-timed, deleted): ask the locators.
             for message_id in gone:
@@ -169,7 +169,7 @@ class BatchedWindows:
         return keys
 
     def _listed_keys(self, inc: Include, where: dict[str, Hint],
-                     items: dict[tuple[str, str], Item]) -> list[Item]:
+                     items: dict[tuple[str, str], Item | None]) -> list[Item]:
         """Neighbour keys the included message's own lists name that were not read."""
         hint = where.get(inc.id)
         if hint is None or not _fits(inc):
@@ -184,7 +184,7 @@ class BatchedWindows:
         return [k for k in keys if _key_id(k) not in items]
 
     def _assembled(self, inc: Include, hint: Hint,
-                   items: dict[tuple[str, str], Item]) -> list[Item] | None:
+                   items: dict[tuple[str, str], Item | None]) -> list[Item] | None:
         """The window from what was read, or ``None`` when it cannot be proved exact."""
         if not _fits(inc):
             return None
@@ -232,9 +232,11 @@ class BatchedWindows:
     def _match_key(hint: Hint) -> Item:
         return message_key(hint.thread_id, hint.sk)
 
-    def _fetch(self, items: dict[tuple[str, str], Item], keys: list[Item]) -> None:
+    def _fetch(self, items: dict[tuple[str, str], Item | None], keys: list[Item]) -> None:
+        """Read the keys not read yet; a key read and not found is recorded as ``None``."""
         wanted = {_key_id(k): k for k in keys if _key_id(k) not in items}
         if wanted:
+            items.update(dict.fromkeys(wanted))
             for item in self.dynamo.batch_get(self.table, list(wanted.values())):
                 items[_key_id(item)] = item
 
