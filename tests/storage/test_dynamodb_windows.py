@@ -402,7 +402,7 @@ def test_a_save_racing_the_job_cancels_its_write_and_it_reads_again(dyn: Any) ->
 
 
 def test_a_resaved_message_loses_its_lists_and_the_windows_stay_exact(dyn: Any) -> None:
-    store, log = dyn
+    store, _ = dyn
     messages = _thread(store, "t1", 8)
     _embedded(store, messages)
     store.memory.save_messages([messages[4]])  # rewritten whole: no vector, no lists
