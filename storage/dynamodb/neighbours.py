@@ -110,6 +110,24 @@ def certified(thread: Mapping[str, Any]) -> bool:
     return cert is not None and get_n(cert, "sv", -1) == thread_version(thread)
 
 
+def appended_since_certified(thread: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(the certified tail, how many messages were added since) when nothing was removed.
+
+    ``None``: no certificate, or messages were removed, moved or re-timed since (then the
+    lists are no guide). ``(tail, 0)`` is a certified thread. With ``n > 0`` every list is
+    still exact if those ``n`` messages all sort after ``tail`` (a reader checks that by
+    reading the thread's newest ``n + 1``): lists of messages before ``tail`` do not see
+    them, which only matters for the next-lists that end at ``tail``.
+    """
+    cert = certificate(thread)
+    if cert is None or "tail" not in cert:
+        return None
+    added = get_n(thread, "message_count") - get_n(cert, "count")
+    if added < 0 or thread_version(thread) - get_n(cert, "sv") != added:
+        return None
+    return get_s(cert, "tail") or "", added
+
+
 def lists_of(item: Mapping[str, Any]) -> tuple[Keys, Keys] | None:
     """An item's (previous, next) sort keys, nearest first; ``None`` when it has none."""
     previous, following = item.get(PREVIOUS), item.get(NEXT)
@@ -422,6 +440,7 @@ __all__ = [
     "ListWrite",
     "Row",
     "ThreadState",
+    "appended_since_certified",
     "certified",
     "certify_action",
     "check_action",

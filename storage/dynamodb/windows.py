@@ -40,6 +40,7 @@ from storage.dynamodb.keys import MSG_HIGH, MSG_LOW, Location, message_key, thre
 from storage.records import Include, Message
 
 _HINTS = 4096
+_MAX_APPENDED = 20  # more messages since the lists were exact: read the windows instead
 
 
 @dataclass(frozen=True)
@@ -128,14 +129,16 @@ class BatchedWindows:
             where.update({i: Hint(t, k) for i, (t, k) in found.items()})
             self._fetch(items, [key for i in found for key in (
                 thread_key(where[i].thread_id), self._match_key(where[i]))])
-        self._fetch(items, [k for inc in includes for k in self._listed_keys(inc, where, items)])
+        views = self._views(includes, where, items)
+        self._fetch(items, [k for inc in includes
+                            for k in self._listed_keys(inc, where, items, views)])
         decoded: dict[tuple[str, str], Message] = {}
         out: dict[str, Message] = {}
         for inc in includes:
             hint = where.get(inc.id)
             if hint is None:
                 continue  # unknown id: ignored
-            rows = self._assembled(inc, hint, items)
+            rows = self._assembled(inc, hint, items, views.get(hint.thread_id))
             if rows is None:
                 rows = self._queried(inc, hint)
             for item in _bounded(rows, hint.sk, resource_id):
@@ -168,37 +171,85 @@ class BatchedWindows:
                 *hint.previous[: inc.with_previous], *hint.following[: inc.with_next])]
         return keys
 
+    def _views(self, includes: Sequence[Include], where: dict[str, Hint],
+               items: dict[tuple[str, str], Item | None]) -> dict[str, _View]:
+        """How far each included message's thread can be trusted (see :class:`_View`).
+
+        A thread that only had messages appended since its lists were made exact (the
+        embed job of the last turn has not run yet) costs one Query of its newest
+        messages, which shows whether they all came after the certified tail.
+        """
+        views: dict[str, _View] = {}
+        seen: set[str] = set()
+        for inc in includes:
+            hint = where.get(inc.id)
+            if hint is None or not _fits(inc) or hint.thread_id in seen:
+                continue
+            seen.add(hint.thread_id)
+            thread = items.get(_key_id(thread_key(hint.thread_id)))
+            if thread is None:
+                continue
+            if neighbours.certified(thread):
+                views[hint.thread_id] = _View(tail=None)
+                continue
+            since = neighbours.appended_since_certified(thread)
+            if since is None or not 0 < since[1] <= _MAX_APPENDED:
+                continue
+            tail, added = since
+            newest = self.dynamo.query_items(
+                self.table,
+                limit=added + 1,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={
+                    ":pk": s(f"THREAD#{hint.thread_id}"), ":lo": s(MSG_LOW), ":hi": s(MSG_HIGH),
+                },
+                ScanIndexForward=False,
+                ConsistentRead=True,
+            )
+            appended = [i for i in newest if (get_s(i, "sk") or "") > tail]
+            if len(appended) != added:
+                continue  # something landed before the tail, or more came: not a guide
+            for item in appended:
+                items[_key_id(item)] = item
+            views[hint.thread_id] = _View(
+                tail=tail, appended=tuple(get_s(i, "sk") or "" for i in reversed(appended)))
+        return views
+
     def _listed_keys(self, inc: Include, where: dict[str, Hint],
-                     items: dict[tuple[str, str], Item | None]) -> list[Item]:
+                     items: dict[tuple[str, str], Item | None],
+                     views: dict[str, _View]) -> list[Item]:
         """Neighbour keys the included message's own lists name that were not read."""
         hint = where.get(inc.id)
-        if hint is None or not _fits(inc):
+        if hint is None or not _fits(inc) or hint.thread_id not in views:
             return []
-        thread = items.get(_key_id(thread_key(hint.thread_id)))
         match = items.get(_key_id(self._match_key(hint)))
         lists = neighbours.lists_of(match) if match is not None else None
-        if thread is None or lists is None or not neighbours.certified(thread):
+        if lists is None:
             return []
         needed = (*lists[0][: inc.with_previous], *lists[1][: inc.with_next])
         keys = [message_key(hint.thread_id, k) for k in needed]
         return [k for k in keys if _key_id(k) not in items]
 
-    def _assembled(self, inc: Include, hint: Hint,
-                   items: dict[tuple[str, str], Item | None]) -> list[Item] | None:
+    def _assembled(self, inc: Include, hint: Hint, items: dict[tuple[str, str], Item | None],
+                   view: _View | None) -> list[Item] | None:
         """The window from what was read, or ``None`` when it cannot be proved exact."""
-        if not _fits(inc):
+        if not _fits(inc) or view is None:
             return None
-        thread = items.get(_key_id(thread_key(hint.thread_id)))
         match = items.get(_key_id(self._match_key(hint)))
-        if thread is None or match is None or not neighbours.certified(thread):
-            return None
-        lists = neighbours.lists_of(match)
-        if lists is None:
-            return None  # re-saved since it was embedded (the lists went with the vector)
+        lists = neighbours.lists_of(match) if match is not None else None
+        if match is None or lists is None:
+            return None  # gone, or re-saved since it was embedded (lists go with the vector)
+        before, after = lists
+        if view.tail is not None:
+            # Exact as of the certificate; since then messages were only appended.
+            if hint.sk > view.tail or any(k > view.tail for k in (*before, *after)):
+                return None
+            if len(after) < neighbours.RANGE:
+                after = (*after, *view.appended)  # the thread went on after its tail
         previous = [items.get(_key_id(message_key(hint.thread_id, k)))
-                    for k in lists[0][: inc.with_previous]]
+                    for k in before[: inc.with_previous]]
         following = [items.get(_key_id(message_key(hint.thread_id, k)))
-                     for k in lists[1][: inc.with_next]]
+                     for k in after[: inc.with_next]]
         rows = [*reversed(previous), match, *following]
         if any(row is None for row in rows):
             return None  # a neighbour went (a TTL expiry, a race): read it the long way
@@ -239,6 +290,19 @@ class BatchedWindows:
             items.update(dict.fromkeys(wanted))
             for item in self.dynamo.batch_get(self.table, list(wanted.values())):
                 items[_key_id(item)] = item
+
+
+@dataclass(frozen=True)
+class _View:
+    """What a read learnt about one thread's lists.
+
+    Attributes:
+        tail: ``None``: the thread is certified (every list exact). Else the certified
+            tail, after which only ``appended`` (sort keys, oldest first) were added.
+    """
+
+    tail: str | None
+    appended: tuple[str, ...] = ()
 
 
 def _fits(inc: Include) -> bool:

@@ -246,10 +246,46 @@ def test_without_hints_the_windows_cost_three_batch_gets(dyn: Any) -> None:
     assert _ids(got) == [f"t{n}-{i:02d}" for n in (1, 2, 3) for i in range(8, 13)]
 
 
-def test_an_uncertified_thread_falls_back_to_two_queries_per_window(dyn: Any) -> None:
+def test_a_thread_appended_to_since_its_job_costs_one_query(dyn: Any) -> None:
+    # A turn was saved and its embed job has not run: the thread's lists are exact up to
+    # the certified tail, and one Query of its newest messages proves that nothing else
+    # changed. A window reaching the old tail goes on into the appended messages.
+    store, log = dyn
+    _three_threads(store)
+    turn = _thread(store, "t2", 2, start=150, tag="new")
+    store.vectors.search(QUERY, embedder="e", resource_id="u-1", top_k=100)
+    includes = [Include(f"t{n}-{i:02d}", with_previous=1, with_next=1)
+                for n in (1, 2, 3) for i in (4, 12)]
+    includes.append(Include("t2-19", with_previous=2, with_next=2))
+    log.reset()
+
+    got = store.memory.get_windows(includes, resource_id="u-1")
+
+    assert log.calls == {"dynamodb.BatchGetItem": 1, "dynamodb.Query": 1}
+    windows = {n: [f"t{n}-{i:02d}" for i in (3, 4, 5, 11, 12, 13)] for n in (1, 2, 3)}
+    assert _ids(got) == [*windows[1], *windows[2], "t2-17", "t2-18", "t2-19",
+                         *_ids(turn), *windows[3]]
+
+    # The job certifies the thread again: no Query (after a search, as in a turn: the
+    # hints from before the job name t2-19's old next list).
+    _embedded(store, turn)
+    store.vectors.search(QUERY, embedder="e", resource_id="u-1", top_k=100)
+    log.reset()
+    assert store.memory.get_windows(includes, resource_id="u-1") == got
+    assert log.calls == {"dynamodb.BatchGetItem": 1}
+
+
+@pytest.mark.parametrize("change", ["inserted earlier", "deleted"])
+def test_an_uncertified_thread_falls_back_to_two_queries_per_window(
+    dyn: Any, change: str
+) -> None:
     store, log = dyn
     threads = _three_threads(store)
-    _thread(store, "t2", 1, start=150, tag="new")  # a turn saved, its job not run yet
+    if change == "deleted":
+        store.memory.delete_messages(["t2-00"])
+    else:
+        store.memory.save_messages([Message(id="t2-early", thread_id="t2", role="user",
+                                            content=content("early"), created_at=at(99))])
     store.vectors.search(QUERY, embedder="e", resource_id="u-1", top_k=100)
     includes = [Include(f"t{n}-{i:02d}", with_previous=1, with_next=1)
                 for n in (1, 2, 3) for i in (4, 12)]
@@ -257,15 +293,12 @@ def test_an_uncertified_thread_falls_back_to_two_queries_per_window(dyn: Any) ->
 
     got = store.memory.get_windows(includes, resource_id="u-1")
 
-    assert log.calls == {"dynamodb.BatchGetItem": 1, "dynamodb.Query": 4}  # t2's two
+    # t2's two windows, two Queries each (and, when one message was added, one Query
+    # to see whether it came after the certified tail: it did not)
+    queries = 4 + (change == "inserted earlier")
+    assert log.calls == {"dynamodb.BatchGetItem": 1, "dynamodb.Query": queries}
     assert _ids(got) == [m.id for n in (1, 2, 3) for m in threads[f"t{n}"]
                          if int(m.id[-2:]) in (3, 4, 5, 11, 12, 13)]
-
-    # The next embed job certifies the thread again: one request.
-    _embedded(store, store.memory.get_messages(["t2-new00"]))
-    log.reset()
-    assert store.memory.get_windows(includes, resource_id="u-1") == got
-    assert log.calls == {"dynamodb.BatchGetItem": 1}
 
 
 def test_a_range_over_two_takes_the_queries(dyn: Any) -> None:
