@@ -472,3 +472,45 @@ def test_the_lists_add_what_list_bytes_says_at_most(dyn: Any) -> None:
     assert item is not None
     added = attribute_size("nbp", item["nbp"]) + attribute_size("nbn", item["nbn"])
     assert 4 * len("MSG#" + sort_key(at(0), messages[2].id)) < added <= neighbours.list_bytes()
+
+
+def test_two_turns_at_once_on_one_thread_keep_every_window_exact(dyn: Any) -> None:
+    # Two workers save turns into one thread and run their embed jobs at once: saves
+    # race upserts (cancelled, read again) and upserts race each other.
+    import itertools
+    import threading
+
+    store, _ = dyn
+    store.memory.save_thread(Thread(id="t1", resource_id="u-1"))
+    clock = itertools.count()
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        try:
+            for n in range(8):
+                with lock:
+                    times = [next(clock), next(clock)]
+                saved = store.memory.save_messages([
+                    Message(id=f"{name}-{n}-{i}", thread_id="t1", role="user",
+                            content=content(f"{name} {n} {i}"), created_at=at(t))
+                    for i, t in enumerate(times)])
+                _embedded(store, saved)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    workers = [threading.Thread(target=worker, args=(name,)) for name in ("a", "b")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert failures == []
+
+    ordered = _ids(store.memory.list_messages("t1", per_page=None).items)
+    assert len(ordered) == 32
+    thread = store.dynamo.get(store.vectors.table, {"pk": s("THREAD#t1"), "sk": s("THREAD")})
+    assert neighbours.certified(thread)  # the last job to commit saw every message
+    store.vectors.search(QUERY, embedder="e", resource_id="u-1", top_k=100)
+    for at_, message_id in enumerate(ordered):
+        got = store.memory.get_windows([Include(message_id, with_previous=2, with_next=2)])
+        assert _ids(got) == ordered[max(0, at_ - 2):at_ + 3]
