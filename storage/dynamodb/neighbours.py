@@ -26,10 +26,22 @@ neighbours, so trust is decided per thread, with two numbers on the thread item:
   the thread. ``tail`` is the thread's last sort key then, ``count`` its message count.
 
 A thread is *certified* when ``nbc.sv == sv``: no message was added or removed since
-its lists were made exact, so every list on an item with a vector is exact. Otherwise
-a reader falls back to the two Queries for that thread's matches (exact, as before).
-A deletion nobody counted (TTL) can only remove a listed key, which the BatchGetItem
-shows as missing: that match falls back too.
+its lists were made exact, so every list on an item with a vector is exact. When only
+messages were added since (``sv`` and ``message_count`` grew alike: the last turn's
+job has not run yet), one Query of the newest messages shows whether they all came
+after ``tail``; then the lists still hold and the windows ending at ``tail`` continue
+into them (:func:`appended_since_certified`). Otherwise a reader falls back to the two
+Queries for that thread's matches (exact, as before). A deletion nobody counted (TTL)
+can only remove a listed key, which the BatchGetItem shows as missing: that match
+falls back too.
+
+Races: every list and certificate write is conditional on ``sv`` (a racing save
+cancels it, the upsert reads again); two upserts of one thread write lists computed
+from the same state, or one of them is cancelled. A reader's BatchGetItem is not a
+snapshot: a save landing between its reads gives the window as it was just before,
+which is what the two Queries gave too. Any writer that adds messages to a thread
+must add to ``sv`` in the same write (``MessageOps._bump`` does for every save, move
+and delete); one that rewrites the thread item whole must keep ``sv`` and ``nbc``.
 
 **Keeping lists exact, cheaply.** The upsert reads the thread newest first (one Query,
 the thread item first). If since the certificate only messages after ``tail`` were

@@ -9,18 +9,25 @@ each, and only the windows it cannot prove exact fall back to the two Queries:
    lists: see ``neighbours.py``); the others' locators are read in one BatchGetItem.
 2. **Read.** One BatchGetItem of every window's thread item, included message and the
    hinted neighbours' keys.
-3. **Complete.** When an included message's own lists (read in 2, strongly consistent)
+3. **Tail.** A thread that is not certified but only had messages added since (the
+   last turn's embed job has not run yet) gets one Query of its newest messages: if
+   they all sort after the certified tail, the lists still hold, and a next-list that
+   ended at that tail goes on into them.
+4. **Complete.** When an included message's own lists (read in 2, strongly consistent)
    name keys not read yet (no hint, or the index projection lagging), one more.
-4. **Assemble.** A window is exact when its thread is certified (no message added or
-   removed since its lists were made exact), ``with_previous`` and ``with_next`` are at
-   most ``neighbours.RANGE`` and every listed neighbour it needs was found. Otherwise
-   it is read as before: a Query back from the message and one forward.
+5. **Assemble.** A window is exact when its thread is certified (no message added or
+   removed since its lists were made exact) or passed 3, ``with_previous`` and
+   ``with_next`` are at most ``neighbours.RANGE`` and every listed neighbour it needs
+   was found. Otherwise it is read as before: a Query back from the message and one
+   forward.
 
 So the windows of a search's matches cost one request when the threads are certified
-(the embed job certifies a thread after each turn), three without hints, and two
-Queries per window in an uncertified thread. Hints are only ever a guess: each one is
-checked against what is read (a hinted item that is gone is looked up again), so a
-stale or wrong hint costs a request, never a wrong window.
+(the embed job certifies a thread after each turn), one Query more per thread whose
+last turn is not embedded yet, three without hints, and two Queries per window in a
+thread changed otherwise (a delete, a move, a message saved out of order: the next
+embed job there repairs the lists). Hints are only ever a guess: each one is checked
+against what is read (a hinted item that is gone is looked up again), so a stale or
+wrong hint costs a request, never a wrong window.
 
 With ``resource_id``, an included message of another resource gives nothing and a
 window keeps only that resource's messages (before their offloaded content is read).
