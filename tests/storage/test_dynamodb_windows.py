@@ -514,3 +514,32 @@ def test_two_turns_at_once_on_one_thread_keep_every_window_exact(dyn: Any) -> No
     for at_, message_id in enumerate(ordered):
         got = store.memory.get_windows([Include(message_id, with_previous=2, with_next=2)])
         assert _ids(got) == ordered[max(0, at_ - 2):at_ + 3]
+
+
+def test_a_threads_writes_over_one_transaction_are_checked_and_certified_last() -> None:
+    from storage.dynamodb.driver import TRANSACTION_ACTIONS
+
+    def state(thread: str, version: int) -> neighbours.ThreadState:
+        return neighbours.ThreadState(thread_id=thread, version=version, count=version)
+
+    def writes(thread: str, count: int) -> list[dict[str, Any]]:
+        return [neighbours.write_action("tbl", thread, neighbours.ListWrite(
+            f"MSG#{i:016d}#m{i}", (), ())) for i in range(count)]
+
+    small, big = state("small", 3), state("big", 7)
+    plans = [(small, [*writes("small", 10), neighbours.certify_action("tbl", small)]),
+             (big, [*writes("big", 150), neighbours.certify_action("tbl", big)])]
+    binding = [{"Put": {"TableName": "tbl", "Item": {"pk": s("X"), "sk": s("Y")}}}]
+
+    chunks = neighbours.transactions(binding, plans, "tbl")
+
+    assert [len(a) for a, _ in chunks] == [100, 64]  # 1 + 11 + 87 + a check; 63 + 1
+    assert all(len(a) <= TRANSACTION_ACTIONS for a, _ in chunks)
+    (first, first_done), (second, second_done) = chunks
+    assert first[0] == binding[0]  # the binding goes first, with the first writes
+    assert first_done == {"small"} and second_done == {"big"}
+    # "big" runs over the first transaction: its sv is checked there, certified last.
+    assert "ConditionCheck" in first[-1]
+    assert first[-1]["ConditionCheck"]["Key"]["pk"] == s("THREAD#big")
+    assert "#c = :cert" in second[-1]["Update"]["UpdateExpression"]
+    assert second[-1]["Update"]["ExpressionAttributeValues"][":sv"] == {"N": "7"}
