@@ -582,8 +582,9 @@ def _message_key(thread_id: str, sk: str) -> Item:
     return {"pk": s(f"THREAD#{thread_id}"), "sk": s(sk)}
 
 
-def _checked_includes(include: Sequence[Include]) -> list[Include]:
-    wanted = list(include)
+def _checked_includes(include: Sequence[Include] | Include) -> list[Include]:
+    # A lone Include is a list of one, as on the other backends.
+    wanted = [include] if isinstance(include, Include) else list(include)
     for inc in wanted:
         if not isinstance(inc, Include):
             raise ValidationError(f"expected an Include, got {type(inc).__name__}")

@@ -543,3 +543,35 @@ def test_a_threads_writes_over_one_transaction_are_checked_and_certified_last() 
     assert first[-1]["ConditionCheck"]["Key"]["pk"] == s("THREAD#big")
     assert "#c = :cert" in second[-1]["Update"]["UpdateExpression"]
     assert second[-1]["Update"]["ExpressionAttributeValues"][":sv"] == {"N": "7"}
+
+
+def test_get_windows_refuses_bad_includes_and_bounds_by_resource(dyn: Any) -> None:
+    from storage.errors import ValidationError
+
+    store, _ = dyn
+    messages = _thread(store, "t1", 5)
+    store.memory.save_messages([Message(id="theirs", thread_id="t1", role="user",
+                                        content=content("x"), created_at=at(2.5),
+                                        resource_id="u-9")])
+    reference = storage.open("memory://")
+    reference.memory.save_thread(Thread(id="t1", resource_id="u-1"))
+    reference.memory.save_messages(store.memory.list_messages("t1", per_page=None).items)
+    for bad in (["m"], [Include("")], [Include("m", with_previous=-1)]):
+        for memory in (store.memory, reference.memory):
+            with pytest.raises(ValidationError):
+                memory.get_windows(bad)
+            with pytest.raises(ValidationError):
+                memory.get_windows([Include(messages[0].id)], resource_id="")
+    cases = [
+        ([Include(messages[2].id, with_previous=1, with_next=1)], "u-1"),  # skips "theirs"
+        ([Include("theirs", with_previous=1, with_next=1)], "u-1"),  # another's: nothing
+        ([Include("theirs", with_previous=1, with_next=1)], None),
+        (Include(messages[4].id, with_previous=2), None),  # a lone Include
+    ]
+    for include, resource in cases:
+        got = store.memory.get_windows(include, resource_id=resource)
+        assert got == reference.memory.get_windows(include, resource_id=resource)
+    # t1-02's window is t1-01, t1-02 and "theirs" (at 2.5 s): u-1's part of it.
+    assert _ids(store.memory.get_windows(cases[0][0], resource_id="u-1")) == [
+        messages[1].id, messages[2].id]
+    assert store.memory.get_windows(cases[1][0], resource_id="u-1") == []
