@@ -91,7 +91,7 @@ PREVIOUS = NEIGHBOURS_PREVIOUS
 NEXT = NEIGHBOURS_NEXT
 VERSION = STRUCTURE_VERSION
 CERTIFICATE = "nbc"
-_FIRST_PAGE = 16  # the thread item, a turn or two of new messages and 2 * RANGE below
+_FIRST_PAGE = 12  # the thread item, up to 7 new messages (a turn with tools) and 2 * RANGE below
 _NEXT_PAGE = 200
 _BYTES_MARGIN = 64 * 1024
 

@@ -103,7 +103,7 @@ def test_a_turns_vectors_cost_one_transaction_and_a_search_one_request(dyn: Any)
     store.vectors.upsert(_vectors(more))
     # 150 vectors with their lists, the list of the message before them, the thread's
     # certificate: two transactions (the first closed by a check of the thread's sv);
-    # the thread read in two pages (16 items, then the rest).
+    # the thread read in two pages (12 items, then the rest).
     assert log.calls == {"dynamodb.Query": 2, "dynamodb.TransactWriteItems": 2}
 
 
