@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.lifecycle.prune import PruneMixin
+from storage.lifecycle.retention import Retention
 from storage.protocols import (
     DOMAINS,
     BlobStore,
@@ -23,7 +25,7 @@ def _is_store(value: Any, domain: str) -> bool:
     return hasattr(value, domain) and callable(getattr(value, "setup", None))
 
 
-class CompositeStore:
+class CompositeStore(PruneMixin):
     """Maps each domain to a store (its domain is taken) or to a domain object.
 
     Example:
@@ -31,7 +33,9 @@ class CompositeStore:
         ...                blobs=storage.open("s3://bucket/app"))
 
     A domain not given falls back to ``default``. Domains that offload big items
-    (DynamoDB's) or clean up attachments get this composite's ``blobs``.
+    (DynamoDB's) or clean up attachments get this composite's ``blobs``. ``retention``
+    (``storage.lifecycle.Retention``) is what :meth:`prune` deletes by, and what
+    domains that stamp expiry times at write time (DynamoDB's TTL) are handed.
     """
 
     memory: MemoryStore | None
@@ -49,6 +53,7 @@ class CompositeStore:
         observability: Any = None,
         scores: Any = None,
         blobs: Any = None,
+        retention: Retention | None = None,
     ) -> None:
         given = {
             "memory": memory,
@@ -72,6 +77,8 @@ class CompositeStore:
             if not any(owner is known for known in self._owners):
                 self._owners.append(owner)
         self._attach_blobs()
+        if retention is not None:
+            self.attach_retention(retention)
 
     def _attach_blobs(self) -> None:
         if self.blobs is None:

@@ -16,6 +16,7 @@ from storage.dynamodb.schema import TABLES, TableSchema, table_name
 from storage.dynamodb.scores import DynamoDBScoreStore
 from storage.dynamodb.workflows import DynamoDBWorkflowStore
 from storage.errors import UnavailableError, ValidationError
+from storage.lifecycle.prune import PruneMixin
 from storage.protocols import BlobStore
 from storage.urls import query_params
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 _PREFIX_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
-class DynamoDBStore:
+class DynamoDBStore(PruneMixin):
     """Memory, workflows, observability and scores on DynamoDB; ``blobs`` is ``None``.
 
     Give it a blob store (``attach_blobs``, or a :class:`~storage.CompositeStore` with

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import SplitResult
 
+from storage.lifecycle.prune import PruneMixin
 from storage.memory.blobs import InMemoryBlobStore
 from storage.memory.conversations import InMemoryMemoryStore
 from storage.memory.observability import InMemoryObservabilityStore
@@ -19,7 +20,7 @@ from storage.memory.scores import InMemoryScoreStore
 from storage.memory.workflows import InMemoryWorkflowStore
 
 
-class InMemoryStore:
+class InMemoryStore(PruneMixin):
     """All five domains in memory; ``memory`` cleans up attachments in ``blobs``."""
 
     def __init__(self) -> None:

@@ -32,6 +32,7 @@ RESOURCES = "mastra_resources"
 WORKFLOWS = "mastra_workflow_snapshot"
 SCORES = "mastra_scorers"
 SPANS = "mastra_ai_spans"
+PENDING_BLOB_DELETES = "stowage_pending_blob_deletes"
 
 # Column name -> SQLite type and constraint, in Mastra's order.
 _TABLES: dict[str, dict[str, str]] = {
@@ -196,6 +197,18 @@ def _create_indexes(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _create_retention_tables(conn: sqlite3.Connection) -> None:
+    # Blob prefixes of deleted threads not yet cleaned (storage.sqlite.retention).
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {PENDING_BLOB_DELETES} ("
+        'prefix TEXT NOT NULL PRIMARY KEY, "createdAt" TEXT NOT NULL)'
+    )
+    # prune: the oldest spans first (threads, runs and scores have their time index).
+    conn.execute(
+        f'CREATE INDEX IF NOT EXISTS stowage_spans_started ON "{SPANS}" ("startedAt")'
+    )
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step: ``apply`` runs inside the transaction that records ``version``."""
@@ -209,6 +222,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "mastra core tables", _create_tables),
     Migration(2, "columns missing from tables an older Mastra created", _add_missing_columns),
     Migration(3, "indexes for every list query", _create_indexes),
+    Migration(5, "retention: pending blob deletions, spans by age", _create_retention_tables),
 )
 
 

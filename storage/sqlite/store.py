@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from storage.lifecycle.prune import PruneMixin
 from storage.protocols import BlobStore
 from storage.sqlite.db import DEFAULT_TIMEOUT_S, SQLiteDatabase
 from storage.sqlite.memory import SQLiteMemoryStore
@@ -12,7 +13,7 @@ from storage.sqlite.scores import SQLiteScoreStore
 from storage.sqlite.workflows import SQLiteWorkflowStore
 
 
-class SQLiteStore:
+class SQLiteStore(PruneMixin):
     """Memory, workflows, observability and scores in one file, in Mastra's schema.
 
     Tables are created on first use; :meth:`setup` does it eagerly. Safe to share
