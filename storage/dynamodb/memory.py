@@ -23,6 +23,7 @@ from storage.dynamodb.codec import Item, get_n, get_s, get_time, ms, s, sort_key
 from storage.dynamodb.driver import TransactionCanceled, update
 from storage.dynamodb.itemsize import item_size
 from storage.dynamodb.messages import MessageOps, thread_key
+from storage.dynamodb.retention import RetentionAware, ThreadExpiry
 from storage.dynamodb.schema import ALL, CRT, RES, UPD
 from storage.errors import ConflictError, ItemTooLargeError, NotFoundError, ValidationError
 from storage.keys import offload_prefix, thread_attachment_prefix
@@ -105,7 +106,7 @@ def _counter_update(table: str, resource_id: str, delta: int) -> dict[str, Any]:
     )
 
 
-class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
+class DynamoDBMemoryStore(ThreadExpiry, RetentionAware, MessageOps, DynamoDBDomain):
     """Threads, messages and resources on DynamoDB (see :class:`~storage.protocols.MemoryStore`)."""
 
     # --- threads ------------------------------------------------------------------
@@ -193,6 +194,8 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
             ":all": s(thread_shard(thread.id)),
             ":zero": codec.n(0),
         }
+        expiry, unexpire, values_exp = self.expiry_update("threads", thread.updated_at)
+        values.update(values_exp)
         sets = [
             "id = :id",
             "resource_id = :rid",
@@ -205,12 +208,12 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
             "#all = :all",
             "message_count = if_not_exists(message_count, :zero)",
         ]
-        expression = "SET " + ", ".join(sets)
+        expression = "SET " + ", ".join(sets) + expiry
         if thread.title is not None:
             values[":title"] = s(thread.title)
-            expression = expression.replace("SET ", "SET title = :title, ", 1)
+            expression = expression.replace("SET ", "SET title = :title, ", 1) + unexpire
         else:
-            expression += " REMOVE title"
+            expression += " REMOVE title" + unexpire.replace(" REMOVE", ",")
         return names, values, expression
 
     def update_thread(
@@ -231,8 +234,11 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
         names = {"#upd": UPD}
         if patch:
             names["#md"] = "metadata"
-        values: dict[str, Any] = {":ua": ms(now), ":upd": s(sort_key(now, thread_id))}
-        sets = ["updated_at = :ua", "#upd = :upd"]
+        expiry, unexpire, values_exp = self.expiry_update("threads", now)
+        values: dict[str, Any] = {
+            ":ua": ms(now), ":upd": s(sort_key(now, thread_id)), **values_exp
+        }
+        sets = ["updated_at = :ua", "#upd = :upd" + expiry]
         if title is not None:
             sets.append("title = :title")
             values[":title"] = s(title)
@@ -246,7 +252,7 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
                 "UpdateItem",
                 TableName=self.table,
                 Key=thread_key(thread_id),
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression="SET " + ", ".join(sets) + unexpire,
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -264,13 +270,7 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
         the delete fails instead of writing into a deleted thread.
         """
         v.check_id(thread_id, "thread id")
-        items = self.dynamo.query_items(
-            self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": s(f"THREAD#{thread_id}")},
-            ProjectionExpression="sk, resource_id, content_ref",
-            ConsistentRead=True,
-        )
+        items = self._thread_partition(thread_id)
         thread_item = next((i for i in items if get_s(i, "sk") == "THREAD"), None)
         if thread_item is None:
             return
@@ -294,9 +294,46 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
             if exc.reasons[:1] == ["ConditionalCheckFailed"]:
                 return  # deleted concurrently
             raise
+        self._thread_blobs_deleted(
+            resource_id, thread_id, offloaded=any("content_ref" in i for i in messages)
+        )
+
+    def _thread_partition(self, thread_id: str) -> list[Item]:
+        """Every item of a thread's partition (keys and what the cascade needs)."""
+        return self.dynamo.query_items(
+            self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": s(f"THREAD#{thread_id}")},
+            ProjectionExpression="sk, resource_id, content_ref, created_at",
+            ConsistentRead=True,
+        )
+
+    def _delete_thread_items(self, thread_id: str, *, written_until: int | None = None) -> int:
+        """Delete a thread's messages and locators (its item is gone: the expiry cascade).
+
+        Args:
+            written_until: only messages created at or before this epoch ms (a thread
+                recreated under the id keeps its new ones).
+
+        Returns:
+            How many messages went.
+        """
+        messages = [
+            i for i in self._thread_partition(thread_id)
+            if (get_s(i, "sk") or "").startswith("MSG#")
+            and (written_until is None or get_n(i, "created_at") <= written_until)
+        ]
+        actions: list[dict[str, Any]] = []
+        for item in messages:
+            actions += self._delete_message_actions(thread_id, get_s(item, "sk") or "")
+        self._transact_in_chunks(actions)
+        return len(messages)
+
+    def _thread_blobs_deleted(self, resource_id: str, thread_id: str, *, offloaded: bool) -> None:
+        """After a thread's items: its attachments, and its offloaded objects if any."""
         if self.blobs is not None:
             self.blobs.delete_prefix(thread_attachment_prefix(resource_id, thread_id))
-            if any("content_ref" in i for i in messages):
+            if offloaded:
                 self.blobs.delete_prefix(offload_prefix("memory", thread_id))
 
     def list_threads(

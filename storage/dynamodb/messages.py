@@ -227,16 +227,19 @@ class MessageOps:
         return actions, deltas
 
     def _bump(self, thread_id: str, delta: int, now: datetime) -> dict[str, Any]:
+        # The thread's TTL moves with its updated_at, in the update the turn makes anyway.
+        expiry, unexpire, values = self.expiry_update("threads", now)  # type: ignore[attr-defined]
         return update(
             self.table,
             thread_key(thread_id),
-            "SET updated_at = :ua, #upd = :upd ADD message_count :d",
+            f"SET updated_at = :ua, #upd = :upd{expiry} ADD message_count :d{unexpire}",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#upd": UPD},
             ExpressionAttributeValues={
                 ":ua": ms(now),
                 ":upd": s(sort_key(now, thread_id)),
                 ":d": codec.n(delta),
+                **values,
             },
         )
 
