@@ -122,15 +122,21 @@ class Retention:
     # --- parsing -----------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, text: str | None) -> Retention:
+    def parse(cls, text: str | None, *, source: str = ENV_VAR) -> Retention:
         """``"threads=90d,runs=30d"`` (commas or whitespace between entries).
 
         Raises:
             ValidationError: an unknown domain, a domain given twice, an entry without
-                ``=``, or an age that does not parse; the message names it.
+                ``=``, or an age that does not parse; the message names it (and
+                ``source``, where the text came from).
         """
+        return cls.from_mapping(cls.entries(text, source=source), source=source)
+
+    @staticmethod
+    def entries(text: str | None, *, source: str = ENV_VAR) -> dict[str, str]:
+        """The ``domain -> age text`` pairs of a retention text, unchecked but for form."""
         if text is None or not text.strip():
-            return cls()
+            return {}
         entries: dict[str, str] = {}
         for entry in re.split(r"[,\s]+", text.strip()):
             if not entry:
@@ -138,13 +144,13 @@ class Retention:
             domain, sep, age = entry.partition("=")
             if not sep:
                 raise ValidationError(
-                    f"{ENV_VAR}: entry {entry!r} is not <domain>=<age> "
+                    f"{source}: entry {entry!r} is not <domain>=<age> "
                     f"(domains: {', '.join(RETENTION_DOMAINS)})"
                 )
             if domain.strip() in entries:
-                raise ValidationError(f"{ENV_VAR}: {domain.strip()!r} is given twice")
+                raise ValidationError(f"{source}: {domain.strip()!r} is given twice")
             entries[domain.strip()] = age
-        return cls.from_mapping(entries, source=ENV_VAR)
+        return entries
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, source: str = "retention") -> Retention:
