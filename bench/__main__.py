@@ -17,6 +17,7 @@ SUITES: list[str] = [
     "requests_postgres",
     "handlers",
     "cold_start",
+    "retention",
 ]
 
 
