@@ -22,7 +22,7 @@ from tests.storage.conformance.test_retention import (
     Clock,
     _all_or_nothing,
     assert_threads_gone,
-    clock,  # noqa: F401  (the fixture)
+    freeze,
     lines_of,
     seed_threads,
 )
@@ -41,6 +41,11 @@ def _psycopg(tmp: Path) -> Iterator[Any]:
 def _data_api(tmp: Path) -> Iterator[Any]:
     with pg.data_api_store(tmp) as store:
         yield store
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return freeze(monkeypatch)
 
 
 @pytest.fixture(params=[_psycopg, _data_api], ids=["psycopg", "data-api"])

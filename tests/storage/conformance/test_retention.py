@@ -46,8 +46,8 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+def freeze(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Freeze ``utcnow`` in every loaded ``storage`` module at :data:`NOW`."""
     from storage import timeutil
 
     frozen = Clock(NOW)
@@ -56,6 +56,11 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
         if name.startswith("storage") and getattr(module, "utcnow", None) is original:
             monkeypatch.setattr(module, "utcnow", frozen)
     return frozen
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return freeze(monkeypatch)
 
 
 @dataclass
