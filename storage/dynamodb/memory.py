@@ -23,6 +23,7 @@ from storage.dynamodb.codec import Item, get_n, get_s, get_time, ms, s, sort_key
 from storage.dynamodb.driver import TransactionCanceled, update
 from storage.dynamodb.itemsize import item_size
 from storage.dynamodb.messages import MessageOps, thread_key
+from storage.dynamodb.offload import Offloader
 from storage.dynamodb.retention import RetentionAware, ThreadExpiry
 from storage.dynamodb.schema import ALL, CRT, RES, UPD
 from storage.errors import ConflictError, ItemTooLargeError, NotFoundError, ValidationError
@@ -308,7 +309,9 @@ class DynamoDBMemoryStore(ThreadExpiry, RetentionAware, MessageOps, DynamoDBDoma
             ConsistentRead=True,
         )
 
-    def _delete_thread_items(self, thread_id: str, *, written_until: int | None = None) -> int:
+    def _delete_thread_items(
+        self, thread_id: str, *, written_until: int | None = None
+    ) -> tuple[int, list[str]]:
         """Delete a thread's messages and locators (its item is gone: the expiry cascade).
 
         Args:
@@ -316,7 +319,7 @@ class DynamoDBMemoryStore(ThreadExpiry, RetentionAware, MessageOps, DynamoDBDoma
                 recreated under the id keeps its new ones).
 
         Returns:
-            How many messages went.
+            How many messages went, and the blobs their offloaded contents were in.
         """
         messages = [
             i for i in self._thread_partition(thread_id)
@@ -327,7 +330,7 @@ class DynamoDBMemoryStore(ThreadExpiry, RetentionAware, MessageOps, DynamoDBDoma
         for item in messages:
             actions += self._delete_message_actions(thread_id, get_s(item, "sk") or "")
         self._transact_in_chunks(actions)
-        return len(messages)
+        return len(messages), [ref for item in messages for ref in Offloader.refs(item)]
 
     def _thread_blobs_deleted(self, resource_id: str, thread_id: str, *, offloaded: bool) -> None:
         """After a thread's items: its attachments, and its offloaded objects if any."""

@@ -36,8 +36,10 @@ from typing import TYPE_CHECKING, Any
 from storage.dynamodb import codec
 from storage.dynamodb.codec import Item, get_n, get_s, s
 from storage.dynamodb.driver import TransactionCanceled, put
+from storage.dynamodb.offload import Offloader
 from storage.dynamodb.schema import TTL
 from storage.errors import ValidationError
+from storage.keys import thread_attachment_prefix
 from storage.lifecycle.retention import Retention
 
 if TYPE_CHECKING:
@@ -114,8 +116,9 @@ class ThreadExpiry:
 
     dynamo: Dynamo
     table: str
-    _delete_thread_items: Callable[..., int]
+    _delete_thread_items: Callable[..., tuple[int, list[str]]]
     _thread_blobs_deleted: Callable[..., None]
+    offloader: Offloader
 
     def expire_thread(self, image: Item) -> dict[str, int]:
         """Delete what was under an expired thread item; idempotent.
@@ -155,7 +158,7 @@ class ThreadExpiry:
                 return self._expire_recreated(image, thread_id, resource_id, expires_at)
             else:
                 raise
-        messages = self._delete_thread_items(thread_id)
+        messages, _ = self._delete_thread_items(thread_id)
         self._thread_blobs_deleted(resource_id, thread_id, offloaded=True)
         log.info("expiry: thread=%s messages=%s counted=%s", thread_id, messages, counted)
         return {"threads": counted, "messages": messages}
@@ -166,6 +169,7 @@ class ThreadExpiry:
     ) -> dict[str, int]:
         """A thread recreated under the id of an expired one: only its old messages go."""
         from storage.dynamodb.memory import _counter_update
+        from storage.dynamodb.messages import thread_key
 
         try:
             self.dynamo.transact([
@@ -180,7 +184,16 @@ class ThreadExpiry:
                 raise
             counted = 0
         last = get_n(image, "updated_at")
-        messages = self._delete_thread_items(thread_id, written_until=last)
+        messages, refs = self._delete_thread_items(thread_id, written_until=last)
+        # The blobs the new incarnation may share stay: only the old messages' offloaded
+        # contents go, and the old owner's attachments if the id changed hands.
+        if self.offloader.blobs is not None:
+            self.offloader.blobs.delete(refs)
+            if get_s(self.dynamo.get(self.table, thread_key(thread_id)) or {}, "resource_id") \
+                    != resource_id:
+                self.offloader.blobs.delete_prefix(
+                    thread_attachment_prefix(resource_id, thread_id)
+                )
         return {"threads": counted, "messages": messages}
 
 

@@ -269,3 +269,40 @@ def test_a_failing_cascade_is_reported_and_a_retry_finishes_it(
     assert expiry_handler(event, LocalContext()) == {"batchItemFailures": []}
     assert [line for line in raw.mentioning(store, doomed) if "EXPIRED#" not in line] == []
     assert store.memory.list_threads(resource_id=resource).total == 0
+
+
+def test_a_thread_recreated_under_the_expired_id_keeps_its_new_messages(
+    dyn: Any, expiry_handler: Any
+) -> None:
+    store, _ = dyn
+    streams, arn = _enable_stream(store)
+    first, second = uid("res"), uid("res")
+    thread_id = _seed(store, first, big=True)
+    old_ids = [m.id for m in store.memory.list_messages(thread_id, per_page=None).items]
+    store.memory.dynamo.client.delete_item(
+        TableName=store.memory.table,
+        Key={"pk": {"S": f"THREAD#{thread_id}"}, "sk": {"S": "THREAD"}},
+    )
+    (remove,) = [r for r in _stream_records(streams, arn) if r["eventName"] == "REMOVE"]
+    # Given another tenant taking the free id before the stream record is handled
+    store.memory.save_thread(make_thread(second, thread_id=thread_id))
+    new = Message(id=uid("m"), thread_id=thread_id, role="user", content=content("mine"),
+                  created_at=utcnow() + timedelta(seconds=5))
+    store.memory.save_messages([new])
+    store.blobs.put(attachment_key(second, thread_id, "ef" * 32), b"theirs")
+    # When the expiry of the first incarnation is handled
+    assert expiry_handler({"Records": [_as_ttl_delete(remove)]}, LocalContext()) == {
+        "batchItemFailures": []
+    }
+    # Then the new thread is whole and nothing of the old one is left
+    page = store.memory.list_messages(thread_id, per_page=None)
+    assert [m.id for m in page.items] == [new.id]
+    for old in old_ids:
+        assert raw.mentioning(store, old) == []
+    assert raw.mentioning(store, first) == [] or all(
+        "EXPIRED#" in line or "COUNT" in line for line in raw.mentioning(store, first)
+    )
+    assert store.memory.list_threads(resource_id=first).total == 0
+    assert store.memory.list_threads(resource_id=second).total == 1
+    assert [k for k in raw.blob_keys(store.blobs) if "offload/memory" in k] == []
+    assert any(second in k for k in raw.blob_keys(store.blobs))
