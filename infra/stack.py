@@ -207,6 +207,14 @@ class StowageStack(Stack):
             queue=self.worker.queue,
             rest_api=self.api.rest_api,
             alarm_email=config.alarm_email,
+            dead_letters={
+                name: queue
+                for name, queue in (
+                    ("expiry", self.retention.expiry_dlq),
+                    ("prune", self.retention.prune_dlq),
+                )
+                if queue is not None
+            },
         )
         self._outputs()
         self._check_region()

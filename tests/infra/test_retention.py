@@ -200,3 +200,10 @@ def test_spans_default_to_span_retention_days_and_can_be_kept_forever() -> None:
     assert str(config.retention) == "spans=9d"
     forever = StowageConfig.from_context({"retention": {"spans": "forever"}})
     assert forever.retention == Retention()
+
+
+def test_the_retention_functions_and_dead_letters_are_alarmed(aged: Synth, aged_pg: Synth) -> None:
+    assert {"expiryErrors", "expiryDlqDepth"} <= set(aged.stack.monitoring.alarms)
+    assert {"pruneErrors", "pruneDlqDepth", "expiryDlqDepth"} <= set(
+        aged_pg.stack.monitoring.alarms
+    )
