@@ -83,6 +83,7 @@ def _thread_item(thread: Thread) -> Item:
         "created_at": ms(thread.created_at),
         "updated_at": ms(thread.updated_at),
         "message_count": codec.n(10**12),  # the widest count it could hold
+        "expires_at": codec.n(10**10),  # a TTL, when a retention stamps one
         RES: s(thread.resource_id),
         UPD: s(sort_key(thread.updated_at, thread.id)),
         CRT: s(sort_key(thread.created_at, thread.id)),

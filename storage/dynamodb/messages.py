@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -77,6 +77,8 @@ class MessageOps:
     dynamo: Dynamo
     table: str
     offloader: Offloader
+    # From RetentionAware: the thread's TTL update (storage.dynamodb.retention).
+    expiry_update: Callable[[str, datetime], tuple[str, str, dict[str, Any]]]
 
     # --- writes -------------------------------------------------------------------
 
@@ -228,7 +230,7 @@ class MessageOps:
 
     def _bump(self, thread_id: str, delta: int, now: datetime) -> dict[str, Any]:
         # The thread's TTL moves with its updated_at, in the update the turn makes anyway.
-        expiry, unexpire, values = self.expiry_update("threads", now)  # type: ignore[attr-defined]
+        expiry, unexpire, values = self.expiry_update("threads", now)
         return update(
             self.table,
             thread_key(thread_id),
