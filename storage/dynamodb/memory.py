@@ -24,7 +24,13 @@ from storage.dynamodb.driver import TransactionCanceled, update
 from storage.dynamodb.itemsize import item_size
 from storage.dynamodb.messages import MessageOps, thread_key
 from storage.dynamodb.offload import Offloader
-from storage.dynamodb.retention import RetentionAware, ThreadExpiry
+from storage.dynamodb.retention import (
+    RetentionAware,
+    ThreadExpiry,
+    ThreadPruning,
+    pending_blobs_key,
+    pending_blobs_put,
+)
 from storage.dynamodb.schema import ALL, CRT, RES, UPD
 from storage.errors import ConflictError, ItemTooLargeError, NotFoundError, ValidationError
 from storage.keys import offload_prefix, thread_attachment_prefix
@@ -108,7 +114,9 @@ def _counter_update(table: str, resource_id: str, delta: int) -> dict[str, Any]:
     )
 
 
-class DynamoDBMemoryStore(ThreadExpiry, RetentionAware, MessageOps, DynamoDBDomain):
+class DynamoDBMemoryStore(
+    ThreadPruning, ThreadExpiry, RetentionAware, MessageOps, DynamoDBDomain
+):
     """Threads, messages and resources on DynamoDB (see :class:`~storage.protocols.MemoryStore`)."""
 
     # --- threads ------------------------------------------------------------------
@@ -272,33 +280,54 @@ class DynamoDBMemoryStore(ThreadExpiry, RetentionAware, MessageOps, DynamoDBDoma
         the delete fails instead of writing into a deleted thread.
         """
         v.check_id(thread_id, "thread id")
+        self._delete_thread(thread_id)
+
+    def _delete_thread(self, thread_id: str, *, idle_before_ms: int | None = None) -> int | None:
+        """The thread cascade (``delete_thread``, and ``prune`` with ``idle_before_ms``).
+
+        For ``prune``, the first transaction also records the thread's blobs as pending
+        (``retention.pending_blobs_put``), so a failure before they are deleted is
+        finished by the next prune; the record goes once they are.
+
+        Returns:
+            How many messages went, or ``None`` when the thread is missing (or, with
+            ``idle_before_ms``, was written at or after it: a turn revived it).
+        """
         items = self._thread_partition(thread_id)
         thread_item = next((i for i in items if get_s(i, "sk") == "THREAD"), None)
         if thread_item is None:
-            return
+            return None
         resource_id = get_s(thread_item, "resource_id") or ""
         messages = [i for i in items if (get_s(i, "sk") or "").startswith("MSG#")]
+        delete: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": thread_key(thread_id),
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        if idle_before_ms is not None:
+            delete["ConditionExpression"] += " AND updated_at < :idle"
+            delete["ExpressionAttributeValues"] = {":idle": codec.n(idle_before_ms)}
         actions: list[dict[str, Any]] = [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": thread_key(thread_id),
-                    "ConditionExpression": "attribute_exists(pk)",
-                }
-            },
+            {"Delete": delete},
             _counter_update(self.table, resource_id, -1),
         ]
+        pending = idle_before_ms is not None and self.blobs is not None
+        if pending:
+            actions.append(pending_blobs_put(self.table, resource_id, thread_id))
         for item in messages:
             actions += self._delete_message_actions(thread_id, get_s(item, "sk") or "")
         try:
             self._transact_in_chunks(actions)
         except TransactionCanceled as exc:
             if exc.reasons[:1] == ["ConditionalCheckFailed"]:
-                return  # deleted concurrently
+                return None  # deleted concurrently, or written to since
             raise
         self._thread_blobs_deleted(
             resource_id, thread_id, offloaded=any("content_ref" in i for i in messages)
         )
+        if pending:
+            self.dynamo.call("DeleteItem", TableName=self.table, Key=pending_blobs_key(thread_id))
+        return len(messages)
 
     def _thread_partition(self, thread_id: str) -> list[Item]:
         """Every item of a thread's partition (keys and what the cascade needs)."""

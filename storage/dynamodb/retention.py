@@ -21,8 +21,13 @@ attachments and offloaded objects) through the cascade ``delete_thread`` runs.
 Stream records can arrive twice; the cascade is idempotent, and the thread count is
 decremented once per expired thread (a tombstone item guards it).
 
-``store.prune()`` deletes nothing here: DynamoDB's TTL does it (``prune`` reports the
-domains as ``skipped``).
+``store.prune()`` is not needed here (TTL does the deleting) but works: it deletes at
+once, through the same cascades, what TTL would delete later, including records
+written before a retention was set (which carry no ``expires_at``). It reads the
+time-ordered indexes (``all-threads`` by ``updated_at``, ``all-runs`` and ``all-scores``
+by ``created_at``, ``roots`` by ``started_at``; never a Scan) and deletes each record
+on a condition that it is still older than the cutoff. Spans are found through their
+trace's root span: a child span whose root is younger waits for its TTL.
 """
 
 from __future__ import annotations
@@ -34,13 +39,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from storage.dynamodb import codec
-from storage.dynamodb.codec import Item, get_n, get_s, s
+from storage.dynamodb.codec import Item, get_n, get_s, s, sort_time
 from storage.dynamodb.driver import TransactionCanceled, put
 from storage.dynamodb.offload import Offloader
 from storage.dynamodb.schema import TTL
-from storage.errors import ValidationError
+from storage.errors import ConflictError, ValidationError
 from storage.keys import thread_attachment_prefix
+from storage.lifecycle.prune import check_batch
 from storage.lifecycle.retention import Retention
+from storage.timeutil import to_epoch_ms
 
 if TYPE_CHECKING:
     from storage.dynamodb.driver import Dynamo
@@ -104,6 +111,22 @@ def expired_thread(record: Mapping[str, Any]) -> Item | None:
         return None
     pk = get_s(image, "pk") or ""
     return image if pk.startswith("THREAD#") else None
+
+
+PENDING_BLOBS = "PENDING#BLOBS"
+"""The partition of pruned threads whose blobs are not deleted yet (one Query finds them)."""
+
+
+def pending_blobs_key(thread_id: str) -> Item:
+    """The record that a pruned thread's blobs are still to be deleted."""
+    return {"pk": s(PENDING_BLOBS), "sk": s(thread_id)}
+
+
+def pending_blobs_put(table: str, resource_id: str, thread_id: str) -> dict[str, Any]:
+    """The transaction action recording it (with the thread's delete, so never without)."""
+    return put(table, {**pending_blobs_key(thread_id), "resource_id": s(resource_id),
+                       "thread_id": s(thread_id),
+                       TTL: codec.n(int(time.time()) + TOMBSTONE_TTL_S * 10)})
 
 
 def tombstone_key(thread_id: str, expires_at: int) -> Item:
@@ -197,11 +220,155 @@ class ThreadExpiry:
         return {"threads": counted, "messages": messages}
 
 
+# --- prune: what TTL would delete later, now ------------------------------------------
+
+
+def _oldest(domain: _Table, index: str, partition: tuple[str, str], sort_attr: str,
+            before: datetime, limit: int) -> list[Item]:
+    """The ``limit`` oldest items of an index partition whose sort key is before ``before``.
+
+    Index sort keys are ``<16-digit time>#<id>``: one equal to ``before`` is not older.
+    """
+    items: list[Item] = domain.dynamo.query_items(
+        domain.table,
+        limit=limit,
+        IndexName=index,
+        KeyConditionExpression="#p = :p AND #s < :cut",
+        ExpressionAttributeNames={"#p": partition[0], "#s": sort_attr},
+        ExpressionAttributeValues={":p": s(partition[1]), ":cut": s(sort_time(before))},
+        ScanIndexForward=True,
+    )
+    return items
+
+
+def _delete_if_older(domain: _Table, key: Item, stamp: str, before: datetime) -> bool:
+    """Delete one item if its ``stamp`` attribute is still before ``before``; its blobs too."""
+    try:
+        out = domain.dynamo.call(
+            "DeleteItem",
+            TableName=domain.table,
+            Key=key,
+            ConditionExpression=f"{stamp} < :cut",
+            ExpressionAttributeValues={":cut": codec.n(to_epoch_ms(before))},
+            ReturnValues="ALL_OLD",
+        )
+    except ConflictError:
+        return False  # gone, or younger than it was when listed
+    domain.offloader.discard(Offloader.refs(out.get("Attributes", {})))
+    return "Attributes" in out
+
+
+class _Table:
+    dynamo: Dynamo
+    table: str
+    offloader: Offloader
+
+
+class ThreadPruning(_Table):
+    """``prune_batch`` for the memory table: idle threads, through ``delete_thread``'s cascade."""
+
+    _delete_thread: Callable[..., int | None]
+    _thread_blobs_deleted: Callable[..., None]
+
+    def prune_batch(self, before: datetime, *, limit: int) -> Mapping[str, int]:
+        """Delete up to ``limit`` of the idlest threads idle since before ``before``."""
+        from storage.dynamodb.memory import THREAD_SHARDS
+
+        before = check_batch(before, limit)
+        self._finish_pending_blobs()
+        candidates: list[Item] = []
+        for shard in range(THREAD_SHARDS):
+            candidates += _oldest(self, "all-threads", ("all", f"THREAD#{shard:02d}"), "upd",
+                                  before, limit)
+        candidates.sort(key=lambda item: get_s(item, "upd") or "")
+        threads = messages = 0
+        for item in candidates[:limit]:
+            gone = self._delete_thread(get_s(item, "id") or "",
+                                       idle_before_ms=to_epoch_ms(before))
+            if gone is not None:
+                threads, messages = threads + 1, messages + gone
+        return {"threads": threads, "messages": messages}
+
+
+    def _finish_pending_blobs(self) -> None:
+        """Delete the blobs an earlier prune failed to (its threads' items are gone)."""
+        pending = self.dynamo.query_items(
+            self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": s(PENDING_BLOBS)},
+            ConsistentRead=True,
+        )
+        for item in pending:
+            thread_id = get_s(item, "thread_id") or ""
+            self._thread_blobs_deleted(get_s(item, "resource_id") or "", thread_id,
+                                       offloaded=True)
+            self.dynamo.call("DeleteItem", TableName=self.table, Key=pending_blobs_key(thread_id))
+
+
+class RunPruning(_Table):
+    """``prune_batch`` for the workflows table: runs created before ``before``."""
+
+    def prune_batch(self, before: datetime, *, limit: int) -> Mapping[str, int]:
+        """Delete up to ``limit`` of the oldest expired runs."""
+        from storage.dynamodb.workflows import run_key
+
+        before = check_batch(before, limit)
+        doomed = _oldest(self, "all-runs", ("all", "RUN"), "crt", before, limit)
+        return {"runs": sum(
+            _delete_if_older(self, run_key(get_s(i, "workflow_name") or "",
+                                           get_s(i, "run_id") or ""), "created_at", before)
+            for i in doomed
+        )}
+
+
+class ScorePruning(_Table):
+    """``prune_batch`` for the scores table: scores created before ``before``."""
+
+    def prune_batch(self, before: datetime, *, limit: int) -> Mapping[str, int]:
+        """Delete up to ``limit`` of the oldest expired scores."""
+        from storage.dynamodb.scores import score_key
+
+        before = check_batch(before, limit)
+        doomed = _oldest(self, "all-scores", ("all", "SCORE"), "crt", before, limit)
+        return {"scores": sum(
+            _delete_if_older(self, score_key(get_s(i, "id") or ""), "created_at", before)
+            for i in doomed
+        )}
+
+
+class SpanPruning(_Table):
+    """``prune_batch`` for the observability table: spans started before ``before``."""
+
+    def prune_batch(self, before: datetime, *, limit: int) -> Mapping[str, int]:
+        """Delete the expired spans of up to ``limit`` traces whose root expired."""
+        before = check_batch(before, limit)
+        roots = _oldest(self, "roots", ("all", "ROOT"), "started", before, limit)
+        deleted = 0
+        for root in roots:
+            trace = get_s(root, "pk") or ""
+            spans = self.dynamo.query_items(
+                self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": s(trace)},
+                ProjectionExpression="pk, sk, started_at",
+                ConsistentRead=True,
+            )
+            for span in spans:
+                if get_n(span, "started_at") < to_epoch_ms(before):
+                    key = {"pk": span["pk"], "sk": span["sk"]}
+                    deleted += _delete_if_older(self, key, "started_at", before)
+        return {"spans": deleted}
+
+
 __all__ = [
     "TOMBSTONE_TTL_S",
     "TTL_PRINCIPAL",
     "RetentionAware",
+    "RunPruning",
+    "ScorePruning",
+    "SpanPruning",
     "ThreadExpiry",
+    "ThreadPruning",
     "expired_thread",
     "is_ttl_delete",
     "tombstone_key",

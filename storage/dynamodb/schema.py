@@ -114,6 +114,7 @@ MEMORY = TableSchema(
         "resource: pk=RES#<resource>, sk=RESOURCE",
         "thread counter: pk=RES#<resource>, sk=COUNT (upd=crt='~': first in a desc Query)",
         "expiry tombstone: pk=EXPIRED#<thread>, sk=<expires_at> (a TTL'd thread was counted)",
+        "pending blobs: pk=PENDING#BLOBS, sk=<thread> (a pruned thread's blobs still to delete)",
     ),
     indexes=(
         IndexSchema(

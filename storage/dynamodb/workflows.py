@@ -16,7 +16,7 @@ from storage.dynamodb import codec
 from storage.dynamodb._base import DynamoDBDomain, check_time, index_items, page_slice, within
 from storage.dynamodb.codec import Item, get_s, get_time, ms, s, sort_key
 from storage.dynamodb.offload import REF_SUFFIX, Offloader
-from storage.dynamodb.retention import RetentionAware
+from storage.dynamodb.retention import RetentionAware, RunPruning
 from storage.dynamodb.schema import ALL, CRT, RES, TTL
 from storage.records import Page, WorkflowRun, page_of
 from storage.timeutil import utcnow
@@ -31,7 +31,7 @@ def run_key(workflow_name: str, run_id: str) -> Item:
     return {"pk": s(f"RUN#{run_id}"), "sk": s(f"WF#{workflow_name}")}
 
 
-class DynamoDBWorkflowStore(RetentionAware, DynamoDBDomain):
+class DynamoDBWorkflowStore(RunPruning, RetentionAware, DynamoDBDomain):
     """Workflow runs on DynamoDB (see :class:`~storage.protocols.WorkflowStore`)."""
 
     def persist_snapshot(

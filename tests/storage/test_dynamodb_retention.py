@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -132,11 +133,16 @@ def test_without_an_age_writes_carry_no_expiry_and_clear_an_old_one(dyn: Any) ->
     assert "expires_at" not in _item(store, store.workflows.table, "RUN#run-2", "WF#wf")
 
 
-def test_prune_on_dynamodb_leaves_expiry_to_ttl(dyn: Any) -> None:
+def test_prune_deletes_now_what_was_written_before_retention(dyn: Any) -> None:
     store, _ = dyn
+    store.attach_retention(Retention())
+    old = utcnow() - timedelta(days=100)
+    thread = make_thread(uid("res"), thread_id=uid("thr"))
+    store.memory.save_thread(replace(thread, created_at=old, updated_at=old))
+    assert "expires_at" not in _item(store, store.memory.table, f"THREAD#{thread.id}", "THREAD")
     receipt = store.prune(retention=RETENTION)
-    assert sum(receipt.counts.values()) == 0
-    assert set(receipt.skipped) == {"threads", "runs", "spans", "scores"}
+    assert receipt.counts["threads"] == 1 and not receipt.skipped
+    assert raw.mentioning(store, thread.id) == []
 
 
 # --- the TTL cascade (handlers.expiry) ----------------------------------------------------

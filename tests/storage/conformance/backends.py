@@ -91,7 +91,7 @@ BACKENDS += [
         "composite-dynamodb+postgres",
         # Memory on DynamoDB overflowing to S3, workflows + scores on Aurora (Data API).
         _pg.composite_dynamodb_postgres_store,
-        lacks=frozenset({"sql_faults", "prune"}),
+        lacks=frozenset({"sql_faults"}),
         marks=(pytest.mark.postgres,),
     ),
 ]
@@ -117,6 +117,6 @@ def _dynamodb_s3(tmp: Path) -> Iterator[Any]:
 
 BACKENDS += [
     # No blob store: oversize items raise ItemTooLargeError instead of overflowing.
-    Backend("dynamodb", _dynamodb_only, lacks=frozenset({"overflow", "sql_faults", "prune"})),
-    Backend("dynamodb+s3", _dynamodb_s3, lacks=frozenset({"sql_faults", "prune"})),
+    Backend("dynamodb", _dynamodb_only, lacks=frozenset({"overflow", "sql_faults"})),
+    Backend("dynamodb+s3", _dynamodb_s3, lacks=frozenset({"sql_faults"})),
 ]

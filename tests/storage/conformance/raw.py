@@ -146,6 +146,28 @@ def fail_blob_deletes_after(store: Any, calls: int) -> Iterator[dict[str, int]]:
 
 
 @contextmanager
+def fail_dynamodb_transactions_after(store: Any, calls: int) -> Iterator[dict[str, int]]:
+    """The memory table's client raises before sending any transaction after ``calls``.
+
+    A TransactWriteItems is all or nothing on DynamoDB, so a failure between two is the
+    mid-way crash a DynamoDB cascade can meet.
+    """
+    client = store.memory.dynamo.client
+    state = {"calls": 0}
+
+    def before(**_: Any) -> None:
+        state["calls"] += 1
+        if state["calls"] > calls:
+            raise InjectedFault(f"transaction {state['calls']} failed")
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", before)
+    try:
+        yield state
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", before)
+
+
+@contextmanager
 def fail_row_deletes_after(
     store: Any, domain_name: str, table: str, rows: int
 ) -> Iterator[None]:

@@ -306,6 +306,23 @@ def test_a_prune_killed_mid_batch_rolls_back_and_a_rerun_finishes(
     assert lines_of(store, seeded.kept) == {t: everything[t] for t in seeded.kept}
 
 
+def test_a_prune_failing_between_dynamodb_transactions_is_finished_by_the_next(
+    store: Any, clock: Clock
+) -> None:
+    if not type(store.memory).__module__.startswith("storage.dynamodb"):
+        pytest.skip("DynamoDB transactions only")
+    seeded = seed_threads(store, clock)
+    everything = lines_of(store, seeded.expired + seeded.kept)
+    # Given DynamoDB failing after the first thread's cascade
+    with raw.fail_dynamodb_transactions_after(store, 1), pytest.raises(raw.InjectedFault):
+        store.prune(NOW, retention=RETENTION, batch_size=2)
+    assert store.memory.get_thread(seeded.expired[0]) is None
+    _all_or_nothing(store, everything)
+    store.prune(NOW, retention=RETENTION, batch_size=2)
+    assert_threads_gone(store, seeded.expired)
+    assert lines_of(store, seeded.kept) == {t: everything[t] for t in seeded.kept}
+
+
 def test_a_prune_cut_off_by_its_blob_store_is_finished_by_the_next(
     store: Any, clock: Clock, backend: Any
 ) -> None:
