@@ -43,8 +43,8 @@ class PruneReceipt:
         finished_at: when it returned.
         complete: ``False`` when the time budget ran out with expired records left
             (the next prune carries on).
-        skipped: retention domains whose backend does not prune them here, with why
-            (DynamoDB expires by TTL).
+        skipped: retention domains whose domain object has no ``prune_batch`` (a
+            custom domain), with why.
     """
 
     counts: Mapping[str, int]
