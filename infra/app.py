@@ -44,6 +44,8 @@ CONTEXT_KEYS = (
     "throttleRateLimit",
     "throttleBurstLimit",
     "alarmEmail",
+    "vectorDimensions",
+    "embedder",
 )
 
 

@@ -33,6 +33,9 @@ AuthMode = Literal["iam", "cognito"]
 RemovalMode = Literal["destroy", "retain"]
 
 DEFAULT_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+DEFAULT_EMBEDDER = "bedrock/amazon.titan-embed-text-v2:0"
+# Titan Text Embeddings V2 offers these vector sizes (Bedrock user guide).
+EMBEDDER_DIMENSIONS = {DEFAULT_EMBEDDER: (256, 512, 1024)}
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _TABLE_PREFIX = re.compile(r"^[a-zA-Z0-9_.-]{3,200}$")
 _MODEL_ID = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(:[0-9]+k)?$")
@@ -84,6 +87,10 @@ class StowageConfig:
         prune_interval_hours: how often the scheduled prune runs on the PostgreSQL
             domains with an age (``pruneIntervalHours``; each run may wake a paused
             Aurora cluster, hence daily by default).
+        vector_dimensions: semantic recall on, with vectors of this size (the memory
+            table's vector index and the embedder agree on it); ``None``: off.
+        embedder: the embedder semantic recall uses (``bedrock/<model-id>``); Titan
+            Text Embeddings V2 unless given.
     """
 
     stage: str = "dev"
@@ -106,6 +113,8 @@ class StowageConfig:
     alarm_email: str | None = None
     retention: Retention = field(default_factory=Retention)
     prune_interval_hours: int = 24
+    vector_dimensions: int | None = None
+    embedder: str | None = None
     dynamodb_domains: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -165,6 +174,7 @@ class StowageConfig:
         )
         _check(isinstance(self.retention, Retention), "retention must be a Retention")
         _check(1 <= self.prune_interval_hours <= 24 * 7, "pruneIntervalHours must be 1..168")
+        self._check_semantic_recall()
         if self.postgres and not self.postgres_domains:
             object.__setattr__(self, "postgres_domains", DOMAINS)
         object.__setattr__(
@@ -190,6 +200,22 @@ class StowageConfig:
     def pruned_domains(self) -> tuple[str, ...]:
         """PostgreSQL domains with an age: the scheduled prune deletes there."""
         return tuple(d for d in self.postgres_domains if d in self._aged_domains())
+    def _check_semantic_recall(self) -> None:
+        if self.vector_dimensions is None:
+            _check(self.embedder is None, "embedder is set but vectorDimensions is not")
+            return
+        if self.embedder is None:
+            object.__setattr__(self, "embedder", DEFAULT_EMBEDDER)
+        sizes = EMBEDDER_DIMENSIONS.get(self.embedder or "")
+        _check(sizes is not None,
+               f"embedder {self.embedder!r}: known embedders are {sorted(EMBEDDER_DIMENSIONS)}")
+        _check(self.vector_dimensions in (sizes or ()),
+               f"vectorDimensions must be one of {sizes} for {self.embedder}")
+
+    @property
+    def embedder_model_id(self) -> str | None:
+        """The Bedrock model id of the embedder (``None`` when semantic recall is off)."""
+        return self.embedder.partition("/")[2] if self.embedder else None
 
     @property
     def is_dev(self) -> bool:
@@ -238,6 +264,8 @@ class StowageConfig:
             alarm_email=_text(context, "alarmEmail"),
             retention=_retention(context, span_days),
             prune_interval_hours=_int(context, "pruneIntervalHours", 24),
+            vector_dimensions=_int(context, "vectorDimensions", 0) or None,
+            embedder=_text(context, "embedder"),
         )
 
 

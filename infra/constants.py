@@ -79,6 +79,8 @@ EXPIRY_HANDLER = "handlers.expiry.handler"
 PRUNE_HANDLER = "handlers.prune.handler"
 STREAM_HANDLER = "run.sh"
 STREAM_ROUTE = ("api", "agents", "{id}", "stream")
+# Answered without authorization (probes send no credentials).
+HEALTH_ROUTE = ("api", "health")
 
 
 # --- Regions -------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """``CompositeStore``: each domain served by the backend that suits it.
 
 It has no storage logic of its own: it picks a domain object per domain, hands the
-blob domain to the domains that offload into it, and delegates ``setup``/``close``.
+blob domain to the domains that offload into it, hands the vector domain to the memory
+domain (which keeps it in step with the messages), and delegates ``setup``/``close``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from storage.protocols import (
     MemoryStore,
     ObservabilityStore,
     ScoreStore,
+    VectorStore,
     WorkflowStore,
 )
 
 
-def _is_store(value: Any, domain: str) -> bool:
+def _is_store(value: Any) -> bool:
     # A store bundles domains and has setup(); a domain object is the domain itself.
-    return hasattr(value, domain) and callable(getattr(value, "setup", None))
+    return callable(getattr(value, "setup", None)) and any(hasattr(value, d) for d in DOMAINS)
 
 
 class CompositeStore(PruneMixin):
@@ -32,8 +34,11 @@ class CompositeStore(PruneMixin):
         >>> CompositeStore(memory=storage.open("dynamodb://app"),
         ...                blobs=storage.open("s3://bucket/app"))
 
-    A domain not given falls back to ``default``. Domains that offload big items
-    (DynamoDB's) or clean up attachments get this composite's ``blobs``. ``retention``
+    A domain not given falls back to ``default`` (``None`` when ``default`` lacks it).
+    Domains that offload big items (DynamoDB's) or clean up attachments get this
+    composite's ``blobs``; the memory domain gets its ``vectors`` (``attach_vectors``)
+    and the vector domain its ``memory`` (``attach_memory``), so deleting a message
+    deletes its vector wherever each lives. ``retention``
     (``storage.lifecycle.Retention``) is what :meth:`prune` deletes by, and what
     domains that stamp expiry times at write time (DynamoDB's TTL) are handed.
     """
@@ -43,6 +48,7 @@ class CompositeStore(PruneMixin):
     observability: ObservabilityStore | None
     scores: ScoreStore | None
     blobs: BlobStore | None
+    vectors: VectorStore | None
 
     def __init__(
         self,
@@ -53,6 +59,7 @@ class CompositeStore(PruneMixin):
         observability: Any = None,
         scores: Any = None,
         blobs: Any = None,
+        vectors: Any = None,
         retention: Retention | None = None,
     ) -> None:
         given = {
@@ -61,6 +68,7 @@ class CompositeStore(PruneMixin):
             "observability": observability,
             "scores": scores,
             "blobs": blobs,
+            "vectors": vectors,
         }
         self._owners: list[Any] = []  # distinct stores and bare domain objects, in order
         for domain in DOMAINS:
@@ -68,15 +76,15 @@ class CompositeStore(PruneMixin):
             if source is None:
                 setattr(self, domain, None)
                 continue
-            if _is_store(source, domain):
-                setattr(self, domain, getattr(source, domain))
-                owner = source
+            if _is_store(source):
+                setattr(self, domain, getattr(source, domain, None))
             else:
                 setattr(self, domain, source)
-                owner = source
+            owner = source
             if not any(owner is known for known in self._owners):
                 self._owners.append(owner)
         self._attach_blobs()
+        self._attach_vectors()
         if retention is not None:
             self.attach_retention(retention)
 
@@ -88,6 +96,14 @@ class CompositeStore(PruneMixin):
             attach = getattr(target, "attach_blobs", None)
             if callable(attach):
                 attach(self.blobs)
+
+    def _attach_vectors(self) -> None:
+        attach = getattr(self.memory, "attach_vectors", None)
+        if callable(attach):
+            attach(self.vectors)
+        attach = getattr(self.vectors, "attach_memory", None)
+        if callable(attach):
+            attach(self.memory)
 
     def setup(self) -> None:
         """Set up each distinct underlying store (or domain object) once."""

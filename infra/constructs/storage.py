@@ -17,7 +17,7 @@ from constructs import Construct
 
 from infra.constants import BLOBS_PREFIX, BUCKET_ID, TABLE_IDS
 from infra.nag import acknowledge
-from storage.dynamodb.schema import KeyAttribute, TableSchema
+from storage.dynamodb.schema import KeyAttribute, TableSchema, VectorIndexSchema, with_vector_index
 
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -55,6 +55,9 @@ class StorageConstruct(Construct):
             definitions give one (the stack passes the domains with a retention age).
         stream_domains: tables with a stream of old images (the memory table when
             expired threads must cascade: ``RetentionConstruct``).
+        vector_dimensions: give the memory table the vector index semantic recall
+            searches (``schema.with_vector_index``), of this many dimensions; ``None``:
+            no vector index.
 
     Attributes:
         tables: domain -> table (only the domains given).
@@ -75,6 +78,7 @@ class StorageConstruct(Construct):
         cors_origins: Sequence[str] = (),
         ttl_domains: Sequence[str] | None = None,
         stream_domains: Sequence[str] = (),
+        vector_dimensions: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.ttl_domains = tuple(
@@ -84,6 +88,10 @@ class StorageConstruct(Construct):
         self.stream_domains = tuple(stream_domains)
         self.noncurrent_version_days = noncurrent_version_days
         self.definitions = {d: definitions[d] for d in domains}
+        if vector_dimensions is not None and "memory" in self.definitions:
+            self.definitions["memory"] = with_vector_index(
+                self.definitions["memory"], vector_dimensions
+            )
         self.tables = {
             domain: self._build_table(
                 domain,
@@ -143,6 +151,8 @@ class StorageConstruct(Construct):
                     projection_type=projection,
                     non_key_attributes=non_key,
                 )
+        if definition.vector_index is not None:
+            _add_vector_index(table, definition.vector_index, definition.attributes)
         return table
 
     def _build_bucket(self, removal: RemovalPolicy, origins: list[str]) -> s3.Bucket:
@@ -240,6 +250,68 @@ class StorageConstruct(Construct):
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=actions, resources=resources)
         )
+        vector_index = self.definitions[domain].vector_index
+        if vector_index is not None:
+            # A search is a read; writing a vector is an UpdateItem of the message item.
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:SearchVectors"],
+                    resources=[f"{table.table_arn}/index/{vector_index.name}"],
+                )
+            )
+
+
+def _add_vector_index(
+    table: dynamodb.Table, index: VectorIndexSchema, attributes: Mapping[str, str]
+) -> None:
+    """Declare ``index`` on the table (``VectorIndexes``; aws-cdk-lib has no L2 API yet).
+
+    The search schema's attributes must also be in ``AttributeDefinitions``, which the
+    L2 table fills from key attributes only: it is overridden with ``attributes`` (every
+    attribute the table definition names), so the two cannot disagree.
+    """
+    projection, non_key = _projection(index.projection)
+    cfn = table.node.default_child
+    assert isinstance(cfn, dynamodb.CfnTable)
+    cfn.vector_indexes = [
+        dynamodb.CfnTable.VectorIndexProperty(
+            index_name=index.name,
+            vector_attribute=dynamodb.CfnTable.VectorAttributeProperty(
+                attribute_name=index.vector_attribute
+            ),
+            dimensions=index.dimensions,
+            distance_function=index.distance,
+            search_schema=[
+                dynamodb.CfnTable.SearchSchemaElementProperty(
+                    attribute_name=index.partition_key.name, search_schema_element_type="HASH"
+                ),
+                *(
+                    dynamodb.CfnTable.SearchSchemaElementProperty(
+                        attribute_name=f.name, search_schema_element_type="INLINE_FILTER"
+                    )
+                    for f in index.filters
+                ),
+            ],
+            projection=dynamodb.CfnTable.ProjectionProperty(
+                projection_type=projection.value, non_key_attributes=non_key
+            ),
+        )
+    ]
+    cfn.add_property_override(
+        "AttributeDefinitions",
+        [
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in attributes.items()
+        ],
+    )
+    # E3039 (AttributeDefinitions == key schema attributes) predates vector indexes, in
+    # CDK's template validation and in cfn-lint 1.58 alike: it counts key schemas only.
+    reason = (
+        "A vector index's SearchSchema attributes must be declared in AttributeDefinitions "
+        "(AWS::DynamoDB::Table SearchSchemaElement); this rule counts key schemas only."
+    )
+    acknowledge(cfn, "CloudFormation-Validate::E3039", reason)
+    cfn.add_metadata("cfn-lint", {"config": {"ignore_checks": ["E3039"]}})
 
 
 def _attribute(key: KeyAttribute) -> dynamodb.Attribute:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from storage import validation as v
@@ -34,9 +34,10 @@ from storage.dynamodb.retention import (
 from storage.dynamodb.schema import ALL, CRT, RES, UPD
 from storage.errors import ConflictError, ItemTooLargeError, NotFoundError, ValidationError
 from storage.keys import offload_prefix, thread_attachment_prefix
-from storage.protocols import Direction, OrderBy
-from storage.records import Page, Resource, Thread, page_of
+from storage.protocols import Direction, OrderBy, VectorStore
+from storage.records import Message, MessageUpdate, Page, Resource, Thread, page_of
 from storage.timeutil import utcnow
+from storage.vector_cascade import ForeignVectors
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,14 @@ class DynamoDBMemoryStore(
         item = self.dynamo.get(self.table, thread_key(thread_id))
         return thread_from_item(item) if item else None
 
-    def save_thread(self, thread: Thread) -> Thread:
-        """Create or replace a thread (its messages and their count are kept)."""
+    def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
+        """Create or replace a thread (its messages and their count are kept).
+
+        With ``if_absent`` only the conditional create runs.
+
+        Raises:
+            ConflictError: ``if_absent`` and the id exists.
+        """
         if not isinstance(thread, Thread):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         v.check_thread(thread)
@@ -161,6 +168,8 @@ class DynamoDBMemoryStore(
             except TransactionCanceled as exc:
                 if exc.reasons[:1] != ["ConditionalCheckFailed"]:
                     raise
+                if if_absent:
+                    raise ConflictError(f"thread {thread.id!r} already exists") from exc
             # It exists: replace it, moving it between resource counters if needed.
             current = self.dynamo.get(self.table, thread_key(thread.id))
             if current is None:
@@ -363,11 +372,50 @@ class DynamoDBMemoryStore(
         return len(messages), [ref for item in messages for ref in Offloader.refs(item)]
 
     def _thread_blobs_deleted(self, resource_id: str, thread_id: str, *, offloaded: bool) -> None:
-        """After a thread's items: its attachments, and its offloaded objects if any."""
+        """After a thread's items: its attachments, offloaded objects (if any) and the
+        vectors of its messages kept in another store."""
         if self.blobs is not None:
             self.blobs.delete_prefix(thread_attachment_prefix(resource_id, thread_id))
             if offloaded:
                 self.blobs.delete_prefix(offload_prefix("memory", thread_id))
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.thread_deleted(thread_id)
+
+    # --- vectors ------------------------------------------------------------------
+
+    _foreign_vectors: ForeignVectors | None = None
+
+    def attach_vectors(self, vectors: VectorStore | None) -> None:
+        """Keep ``vectors`` in step: this table's vectors live on the message items
+        (a delete or a rewrite takes them along); another store is told after each write.
+        """
+        beside = getattr(vectors, "table", None) == self.table and (
+            getattr(vectors, "dynamo", None) is self.dynamo
+        )
+        self._foreign_vectors = None if beside or vectors is None else ForeignVectors()
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.attach(vectors, beside=False)
+
+    def _rewritten(self, message_ids: list[str]) -> None:
+        # A re-saved message item is replaced whole, which drops a vector kept on it;
+        # one kept in another store goes the same way.
+        if self._foreign_vectors is not None and message_ids:
+            self._foreign_vectors.messages_deleted(message_ids)
+
+    def delete_messages(self, message_ids: Sequence[str]) -> None:
+        """Delete messages; unknown ids are ignored; bumps the threads they were in."""
+        super().delete_messages(message_ids)
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.messages_deleted(list(message_ids))
+
+    def update_messages(self, updates: Sequence[MessageUpdate]) -> list[Message]:
+        """Apply partial updates, all or nothing; bumps every thread touched."""
+        if self._foreign_vectors is None:
+            return super().update_messages(updates)
+        previous = {m.id: m for m in self.get_messages([u.id for u in updates])}
+        updated = super().update_messages(updates)
+        self._foreign_vectors.messages_changed(previous, updated)
+        return updated
 
     def list_threads(
         self,

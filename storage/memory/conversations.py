@@ -13,11 +13,11 @@ from dataclasses import replace
 from typing import Any
 
 from storage import validation as v
-from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
+from storage.errors import ConflictError, MessageIdConflictError, NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
 from storage.memory._common import check_time, clone, page_slice, within
 from storage.memory.retention import ThreadPruning
-from storage.protocols import BlobStore, Direction, OrderBy
+from storage.protocols import BlobStore, Direction, OrderBy, VectorStore
 from storage.records import (
     Include,
     Message,
@@ -29,6 +29,7 @@ from storage.records import (
     page_of,
 )
 from storage.timeutil import utcnow
+from storage.vector_cascade import ForeignVectors
 
 
 def _check_text_or_none(value: object, what: str) -> None:
@@ -53,10 +54,19 @@ class InMemoryMemoryStore(ThreadPruning):
         self._messages: dict[str, Message] = {}
         self._resources: dict[str, Resource] = {}
         self._pending_blob_prefixes: set[str] = set()
+        self._vectors = ForeignVectors()
 
     def attach_blobs(self, blobs: BlobStore | None) -> None:
         """Delete a thread's attachments from ``blobs`` when the thread is deleted."""
         self._blobs = blobs
+
+    def attach_vectors(self, vectors: VectorStore | None) -> None:
+        """Delete vectors from ``vectors`` when their messages go or change (under the lock)."""
+        self._vectors.attach(vectors, beside=False)
+
+    def stored_message(self, message_id: str) -> Message | None:
+        """The stored message itself, not a copy: for the vector store sharing the lock."""
+        return self._messages.get(message_id)
 
     # --- threads ------------------------------------------------------------------
 
@@ -66,13 +76,19 @@ class InMemoryMemoryStore(ThreadPruning):
         with self._lock:
             return clone(self._threads.get(thread_id))
 
-    def save_thread(self, thread: Thread) -> Thread:
-        """Create or replace a thread. Returns the stored thread."""
+    def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
+        """Create or replace a thread (only create it with ``if_absent``).
+
+        Raises:
+            ConflictError: ``if_absent`` and the id exists.
+        """
         if not isinstance(thread, Thread):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         v.check_thread(thread)
         stored = clone(thread)
         with self._lock:
+            if if_absent and thread.id in self._threads:
+                raise ConflictError(f"thread {thread.id!r} already exists")
             self._threads[thread.id] = stored
             return clone(stored)
 
@@ -118,6 +134,7 @@ class InMemoryMemoryStore(ThreadPruning):
         doomed = [m.id for m in self._messages.values() if m.thread_id == thread_id]
         for message_id in doomed:
             del self._messages[message_id]
+        self._vectors.thread_deleted(thread_id)
         if self._blobs is not None:
             # Noted first: a blob store failing here leaves the prefix for the next prune.
             prefix = thread_attachment_prefix(thread.resource_id, thread_id)
@@ -183,6 +200,7 @@ class InMemoryMemoryStore(ThreadPruning):
                     if existing is not None and existing.thread_id != message.thread_id:
                         raise MessageIdConflictError(message.id)
             stored: list[Message] = []
+            before = {m.id: self._messages[m.id] for m in batch if m.id in self._messages}
             for message in batch:
                 owner = self._threads[message.thread_id].resource_id
                 record = clone(message)
@@ -191,6 +209,7 @@ class InMemoryMemoryStore(ThreadPruning):
                 self._messages[record.id] = record
                 stored.append(record)
             self._bump({m.thread_id for m in batch})
+            self._vectors.messages_changed(before, stored)
             return clone(stored)
 
     def list_messages(
@@ -284,8 +303,10 @@ class InMemoryMemoryStore(ThreadPruning):
                 v.check_message(updated)
                 touched.update({current.thread_id, updated.thread_id})
                 working[update.id] = updated
+            before = {k: self._messages[k] for k in working}
             self._messages.update(working)
             self._bump(touched)
+            self._vectors.messages_changed(before, working.values())
             return clone(list(working.values()))
 
     def delete_messages(self, message_ids: Sequence[str]) -> None:
@@ -298,6 +319,7 @@ class InMemoryMemoryStore(ThreadPruning):
                 if message is not None:
                     touched.add(message.thread_id)
             self._bump(touched)
+            self._vectors.messages_deleted(ids)
 
     # --- resources ----------------------------------------------------------------
 

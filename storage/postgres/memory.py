@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import ConflictError, NotFoundError, ValidationError
 from storage.postgres import _codec as c
 from storage.postgres._base import PostgresDomain
 from storage.postgres._memory_sql import (
@@ -36,7 +36,7 @@ from storage.postgres._memory_sql import (
 )
 from storage.postgres.driver import Json, Session
 from storage.postgres.retention import ThreadPruning, delete_pending_blobs, thread_cascade_sql
-from storage.protocols import BlobStore, Direction, OrderBy
+from storage.protocols import BlobStore, Direction, OrderBy, VectorStore
 from storage.records import (
     Include,
     Message,
@@ -61,6 +61,7 @@ from storage.validation import (
     check_sort,
     check_thread,
 )
+from storage.vector_cascade import ForeignVectors
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,18 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
     """The ``memory`` domain on PostgreSQL, in Mastra's tables."""
 
     _blobs: BlobStore | None = None
+    _foreign_vectors: ForeignVectors | None = None
 
     def attach_blobs(self, blobs: BlobStore | None) -> None:
         """Delete a thread's attachments from ``blobs`` when the thread is deleted."""
         self._blobs = blobs
+
+    def attach_vectors(self, vectors: VectorStore | None) -> None:
+        """Keep ``vectors`` in step: this database's by triggers, another after each write."""
+        self._foreign_vectors = ForeignVectors()
+        self._foreign_vectors.attach(
+            vectors, beside=getattr(vectors, "driver", None) is self._driver
+        )
 
     # --- threads ----------------------------------------------------------------------
 
@@ -85,21 +94,28 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
         )
         return thread_from_row(row) if row else None
 
-    def save_thread(self, thread: Thread) -> Thread:
-        """Create or replace a thread."""
+    def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
+        """Create or replace a thread (only create it with ``if_absent``).
+
+        Raises:
+            ConflictError: ``if_absent`` and the id exists.
+        """
         if not isinstance(thread, Thread):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         check_thread(thread)
         self._ready()
-        self._driver.execute(
+        on_conflict = "DO NOTHING" if if_absent else (
+            'DO UPDATE SET "resourceId" = EXCLUDED."resourceId", '
+            'title = EXCLUDED.title, metadata = EXCLUDED.metadata, '
+            '"createdAt" = EXCLUDED."createdAt", "createdAtZ" = EXCLUDED."createdAtZ", '
+            '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ"'
+        )
+        written = self._driver.execute(
             'INSERT INTO mastra_threads (id, "resourceId", title, metadata, '
             '"createdAt", "createdAtZ", "updatedAt", "updatedAtZ") '
             f"VALUES (:id, :resource_id, :title, CAST(:metadata AS jsonb), "
             f"{c.wall('created')}, {c.tstz('created')}, {c.wall('updated')}, {c.tstz('updated')}) "
-            'ON CONFLICT (id) DO UPDATE SET "resourceId" = EXCLUDED."resourceId", '
-            'title = EXCLUDED.title, metadata = EXCLUDED.metadata, '
-            '"createdAt" = EXCLUDED."createdAt", "createdAtZ" = EXCLUDED."createdAtZ", '
-            '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ"',
+            f"ON CONFLICT (id) {on_conflict}",
             {
                 "id": thread.id,
                 "resource_id": thread.resource_id,
@@ -109,6 +125,8 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
                 "updated": c.iso(thread.updated_at),
             },
         )
+        if written == 0:
+            raise ConflictError(f"thread {thread.id!r} already exists")
         return thread
 
     def update_thread(
@@ -159,10 +177,15 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
         )
         if row is not None:
             self._thread_deleted(row["resource_id"], thread_id)
+        elif self._foreign_vectors is not None:
+            self._foreign_vectors.thread_deleted(thread_id)
 
     def _thread_deleted(self, resource_id: str, thread_id: str) -> None:
-        """After the commit: the deleted thread's blobs (``delete_thread`` and ``prune``)."""
+        """After the commit: the deleted thread's blobs, and its vectors kept elsewhere
+        (``delete_thread`` and ``prune``)."""
         delete_pending_blobs(self._driver, self._blobs, [(resource_id, thread_id)])
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.thread_deleted(thread_id)
 
     def list_threads(
         self,
@@ -244,6 +267,12 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
             for m in unique
         ]
         self._ready()
+        foreign = self._foreign_vectors
+        previous: dict[str, Message] = {}
+        if foreign is not None and foreign.store is not None:
+            # Vectors in another store: a re-save that changes a message drops its vector
+            # there (one more read, only in that set-up; this database's go by trigger).
+            previous = {m.id: m for m in self.get_messages([m.id for m in unique])}
         now = c.iso(utcnow())
         threads = sorted({m.thread_id for m in batch})
         chunks = split_rows(rows, self._driver.max_statement_bytes)
@@ -258,7 +287,10 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
                 return saved
 
             resources = self._driver.transaction(body)
-        return [with_resource(m, resources.get(m.id)) for m in batch]
+        saved = [with_resource(m, resources.get(m.id)) for m in batch]
+        if previous and foreign is not None:
+            foreign.messages_changed(previous, saved)
+        return saved
 
     def list_messages(
         self,
@@ -354,14 +386,17 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
         ids = list(dict.fromkeys(u.id for u in batch))
         targets = sorted({u.thread_id for u in batch if u.thread_id is not None})
         self._ready()
+        previous: dict[str, Message] = {}
 
         def body(tx: Session) -> list[Message]:
+            previous.clear()
             rows = tx.fetch(
                 f"SELECT {MESSAGE_COLS} FROM mastra_messages m WHERE m.id IN {c.in_ids('ids')} "
                 "ORDER BY m.id FOR UPDATE",
                 {"ids": c.id_list(ids)},
             )
             current = {r["id"]: message_from_row(r) for r in rows}
+            previous.update(current)
             for i in ids:
                 if i not in current:
                     raise NotFoundError(f"message {i!r} not found")
@@ -403,7 +438,10 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
             )
             return [current[i] for i in ids]
 
-        return self._driver.transaction(body)
+        updated = self._driver.transaction(body)
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.messages_changed(previous, updated)
+        return updated
 
     def delete_messages(self, message_ids: Sequence[str]) -> None:
         """Delete messages and bump the threads they were in, in one statement."""
@@ -418,6 +456,8 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
             "WHERE id IN (SELECT thread_id FROM gone)",
             {"ids": c.id_list(ids), "now": c.iso(utcnow())},
         )
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.messages_deleted(ids)
 
     # --- resources --------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from storage import validation as v
-from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
+from storage.errors import ConflictError, MessageIdConflictError, NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
-from storage.protocols import BlobStore, Direction, OrderBy
+from storage.protocols import BlobStore, Direction, OrderBy, VectorStore
 from storage.records import (
     Include,
     Message,
@@ -30,6 +30,7 @@ from storage.sqlite.db import SQLiteDatabase
 from storage.sqlite.retention import ThreadPruning, delete_pending_blobs, record_pending_blobs
 from storage.sqlite.schema import MESSAGES, RESOURCES, THREADS, column_is_required
 from storage.timeutil import utcnow
+from storage.vector_cascade import ForeignVectors
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,15 @@ class SQLiteMemoryStore(ThreadPruning):
         self._db = db
         self._blobs = blobs
         self._title_required: bool | None = None
+        self._vectors = ForeignVectors()
 
     def attach_blobs(self, blobs: BlobStore | None) -> None:
         """Delete attachments from ``blobs`` when their thread is deleted."""
         self._blobs = blobs
+
+    def attach_vectors(self, vectors: VectorStore | None) -> None:
+        """Keep ``vectors`` in step: this file's own by triggers, another after each commit."""
+        self._vectors.attach(vectors, beside=getattr(vectors, "db", None) is self._db)
 
     # --- threads ---------------------------------------------------------------------
 
@@ -62,17 +68,24 @@ class SQLiteMemoryStore(ThreadPruning):
         with self._db.read("get_thread") as conn:
             return self._thread(conn, thread_id)
 
-    def save_thread(self, thread: Thread) -> Thread:
-        """Create or replace a thread. Returns the stored thread."""
+    def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
+        """Create or replace a thread (only create it with ``if_absent``).
+
+        Raises:
+            ConflictError: ``if_absent`` and the id exists.
+        """
         if not isinstance(thread, Thread):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         v.check_thread(thread)
+        on_conflict = "DO NOTHING" if if_absent else (
+            'DO UPDATE SET "resourceId" = excluded."resourceId", '
+            "title = excluded.title, metadata = excluded.metadata, "
+            '"createdAt" = excluded."createdAt", "updatedAt" = excluded."updatedAt"'
+        )
         with self._db.write("save_thread") as conn:
-            conn.execute(
+            written = conn.execute(
                 f"INSERT INTO {THREADS} ({_rows.THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
-                'ON CONFLICT(id) DO UPDATE SET "resourceId" = excluded."resourceId", '
-                "title = excluded.title, metadata = excluded.metadata, "
-                '"createdAt" = excluded."createdAt", "updatedAt" = excluded."updatedAt"',
+                f"ON CONFLICT(id) {on_conflict}",
                 (
                     thread.id,
                     thread.resource_id,
@@ -82,6 +95,8 @@ class SQLiteMemoryStore(ThreadPruning):
                     iso(thread.updated_at),
                 ),
             )
+            if written.rowcount == 0:
+                raise ConflictError(f"thread {thread.id!r} already exists")
         return thread
 
     def update_thread(
@@ -126,6 +141,8 @@ class SQLiteMemoryStore(ThreadPruning):
             gone = self._delete_thread_rows(conn, thread_id)
         if gone is not None:
             self._thread_deleted(gone[0], thread_id)
+        else:
+            self._vectors.thread_deleted(thread_id)
 
     def _delete_thread_rows(
         self, conn: sqlite3.Connection, thread_id: str
@@ -149,10 +166,11 @@ class SQLiteMemoryStore(ThreadPruning):
         return row[0], int(messages.rowcount)
 
     def _thread_deleted(self, resource_id: str, thread_id: str) -> None:
-        """After the commit: the deleted thread's blobs."""
+        """After the commit: the deleted thread's blobs, and its vectors kept elsewhere."""
         delete_pending_blobs(
             self._db, self._blobs, [thread_attachment_prefix(resource_id, thread_id)]
         )
+        self._vectors.thread_deleted(thread_id)
 
     def list_threads(
         self,
@@ -225,11 +243,16 @@ class SQLiteMemoryStore(ThreadPruning):
         same_thread = "" if allow_move else f" WHERE {MESSAGES}.thread_id = excluded.thread_id"
         thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
         stored: list[Message] = []
+        previous: dict[str, Message] = {}
         with self._db.write("save_messages") as conn:
             owners = self._thread_owners(conn, thread_ids)
             missing = [t for t in thread_ids if t not in owners]
             if missing:
                 raise NotFoundError(f"thread {missing[0]!r} does not exist")
+            if self._vectors.store is not None:
+                # Vectors in another store: a re-save that changes a message drops its
+                # vector there (this file's own go by trigger).
+                previous = self._messages(conn, [m.id for m in messages])
             for message in messages:
                 if message.resource_id is None:
                     message = replace(message, resource_id=owners[message.thread_id])
@@ -246,6 +269,7 @@ class SQLiteMemoryStore(ThreadPruning):
                     raise MessageIdConflictError(message.id)
                 stored.append(message)
             self._bump(conn, set(thread_ids))
+        self._vectors.messages_changed(previous, stored)
         return stored
 
     def list_messages(
@@ -338,6 +362,7 @@ class SQLiteMemoryStore(ThreadPruning):
             missing = [u.id for u in updates if u.id not in current]
             if missing:
                 raise NotFoundError(f"message {missing[0]!r} does not exist")
+            previous = dict(current)
             targets = [u.thread_id for u in updates if u.thread_id is not None]
             owners = self._thread_owners(conn, targets)
             absent = [t for t in targets if t not in owners]
@@ -358,6 +383,7 @@ class SQLiteMemoryStore(ThreadPruning):
                     (message.thread_id, dumps(message.content), message.role, message.id),
                 )
             self._bump(conn, touched)
+        self._vectors.messages_changed(previous, final)
         return final
 
     def delete_messages(self, message_ids: Sequence[str]) -> None:
@@ -370,6 +396,7 @@ class SQLiteMemoryStore(ThreadPruning):
             for batch in chunks(ids):
                 conn.execute(f"DELETE FROM {MESSAGES} WHERE id IN ({marks(len(batch))})", batch)
             self._bump(conn, threads)
+        self._vectors.messages_deleted(ids)
 
     # --- resources -------------------------------------------------------------------
 
