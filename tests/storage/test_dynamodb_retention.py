@@ -23,7 +23,7 @@ from botocore.config import Config
 from handlers.events import LocalContext
 from storage.keys import attachment_key
 from storage.lifecycle import Retention
-from storage.records import Message, Score, Span
+from storage.records import Message, MessageVector, Score, Span
 from storage.timeutil import utcnow
 from tests.storage.conformance import raw
 from tests.storage.conformance.helpers import content, make_thread, uid
@@ -37,7 +37,9 @@ RETENTION = Retention(
 
 @pytest.fixture
 def dyn() -> Iterator[tuple[Any, Any]]:
-    with moto_dynamodb(with_s3=True) as (store, log):
+    import tests.storage.fakes.dynamodb_vectors  # noqa: F401  (the vector index fake)
+
+    with moto_dynamodb(with_s3=True, vector_dimensions=3) as (store, log):
         store.attach_retention(RETENTION)
         yield store, log
 
@@ -185,11 +187,17 @@ def _as_ttl_delete(record: dict[str, Any]) -> dict[str, Any]:
 def _seed(store: Any, resource_id: str, *, big: bool = False) -> str:
     thread = make_thread(resource_id, thread_id=uid("thr"))
     store.memory.save_thread(thread)
-    store.memory.save_messages(
+    saved = store.memory.save_messages(
         [Message(id=uid("m"), thread_id=thread.id, role="user",
                  content=content("x" * (400_000 if big and i == 0 else 10)),
                  created_at=utcnow() + timedelta(milliseconds=i)) for i in range(4)]
     )
+    # Semantic recall's vectors, attributes of the message items.
+    store.vectors.upsert([
+        MessageVector(message_id=m.id, thread_id=m.thread_id, resource_id=m.resource_id,
+                      created_at=m.created_at, vector=(1.0, 0.0, 0.0), embedder="test/3")
+        for m in saved
+    ])
     store.blobs.put(attachment_key(resource_id, thread.id, "cd" * 32), b"attachment")
     return thread.id
 
@@ -212,6 +220,7 @@ def test_a_ttl_delete_of_a_thread_removes_everything_under_it(
     kept = _seed(store, resource)
     kept_lines = raw.mentioning(store, kept)
     assert any("offload/memory" in line for line in raw.mentioning(store, doomed))
+    assert sum("'vec':" in line for line in raw.mentioning(store, doomed)) == 4
     # Given DynamoDB's TTL deleting the thread item (and only it)
     store.memory.dynamo.client.delete_item(
         TableName=store.memory.table, Key={"pk": {"S": f"THREAD#{doomed}"}, "sk": {"S": "THREAD"}}
