@@ -10,7 +10,8 @@
   10 messages and an attachment each, among 100 young ones, in batches of 200; wall
   time and batches.
 
-Results: ``retention.json`` in the bench output folder.
+Results: ``retention.json`` in the bench output folder (``make bench-save``:
+``bench/results/``).
 """
 
 from __future__ import annotations
@@ -20,22 +21,12 @@ import os
 import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
+
+from bench.output import write_json
 
 RETENTION_TEXT = "threads=90d,runs=30d,spans=14d,scores=180d"
 THREAD = {"thread": "bench-retention", "resource": "bench-user"}
-
-
-def _write(results: dict[str, Any]) -> None:
-    try:
-        from bench.output import write_json  # the bench layout with bench/out/
-    except ImportError:
-        path = Path(__file__).resolve().parent / "results" / "retention.json"
-        path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {path}")
-        return
-    write_json("retention.json", results)
 
 
 def _turn_requests(retention: str) -> tuple[dict[str, int], bool]:
@@ -192,7 +183,7 @@ def main() -> int:
     """Run, print, write; non-zero when a check fails."""
     results = run()
     print(json.dumps(results, indent=2))
-    _write(results)
+    write_json("retention.json", results)
     checks = [
         ok for phase in results.values() for ok in phase.get("checks", {}).values()
     ]
