@@ -211,7 +211,8 @@ class ThreadExpiry:
         # The blobs the new incarnation may share stay: only the old messages' offloaded
         # contents go, and the old owner's attachments if the id changed hands.
         if self.offloader.blobs is not None:
-            self.offloader.blobs.delete(refs)
+            # The old thread item's own offloaded documents (a big title or metadata) too.
+            self.offloader.blobs.delete([*refs, *Offloader.refs(image)])
             if get_s(self.dynamo.get(self.table, thread_key(thread_id)) or {}, "resource_id") \
                     != resource_id:
                 self.offloader.blobs.delete_prefix(
