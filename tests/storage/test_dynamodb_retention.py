@@ -78,6 +78,16 @@ def test_a_turn_refreshes_the_thread_expiry_in_its_one_transaction(dyn: Any) -> 
     assert saved and stored.updated_at > thread.updated_at
 
 
+def test_renaming_a_thread_refreshes_its_expiry(dyn: Any) -> None:
+    store, _ = dyn
+    thread = make_thread(uid("res"), thread_id=uid("thr"))
+    store.memory.save_thread(thread)
+    renamed = store.memory.update_thread(thread.id, title="renamed", metadata={"k": 1})
+    item = _item(store, store.memory.table, f"THREAD#{thread.id}", "THREAD")
+    assert int(item["expires_at"]["N"]) == _expiry(renamed.updated_at, timedelta(days=90))
+    assert renamed.updated_at > thread.updated_at
+
+
 def test_a_turn_costs_the_same_requests_with_retention_as_without() -> None:
     calls = []
     for retention in (Retention(), RETENTION):
