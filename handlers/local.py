@@ -43,6 +43,7 @@ from handlers.cors import CORSMiddleware
 from handlers.events import LocalContext, rest_event
 from handlers.stream import stream_agent
 from handlers.uploads import verify_local_upload
+from storage.lifecycle.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +279,8 @@ def main() -> None:
 
     try:
         Settings.from_env()
+        Retention.from_env(os.environ)  # the store reads it later; refuse it now
+        prune_interval()
         host = os.environ.get("STOWAGE_HOST", DEFAULT_HOST)
         port = _port(os.environ.get("STOWAGE_PORT", str(DEFAULT_PORT)))
     except ValueError as exc:

@@ -66,3 +66,17 @@ def test_without_retention_or_with_interval_zero_nothing_is_pruned(
 def test_a_bad_interval_is_refused_naming_it(value: str) -> None:
     with pytest.raises(ValueError, match="STOWAGE_PRUNE_INTERVAL"):
         local.prune_interval({"STOWAGE_PRUNE_INTERVAL": value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("STOWAGE_RETENTION", "threads=soon"), ("STOWAGE_PRUNE_INTERVAL", "-1")],
+)
+def test_make_dev_refuses_a_bad_setting_before_serving(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        local.main()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.startswith(f"stowage dev server: {name}")
