@@ -2,7 +2,8 @@
 
 moto is imported here, first, so it patches botocore before any client exists, and
 its DynamoDB gets the test-support patch (``tests/support/moto_dynamodb.py``: a
-TransactWriteItems that does not copy the whole table per action) before any test.
+TransactWriteItems that does not copy the whole table per action) before any test;
+botocore sessions share one data loader (``tests/support/botocore_data.py``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import os
 import moto  # noqa: F401  (must be imported before boto3/pynamodb build a client)
 import pytest
 
-from tests.support import moto_dynamodb
+from tests.support import botocore_data, moto_dynamodb
 
 moto_dynamodb.install()
+botocore_data.share()
 
 # Tests never reach AWS: fake credentials and a fixed region for every boto3 client.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
