@@ -38,3 +38,13 @@ def skip_or_fail(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true but {reason}")
     pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``early`` run first (in their collected order), the rest as collected.
+
+    A test that starts a whole second application (``cdk synth`` through the CLI: its
+    own Python and Node processes, ~1 GB) adds that to whatever the pytest process
+    already holds; first, it adds it to a small process.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("early") is None)
