@@ -38,8 +38,9 @@ string sets, maps and lists directly, as the generic path would; anything else
 How it stays honest: :data:`MOTO_VERSION` and :data:`FINGERPRINTS` name the moto code
 these mirror (the functions replaced and those they rely on). :func:`install`
 patches only when they match and warns otherwise;
-``tests/support/test_moto_dynamodb.py`` fails loudly on any mismatch, checks the
-transaction semantics directly, and compares each replacement with moto's own function.
+``tests/support/test_moto_dynamodb.py`` fails loudly on any mismatch and checks the
+transaction semantics directly; it and ``test_moto_reads.py`` compare each replacement
+with moto's own function.
 On a moto upgrade, re-read those functions, port the change here, update the fingerprints.
 
 Where it is active: everywhere moto's DynamoDB runs for this repository.
