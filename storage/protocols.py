@@ -116,6 +116,16 @@ class MemoryStore(Protocol):
         sorted by ``(created_at, id)`` in ``direction``. ``total`` counts the thread's
         filtered messages only; unknown include ids are ignored. ``per_page=None``
         returns every message, ``per_page=0`` none (only the includes).
+
+        ``resource_id`` also bounds the include windows: an include whose message
+        belongs to another resource is ignored (as an unknown id is), and a window
+        keeps only that resource's messages. So with a resource given, an include
+        never reads across resources (the HTTP route passes the listed thread's).
+
+        Raises:
+            ValidationError: bad ids, paging (``page * per_page`` over
+                ``validation.MAX_OFFSET``, ``per_page`` over ``validation.MAX_PER_PAGE``)
+                or include windows (over ``MAX_PER_PAGE``).
         """
         ...
 

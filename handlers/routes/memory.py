@@ -141,11 +141,13 @@ def list_messages(
     """A page of the thread's messages (``orderBy``, ``include``, ``filter`` as JSON)."""
     store = store_for(agent_id)
     memory = memory_of(store)
-    owned_thread(memory, thread_id, caller_of(router))
+    thread = owned_thread(memory, thread_id, caller_of(router))
     direction = _message_direction(json_value("orderBy", order_by))
     start, end = _date_range(json_value("filter", filter))
     result = memory.list_messages(
         thread_id,
+        # The thread's resource bounds the include windows too: never another tenant's.
+        resource_id=thread.resource_id,
         include=_includes(json_value("include", include)),
         start=start,
         end=end,
