@@ -17,10 +17,11 @@ from storage.dynamodb.scores import DynamoDBScoreStore
 from storage.dynamodb.workflows import DynamoDBWorkflowStore
 from storage.errors import UnavailableError, ValidationError
 from storage.protocols import BlobStore
-from storage.urls import query_params
+from storage.urls import url_options
 
 log = logging.getLogger(__name__)
 
+OPTIONS = ("region", "endpoint", "offload_threshold", "span_ttl_days")
 _PREFIX_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -156,7 +157,7 @@ def _projection(projection: Any) -> dict[str, Any]:
 def open_url(parsed: SplitResult) -> DynamoDBStore:
     """``dynamodb://<prefix>?region=&endpoint=&offload_threshold=&span_ttl_days=``."""
     prefix = unquote(parsed.netloc + parsed.path).strip("/")
-    params = query_params(parsed)
+    params = url_options(parsed, OPTIONS)
     ttl = params.get("span_ttl_days") or os.environ.get("STOWAGE_SPAN_TTL_DAYS")
     threshold = params.get("offload_threshold")
     try:
