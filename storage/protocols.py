@@ -308,6 +308,24 @@ class BlobStore(Protocol):
         """A short-lived https (or local) URL that downloads the blob."""
         ...
 
+    def uri_for(self, key: str) -> str:
+        """The URI :meth:`put` returns for ``key`` (nothing is read or written)."""
+        ...
+
+    def key_of(self, uri: str) -> str:
+        """The key one of this store's URIs names: the one parser of blob URIs.
+
+        Every read goes through it, and so must every ownership check: compare the
+        key it returns (``storage.keys.is_attachment_of``), never the URI's text.
+        Shared rules in :mod:`storage.blob_uris`: the scheme in any case, no query,
+        fragment, user or port, no ``.``/``..`` segment.
+
+        Raises:
+            ValidationError: not one of this store's URIs (another scheme, bucket,
+                prefix or folder), or ambiguous.
+        """
+        ...
+
 
 class Store(Protocol):
     """A bundle of domains. A domain a backend lacks is ``None``."""

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from handlers._wiring import get_app, settings
 from handlers.auth import Caller
 from handlers.errors import HTTPError, not_found
-from handlers.shapes import UrlFor
+from handlers.shapes import AttachmentLinks
 from storage.records import Thread
 
 
@@ -62,15 +62,10 @@ def owned_thread(memory: Any, thread_id: str, caller: Caller) -> Thread:
     return thread
 
 
-def url_renderer(store: Any) -> UrlFor | None:
-    """``blobs.url_for`` with the configured lifetime, or ``None`` without a blob store."""
+def url_renderer(store: Any) -> AttachmentLinks | None:
+    """Download links for ``store``'s attachments (the configured lifetime), or ``None``
+    without a blob store."""
     blobs = getattr(store, "blobs", None)
     if blobs is None:
         return None
-    ttl = settings().url_ttl
-
-    def render(uri: str) -> str:
-        url: str = blobs.url_for(uri, expires_in=ttl)
-        return url
-
-    return render
+    return AttachmentLinks(blobs, settings().url_ttl)

@@ -21,6 +21,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from storage.blob_uris import check_blob_key, split_blob_uri
 from storage.errors import NotFoundError, StorageError, UnavailableError, ValidationError
 from storage.keys import attachment_key
 
@@ -89,6 +90,8 @@ class S3BlobStore:
     ) -> None:
         self.bucket = check_bucket(bucket)
         self.prefix = prefix.strip("/")
+        if self.prefix:
+            check_blob_key(self.prefix)
         self.region = region
         self.kms_key_id = kms_key_id
         self.transfer = transfer or TRANSFER
@@ -103,12 +106,7 @@ class S3BlobStore:
     # --- keys and URIs ---------------------------------------------------------------
 
     def _full_key(self, key: str, *, prefix: bool = False) -> str:
-        if not isinstance(key, str) or not key.strip() or key.startswith("/"):
-            raise ValidationError(f"blob key {key!r} must be a non-empty relative key")
-        parts = key.split("/")
-        inner = parts[:-1] if prefix else parts
-        if any(p.strip() in ("", ".", "..") for p in inner) or (not prefix and not parts[-1]):
-            raise ValidationError(f"blob key {key!r} has an empty, '.' or '..' segment")
+        check_blob_key(key, prefix=prefix)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def uri_for(self, key: str) -> str:
@@ -118,15 +116,17 @@ class S3BlobStore:
     def key_of(self, uri: str) -> str:
         """The key (relative to the prefix) of one of this store's URIs.
 
+        ``s3://<bucket>/<prefix>/<key>``, the key as written (S3 keys are not
+        percent-decoded); split by :func:`storage.blob_uris.split_blob_uri`.
+
         Raises:
             ValidationError: not an ``s3://`` URI under this bucket and prefix.
         """
-        if not isinstance(uri, str):
-            raise ValidationError(f"blob URI must be a string, got {type(uri).__name__}")
-        root = f"s3://{self.bucket}/" + (f"{self.prefix}/" if self.prefix else "")
-        if not uri.startswith(root) or len(uri) == len(root):
-            raise ValidationError(f"{uri!r} is not a blob of {root}")
-        return uri[len(root) :]
+        parts = split_blob_uri(uri)
+        root = f"{self.prefix}/" if self.prefix else ""
+        if parts.scheme != "s3" or parts.host != self.bucket or not parts.path.startswith(root):
+            raise ValidationError(f"{uri!r} is not a blob of s3://{self.bucket}/{root}")
+        return check_blob_key(parts.path[len(root) :])
 
     # --- BlobStore -----------------------------------------------------------------------
 
