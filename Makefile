@@ -6,8 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 export PYTHONDONTWRITEBYTECODE := 1
+# The CDK CLI and jsii run on the Node 22 that package.json pins (the `node` npm package),
+# not the machine's node: both have dropped Node 20. Any node >= 18 can run npm ci.
+NODE_BIN := $(CURDIR)/node_modules/.bin
+CDK := PATH="$(NODE_BIN):$$PATH" JSII_NODE="$(NODE_BIN)/node" $(NODE_BIN)/node node_modules/aws-cdk/bin/cdk
 
-.PHONY: dev test lint bench synth deploy destroy venv node clean
+.PHONY: dev studio test lint bench synth deploy destroy import-retained venv node clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,28 +31,47 @@ node: $(NODE_STAMP)
 dev: $(STAMP)
 	$(PY) -m handlers.local
 
+# Mastra Studio (the `mastra` CLI), playwright-core and Node 22, pinned for `make studio` and
+# tests/studio (whose setup runs the same npm ci, and apt-get installs Debian's chromium).
+STUDIO_DIR := tests/studio
+STUDIO_STAMP := $(STUDIO_DIR)/node_modules/.stowage-lock-sha256
+$(STUDIO_STAMP): $(STUDIO_DIR)/package.json $(STUDIO_DIR)/package-lock.json
+	cd $(STUDIO_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	sha256sum $(STUDIO_DIR)/package-lock.json | cut -d' ' -f1 > $(STUDIO_STAMP)
+
+## Mastra Studio on http://localhost:3000 against `make dev` (run that first, in another shell).
+studio: $(STUDIO_STAMP)
+	cd $(STUDIO_DIR) && MASTRA_TELEMETRY_DISABLED=1 node_modules/.bin/node node_modules/mastra/dist/index.js studio -s $${STOWAGE_PORT:-4111}
+
 ## Lint, then every test (PostgreSQL at 127.0.0.1:5432 is required when CI=true).
 test: $(STAMP) $(NODE_STAMP) lint
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	JSII_NODE="$(NODE_BIN)/node" $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check storage agents handlers infra tests bench
 	$(VENV)/bin/mypy storage agents handlers infra
 
 ## Request counts, import times, throughput; results in bench/results/.
-bench: $(STAMP)
-	$(PY) -m bench
+bench: $(STAMP) $(NODE_STAMP)
+	JSII_NODE="$(NODE_BIN)/node" $(PY) -m bench
 
 ## CloudFormation into cdk.out/ (pip bundling for aarch64 + cdk-nag; no AWS account needed).
 synth: $(STAMP) $(NODE_STAMP)
-	npx cdk synth --quiet $(CDK_ARGS)
+	$(CDK) synth --quiet $(CDK_ARGS)
 
 ## Deploy to the current AWS account/region (CDK_ARGS="-c stage=prod ..."); outputs in cdk.out/outputs.json.
 deploy: $(STAMP) $(NODE_STAMP)
-	npx cdk deploy --require-approval never --outputs-file cdk.out/outputs.json $(CDK_ARGS)
+	$(CDK) deploy --require-approval never --outputs-file cdk.out/outputs.json $(CDK_ARGS)
 
 destroy: $(STAMP) $(NODE_STAMP)
-	npx cdk destroy --force $(CDK_ARGS)
+	$(CDK) destroy --force $(CDK_ARGS)
+
+## After `make destroy` of a stage that keeps its tables (STAGE=prod): adopt them, then `make deploy`.
+import-retained: $(STAMP) $(NODE_STAMP)
+	test -n "$(STAGE)" || { echo "usage: make import-retained STAGE=<stage>"; exit 2; }
+	$(CDK) synth --quiet -c stage=$(STAGE) $(CDK_ARGS)
+	$(CDK) import Stowage-$(STAGE) --resource-mapping cdk.out/Stowage-$(STAGE).import.json \
+		-c stage=$(STAGE) $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules $(STUDIO_DIR)/node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

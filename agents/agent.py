@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agents.deadline import Deadline
 from agents.events import Event
 from agents.memory import Memory
 from agents.models.base import Model, ToolCall, ToolResult, Usage
@@ -50,6 +51,8 @@ class GenerateResult:
         tool_results: every tool result, in order.
         resource_id: the resource, or ``None``.
         trace_id: the run's trace in ``observability``.
+        replayed: ``True`` when this is a retry of a completed turn, answered from
+            storage (no model call, nothing stored); see :mod:`agents.idempotency`.
     """
 
     text: str
@@ -62,6 +65,7 @@ class GenerateResult:
     tool_results: list[ToolResult] = field(default_factory=list)
     resource_id: str | None = None
     trace_id: str | None = None
+    replayed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Mastra's generate response shape (camelCase JSON)."""
@@ -271,20 +275,37 @@ class Agent:
         *,
         memory: Mapping[str, Any] | None = None,
         max_steps: int | None = None,
+        run_id: str | None = None,
+        timeout: float | Deadline | None = None,
     ) -> GenerateResult:
         """Run the agent to its final answer.
+
+        With memory, give the user message an ``id`` to make the call safe to retry:
+        a retry of a completed turn returns the stored answer (``replayed=True``; no
+        model call, nothing stored), a retry while it runs raises
+        :class:`~agents.idempotency.TurnInProgressError` (see :mod:`agents.idempotency`).
 
         Args:
             messages: a string, a list of strings, or Mastra / AI SDK message dicts.
             memory: ``{"thread": id | {"id", "title", "metadata"}, "resource": id}``.
             max_steps: overrides the agent's ``max_steps`` for this call.
+            run_id: the run's id (default: a new UUID); one already used is refused.
+            timeout: seconds the whole call may take, model calls included (or a
+                :class:`~agents.deadline.Deadline` already running, such as a
+                request's); when they are spent nothing is saved and
+                :class:`~agents.deadline.DeadlineExceededError` is raised.
 
         Raises:
             ValidationError: malformed input.
             ThreadOwnershipError: the thread belongs to another resource.
+            MessageIdConflictError: a message id of the call lives in another thread.
+            TurnInProgressError: the same turn (same message id) is still running.
+            DeadlineExceededError: ``timeout`` passed (the run is recorded as failed).
             ModelError: the model failed (the run is recorded as failed).
         """
-        turn = prepare(self, messages, memory, max_steps)
+        deadline = (timeout if isinstance(timeout, Deadline) or timeout is None
+                    else Deadline.after(timeout))
+        turn = prepare(self, messages, memory, max_steps, run_id, deadline)
         for _ in execute(turn, streaming=False):
             pass
         assert turn.result is not None
@@ -296,13 +317,15 @@ class Agent:
         *,
         memory: Mapping[str, Any] | None = None,
         max_steps: int | None = None,
+        run_id: str | None = None,
     ) -> AgentStream:
         """Run the agent, yielding Mastra chunk events as they happen.
 
-        Input errors (and a thread of another resource) raise here, before any event;
-        a failure during the run is the stream's last event, of type ``error``.
+        Input errors (and a thread of another resource, or a ``run_id`` already used)
+        raise here, before any event; a failure during the run is the stream's last
+        event, of type ``error``. Every event carries ``run_id`` (default: a new UUID).
         """
-        return AgentStream(prepare(self, messages, memory, max_steps))
+        return AgentStream(prepare(self, messages, memory, max_steps, run_id))
 
     async def agenerate(self, messages: object, **kwargs: Any) -> GenerateResult:
         """:meth:`generate` in a worker thread."""

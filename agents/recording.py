@@ -1,9 +1,14 @@
 """Each agent run recorded: a workflow run in ``workflows``, spans in ``observability``.
 
 The workflow run (``agent:<id>``) is written when the run starts (``running``) and
-when it ends (``success``/``failed``), so a crashed run is visible. Spans are
+when it ends (``success``/``failed``/``canceled``), so a crashed run is visible. The
+``running`` snapshot carries ``context.leaseExpiresAt`` (epoch ms): until then a retry
+of the same turn is refused as in flight (:mod:`agents.idempotency`). Spans are
 buffered and written in one ``create_spans`` call at the end: one request instead
-of one per span. Recording never breaks a run: its failures are logged.
+of one per span. A run's trace is the ``agent_run`` root with, in order, ``memory:
+recall`` (when the run recalls), one ``model_generation`` per step, a ``tool_call``
+per tool call and ``memory: save`` (when the turn is saved): the tree Mastra
+Studio draws. Recording never breaks a run: its failures are logged.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from agents.idempotency import DEFAULT_LEASE_SECONDS, lease_until
 from storage.records import Span
 from storage.timeutil import to_epoch_ms, utcnow
 
@@ -49,6 +55,9 @@ class RunRecorder:
     steps: list[dict[str, Any]] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
     input: Any = None
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    lease_expires_at: int | None = None
+    turn_message_id: str | None = None
 
     @property
     def workflow_name(self) -> str:
@@ -57,7 +66,9 @@ class RunRecorder:
 
     def start(self, input_text: str) -> None:
         """Write the ``running`` snapshot."""
-        self.input = {"text": clip(input_text)}
+        # The messages, as Mastra records an agent run's input (Studio shows them).
+        self.input = [{"role": "user", "content": clip(input_text)}]
+        self.lease_expires_at = lease_until(self.lease_seconds)
         self._persist("running")
 
     def child_span(
@@ -70,8 +81,17 @@ class RunRecorder:
         output: Any = None,
         error: Any = None,
         attributes: dict[str, Any] | None = None,
+        ended_at: datetime | None = None,
+        entity: tuple[str, str, str] | None = None,
     ) -> Span:
-        """Buffer a finished child span of the run's root span."""
+        """Buffer a finished child span of the run's root span.
+
+        Args:
+            ended_at: when it ended (default: now).
+            entity: ``(type, id, name)`` when the span is another entity's (a memory
+                operation is the memory's, as in Mastra), else the agent.
+        """
+        entity_type, entity_id, entity_name = entity or ("agent", self.agent_id, self.agent_name)
         span = Span(
             trace_id=self.trace_id,
             span_id=new_span_id(),
@@ -79,20 +99,31 @@ class RunRecorder:
             name=name,
             span_type=span_type,
             started_at=started_at,
-            ended_at=utcnow(),
+            ended_at=ended_at or utcnow(),
             input=input,
             output=output,
             error=error,
             attributes=attributes or {},
-            entity_type="agent",
-            entity_id=self.agent_id,
-            entity_name=self.agent_name,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            entity_name=entity_name,
             resource_id=self.resource_id,
             thread_id=self.thread_id,
             run_id=self.run_id,
         )
         self.spans.append(span)
         return span
+
+    def memory_span(self, operation: str, started_at: datetime, *,
+                    attributes: dict[str, Any], ended_at: datetime | None = None,
+                    error: Any = None) -> Span:
+        """Buffer a ``memory: <operation>`` span (``recall`` or ``save``), Mastra's
+        ``memory_operation`` type, so a trace shows what the run read and wrote."""
+        return self.child_span(
+            f"memory: {operation}", "memory_operation", started_at,
+            attributes={"operationType": operation, **attributes}, ended_at=ended_at,
+            error=error, entity=("memory", "memory", "Memory"),
+        )
 
     def step(self, number: int, *, text: str, finish_reason: str, tool_calls: list[str],
              usage: dict[str, int]) -> None:
@@ -150,7 +181,9 @@ class RunRecorder:
             "status": status,
             "value": {},
             "context": {"input": self.input, "threadId": self.thread_id,
-                        "resourceId": self.resource_id, "traceId": self.trace_id},
+                        "resourceId": self.resource_id, "traceId": self.trace_id,
+                        "messageId": self.turn_message_id,
+                        "leaseExpiresAt": self.lease_expires_at},
             "activePaths": [],
             "suspendedPaths": {},
             "serializedStepGraph": [],

@@ -4,6 +4,12 @@
 runs the tools it asked for and feeds their results back, until the model answers
 without tools or ``max_steps`` is reached. The turn is then saved in one
 ``save_messages`` call, the run recorded, and follow-up jobs (title, scorers) submitted.
+
+The save is ``allow_move=False``: the caller's message ids may only create or change
+messages of the thread the call names. A run with a deadline checks it before each
+model call, after each step and before saving, so a run out of time saves nothing.
+A retry of a completed turn (:mod:`agents.idempotency`) is replayed from storage as
+the same events, with no model call and nothing written.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ from agents.models.base import (
     Usage,
 )
 from agents.recording import clip
+from agents.replay import message_json, replay_stored
 from agents.tools import ToolContext
 from agents.turn import Turn
 from storage.errors import StorageError
 from storage.records import Message
-from storage.timeutil import to_iso, utcnow
+from storage.timeutil import utcnow
 
 if TYPE_CHECKING:
     from agents.agent import Agent
@@ -48,13 +55,16 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
     """
     from agents.agent import GenerateResult
 
+    if turn.stored is not None:
+        yield from replay_stored(turn)
+        return
     agent, recorder = turn.agent, turn.recorder
     recorder.start(_input_text(turn.user_messages))
-    yield from _emit(turn, "start", {"agentId": agent.id, "threadId": turn.context.thread_id,
-                                     "resourceId": turn.context.resource_id})
+    yield from turn.emit("start", {"agentId": agent.id, "threadId": turn.context.thread_id,
+                                   "resourceId": turn.context.resource_id})
     read_blob = _blob_reader(turn)
     chat: list[ChatMessage] = to_chat([*turn.history, *turn.user_messages], read_blob)
-    assistant_id = str(uuid.uuid4())
+    assistant_id = turn.answer_id
     parts: list[dict[str, Any]] = []
     usage = Usage()
     calls: list[ToolCall] = []
@@ -63,8 +73,9 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
     final_text = ""
     try:
         for step in range(1, turn.max_steps + 1):
-            yield from _emit(turn, "step-start", {"messageId": assistant_id, "request": {},
-                                                  "warnings": []})
+            _check_deadline(turn, "a model call")
+            yield from turn.emit("step-start", {"messageId": assistant_id, "request": {},
+                                                "warnings": []})
             parts.append({"type": "step-start"})
             text, step_calls, finish = yield from _call_model(turn, chat, step, streaming)
             usage = usage + finish.usage
@@ -78,7 +89,7 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
             recorder.step(step, text=text, finish_reason=finish_reason,
                           tool_calls=[c.name for c in step_calls], usage=finish.usage.to_dict())
             more = bool(step_calls) and step < turn.max_steps
-            yield from _emit(turn, "step-finish", {
+            yield from turn.emit("step-finish", {
                 "messageId": assistant_id,
                 "stepResult": {"reason": finish_reason, "isContinued": more, "warnings": []},
                 "output": {"text": text, "usage": finish.usage.to_dict(), "toolCalls": [
@@ -90,6 +101,9 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
             chat.append(ChatMessage("assistant", (*([TextPart(text)] if text else []),
                                                   *step_calls)))
             chat.append(ChatMessage("tool", tuple(step_results)))
+        # The model may have answered late (a provider that ignores the deadline):
+        # nothing is saved after the time is spent, so a retry can run the turn anew.
+        _check_deadline(turn, "the turn was saved")
         saved = _save(turn, assistant_id, parts, final_text)
     except GeneratorExit:
         # The consumer went away mid-run (a client disconnected): nothing is saved.
@@ -107,7 +121,8 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
         raise
     assistant = [m for m in saved if m.role == "assistant"]
     recorder.finish(status="success", output={"text": clip(final_text)},
-                    attributes={"usage": usage.to_dict(), "finishReason": finish_reason})
+                    attributes={"usage": usage.to_dict(), "finishReason": finish_reason,
+                                "model": agent.model.id})
     turn.result = GenerateResult(
         text=final_text,
         messages=saved,
@@ -121,12 +136,12 @@ def execute(turn: Turn, *, streaming: bool) -> Iterator[Event]:
         trace_id=recorder.trace_id,
     )
     try:
-        yield from _emit(turn, "finish", {
+        yield from turn.emit("finish", {
             "stepResult": {"reason": finish_reason},
             "output": {"text": final_text, "usage": usage.to_dict()},
             "metadata": {"threadId": turn.context.thread_id,
                          "resourceId": turn.context.resource_id},
-            "messages": {"nonUser": [_message_json(m) for m in assistant]},
+            "messages": {"nonUser": [message_json(m) for m in assistant]},
         })
     finally:
         # After the finish event, even if the consumer stops right there (closes us).
@@ -139,7 +154,8 @@ def _call_model(
     """One model call: its text as events; returns the text, the tool calls, the finish."""
     agent = turn.agent
     request = ModelRequest(tuple(chat), turn.system or None,
-                           tuple(t.spec() for t in turn.tools.values()))
+                           tuple(t.spec() for t in turn.tools.values()),
+                           deadline=turn.deadline.at if turn.deadline else None)
     started = utcnow()
     text_id = uuid.uuid4().hex[:12]
     texts: list[str] = []
@@ -149,16 +165,16 @@ def _call_model(
     for event in events:
         if isinstance(event, TextDelta):
             if not texts:
-                yield from _emit(turn, "text-start", {"id": text_id})
+                yield from turn.emit("text-start", {"id": text_id})
             texts.append(event.text)
-            yield from _emit(turn, "text-delta", {"id": text_id, "text": event.text})
+            yield from turn.emit("text-delta", {"id": text_id, "text": event.text})
         elif isinstance(event, ToolCallEvent):
             calls.append(event.call)
         else:
             finish = event
     text = "".join(texts)
     if texts:
-        yield from _emit(turn, "text-end", {"id": text_id})
+        yield from turn.emit("text-end", {"id": text_id})
     turn.recorder.child_span(
         f"llm: '{agent.model.id}'", "model_generation", started,
         input={"messages": len(chat), "tools": sorted(turn.tools)},
@@ -175,11 +191,11 @@ def _run_tools(
     """Run a step's tool calls in order, as events; each becomes a tool-invocation part."""
     results: list[ToolResult] = []
     for call in calls:
-        yield from _emit(turn, "tool-call", {"toolCallId": call.id, "toolName": call.name,
-                                             "args": call.args})
+        yield from turn.emit("tool-call", {"toolCallId": call.id, "toolName": call.name,
+                                           "args": call.args})
         result = _run_tool(turn, call)
         results.append(result)
-        yield from _emit(turn, "tool-result", {
+        yield from turn.emit("tool-result", {
             "toolCallId": call.id, "toolName": call.name, "args": call.args,
             "result": result.result, "isError": result.is_error})
         parts.append({"type": "tool-invocation", "toolInvocation": {
@@ -195,16 +211,6 @@ def _replay(agent: Agent, request: ModelRequest) -> Iterator[Any]:
     for call in response.tool_calls:
         yield ToolCallEvent(call)
     yield Finish(response.finish_reason, response.usage)
-
-
-def _emit(turn: Turn, kind: str, payload: dict[str, Any]) -> Iterator[Event]:
-    event: Event | None = Event(kind, turn.run_id, payload)
-    for processor in turn.processors_out:
-        if event is None:
-            return
-        event = processor.process_output_stream(event, turn.context)
-    if event is not None:
-        yield event
 
 
 def _run_tool(turn: Turn, call: ToolCall) -> ToolResult:
@@ -267,8 +273,22 @@ def _save(turn: Turn, assistant_id: str, parts: list[dict[str, Any]], text: str)
     messages = [*turn.user_messages, *out]
     if turn.memory_store is None:
         return messages
-    # One call: the turn is saved whole or not at all.
-    return list(turn.memory_store.save_messages(messages))
+    started = utcnow()
+    try:
+        # One call: the turn is saved whole or not at all; never moving a message of
+        # another thread (the ids may be the caller's).
+        saved = list(turn.memory_store.save_messages(messages, allow_move=False))
+    except Exception as exc:
+        turn.recorder.memory_span("save", started, attributes={"messageCount": len(messages)},
+                                  error={"message": str(exc), "name": type(exc).__name__})
+        raise
+    turn.recorder.memory_span("save", started, attributes={"messageCount": len(saved)})
+    return saved
+
+
+def _check_deadline(turn: Turn, before: str) -> None:
+    if turn.deadline is not None:
+        turn.deadline.check(before)
 
 
 def _submit_jobs(turn: Turn, output_text: str) -> None:
@@ -297,12 +317,6 @@ def _submit_jobs(turn: Turn, output_text: str) -> None:
 
 def _input_text(messages: list[Message]) -> str:
     return "\n".join(m.text for m in messages if m.text)
-
-
-def _message_json(message: Message) -> dict[str, Any]:
-    return {"id": message.id, "role": message.role, "content": message.content,
-            "createdAt": to_iso(message.created_at), "threadId": message.thread_id or None,
-            "resourceId": message.resource_id}
 
 
 __all__ = ["execute"]

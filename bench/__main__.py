@@ -16,6 +16,7 @@ SUITES: list[str] = [
     "requests_dynamodb",
     "requests_postgres",
     "handlers",
+    "cold_start",
 ]
 
 

@@ -1,5 +1,9 @@
 """DynamoDB + S3 requests per phase of the DESIGN §7 workload, under moto.
 
+Phases W1-X1 are the storage workload; T1 (:mod:`bench.turns`) is an agent turn
+through the api handler: a follow-up without a message id, with one (an idempotent
+turn: one more read), and its retry (replayed: reads only).
+
 Counts every botocore request by operation (``before-call``) and the items each
 DynamoDB response returned (``after-call``: Query ``ScannedCount``, GetItem's item,
 BatchGetItem's responses), prints a table and writes
@@ -116,6 +120,7 @@ def run() -> dict[str, Any]:
 
     with moto.mock_aws():
         import storage
+        from bench.turns import turn_phase
         from bench.workload import Workload
         from storage.dynamodb.store import DynamoDBStore
 
@@ -127,7 +132,9 @@ def run() -> dict[str, Any]:
         meter.attach(dynamo.dynamo.client)
         meter.attach(s3.blobs.client)
         probe = DynamoProbe(dynamo.dynamo, dynamo.memory.table)
-        phases = Workload(store, meter, probe).run()
+        workload = Workload(store, meter, probe)
+        phases = workload.run()
+        phases["T1"] = turn_phase(workload)
     return {
         "backend": "dynamodb+s3 (moto)",
         "peers": PEERS,

@@ -1,6 +1,7 @@
 """Statements and round trips per phase of the DESIGN §7 workload on PostgreSQL.
 
-Runs W1-W4 (and X1) of :mod:`bench.workload` on a scratch database of the server
+Runs W1-W4 (and X1) of :mod:`bench.workload`, and T1 (an agent turn through the api
+handler, :mod:`bench.turns`), on a scratch database of the server
 ``STOWAGE_TEST_PG_DSN`` names, through both transports:
 
 * psycopg: requests are network round trips (``statement``; ``begin/commit`` for the
@@ -23,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.turns import turn_phase
 from bench.workload import Workload
 from storage.postgres.driver import Driver
 from storage.postgres.psycopg_driver import PsycopgDriver
@@ -92,7 +94,9 @@ def main() -> int:
                 meter = DriverMeter(driver, fake.calls)
             store = PostgresStore(driver)
             store.setup()
-            phases = Workload(store, meter).run(PHASES)
+            workload = Workload(store, meter)
+            phases = workload.run(PHASES)
+            phases["T1"] = turn_phase(workload)
             store.close()
         finally:
             if fake is not None:

@@ -13,6 +13,12 @@ Environment:
     Storage: ``storage.from_env()``. Jobs: SQS when ``STOWAGE_JOBS_QUEUE_URL`` is
     set, in the request's thread with ``STOWAGE_JOBS=inline``, else a background pool.
     Auth and limits: see :class:`Settings`.
+
+    ``STOWAGE_SETUP``: when storage is set up. ``start`` (the default: ``make dev``,
+    tests, scripts) runs ``storage.setup()`` (create tables, buckets, run migrations)
+    when the App is built. ``deploy`` (set by the CDK stack) skips it: the deploy ran
+    it once (``handlers.setup``, a custom resource), so a cold start makes no storage
+    request at all.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from handlers.cors import DEFAULT_ORIGINS, CorsPolicy, parse_origins
+
 if TYPE_CHECKING:
     from agents.app import App
     from agents.jobs import JobRunner
@@ -35,6 +43,8 @@ DEFAULT_AGENTS_MODULE = "handlers.default_agents"
 # Under Lambda's 6 MB invocation payload once API Gateway's envelope is added.
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+# API Gateway cuts a non-streamed REST call at 29 s: answer (and save) before it does.
+DEFAULT_REQUEST_TIMEOUT = 25.0
 DEFAULT_UPLOAD_TYPES = (
     "image/png",
     "image/jpeg",
@@ -64,6 +74,11 @@ class Settings:
         upload_types: ``STOWAGE_UPLOAD_TYPES`` (comma-separated content types).
         url_ttl: ``STOWAGE_URL_TTL``: seconds a download or upload URL lives.
         keepalive_seconds: ``STOWAGE_KEEPALIVE_SECONDS``: idle time before ``: keepalive``.
+        cors_origins: ``STOWAGE_CORS_ORIGINS``: origins browsers may call from, with
+            credentials (see :mod:`handlers.cors`; default: any port of localhost).
+        request_timeout: ``STOWAGE_REQUEST_TIMEOUT``: seconds a non-streamed request may
+            take, model calls included (default 25: under API Gateway's 29 s); when
+            spent, generate answers 504 and saves nothing.
     """
 
     auth: str = "iam"
@@ -77,6 +92,13 @@ class Settings:
     upload_types: tuple[str, ...] = field(default=DEFAULT_UPLOAD_TYPES)
     url_ttl: int = 900
     keepalive_seconds: float = 15.0
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    cors_origins: tuple[str, ...] = DEFAULT_ORIGINS
+
+    @property
+    def cors(self) -> CorsPolicy:
+        """The CORS policy of :attr:`cors_origins`."""
+        return _cors_policy(self.cors_origins)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,7 +106,7 @@ class Settings:
 
         Raises:
             ValueError: an unknown auth mode, JWT mode without an issuer or a key
-                source, or a limit that is not a positive number.
+                source, a limit that is not a positive number, or a bad CORS origin.
         """
         env = os.environ if env is None else env
         auth = (env.get("STOWAGE_AUTH") or "iam").strip().lower()
@@ -113,7 +135,15 @@ class Settings:
             else DEFAULT_UPLOAD_TYPES,
             url_ttl=int(_positive(env, "STOWAGE_URL_TTL", 900)),
             keepalive_seconds=_positive(env, "STOWAGE_KEEPALIVE_SECONDS", 15.0),
+            cors_origins=parse_origins(env.get("STOWAGE_CORS_ORIGINS")),
+            request_timeout=_positive(env, "STOWAGE_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT),
         )
+
+
+@lru_cache(maxsize=8)
+def _cors_policy(origins: tuple[str, ...]) -> CorsPolicy:
+    # Compiled once per allow-list, not per request.
+    return CorsPolicy(origins)
 
 
 def _positive(env: Mapping[str, str], name: str, default: Any) -> Any:
@@ -171,7 +201,7 @@ def build_app(env: Mapping[str, str]) -> App:
     if env.get("STOWAGE_APP") and not env.get("STOWAGE_AGENTS_MODULE"):
         from agents.app import load_app
 
-        return _ready(load_app(environ=env))
+        return _ready(load_app(environ=env), env)
     module = importlib.import_module(env.get("STOWAGE_AGENTS_MODULE") or DEFAULT_AGENTS_MODULE)
     target = getattr(module, "app", None)
     if target is not None:
@@ -180,12 +210,12 @@ def build_app(env: Mapping[str, str]) -> App:
             raise ValueError(f"{module.__name__}.app is a {type(app).__name__}, not an App")
         if app.storage is None:
             app.storage = _storage(env)
-        return _ready(app)
+        return _ready(app, env)
     agents = getattr(module, "agents", None)
     if agents is None:
         raise ValueError(f"{module.__name__} must expose `app` or `agents`")
     agent_list = agents() if callable(agents) else agents
-    return _ready(App(agents=list(agent_list), storage=_storage(env), jobs=jobs_for(env)))
+    return _ready(App(agents=list(agent_list), storage=_storage(env), jobs=jobs_for(env)), env)
 
 
 def _storage(env: Mapping[str, str]) -> Any:
@@ -194,9 +224,27 @@ def _storage(env: Mapping[str, str]) -> Any:
     return storage.from_env(dict(env))
 
 
-def _ready(app: App) -> App:
-    # Tables and folders are created on first use of a cold start (idempotent).
-    if app.storage is not None:
+SETUP_MODES = ("start", "deploy")
+
+
+def setup_mode(env: Mapping[str, str]) -> str:
+    """``STOWAGE_SETUP``: ``start`` (set up storage when the App is built) or ``deploy``.
+
+    Raises:
+        ValueError: another value.
+    """
+    mode = (env.get("STOWAGE_SETUP") or "start").strip().lower()
+    if mode not in SETUP_MODES:
+        raise ValueError(f"STOWAGE_SETUP must be start or deploy, got {mode!r}")
+    return mode
+
+
+def _ready(app: App, env: Mapping[str, str]) -> App:
+    # Locally, tables and folders are created when the App is built (idempotent). A
+    # deployed function skips it: the deploy set storage up, and a cold start that
+    # described four tables and a bucket (or woke a paused Aurora cluster) would make
+    # the first request pay for it.
+    if app.storage is not None and setup_mode(env) == "start":
         app.storage.setup()
     return app
 
@@ -222,4 +270,13 @@ def reset() -> None:
     use_app(None)
 
 
-__all__ = ["Settings", "build_app", "get_app", "jobs_for", "reset", "settings", "use_app"]
+__all__ = [
+    "Settings",
+    "build_app",
+    "get_app",
+    "jobs_for",
+    "reset",
+    "settings",
+    "setup_mode",
+    "use_app",
+]

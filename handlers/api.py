@@ -20,16 +20,23 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 
 from handlers._wiring import settings
-from handlers.auth import authenticate
+from handlers.auth import Caller, authenticate
+from handlers.cors import add_headers, header
 from handlers.errors import (
     HTTPError,
     PayloadTooLargeError,
     describe_validation,
     error_body,
+    error_headers,
+    is_retryable,
     status_and_message,
 )
 from handlers.observability import count, logger, metrics, tracer
-from handlers.routes import agents, attachments, memory, records
+from handlers.routes import agents, attachments, catalog, memory, records, studio
+from handlers.routes import metrics as metric_routes
+from handlers.routes import observability as observability_routes
+from handlers.routes.agents import request_deadline
+from handlers.routes.studio import PUBLIC_ROUTES
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api"
@@ -37,8 +44,12 @@ TITLE = "Stowage API"
 VERSION = "0.1.0"
 
 app = APIGatewayRestResolver(enable_validation=True)
-for _router in (agents.router, memory.router, records.router, attachments.router):
+# Studio's routers first: their fixed paths (/agents/providers, /observability/traces/light)
+# must win over the {id} routes of the others.
+for _router in (studio.router, catalog.router, observability_routes.router, metric_routes.router,
+                agents.router, memory.router, records.router, attachments.router):
     app.include_router(_router, prefix=API_PREFIX)
+app.include_router(studio.root_router)
 
 
 @app.get(f"{API_PREFIX}/health", summary="Health check", tags=["System"])
@@ -60,8 +71,10 @@ def openapi_document() -> str:
     return app.get_openapi_json_schema(title=TITLE, version=VERSION)
 
 
-def _error(status: int, message: str) -> Response[str]:
-    return Response(status, content_types.APPLICATION_JSON, error_body(message))
+def _error(status: int, message: str, headers: dict[str, str] | None = None, *,
+           retryable: bool = False) -> Response[str]:
+    return Response(status, content_types.APPLICATION_JSON,
+                    error_body(message, retryable=retryable), headers=headers)
 
 
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
@@ -80,7 +93,7 @@ def _failed(exc: Exception) -> Response[str]:
     if status >= 500:
         logger.exception("request failed status=%s", status)
         count("ServerErrors")
-    return _error(status, message)
+    return _error(status, message, error_headers(exc), retryable=is_retryable(exc))
 
 
 def _body_size(event: dict[str, Any]) -> int:
@@ -130,17 +143,41 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Check size and caller, then route; used by :func:`handler` and the dev server."""
+    """Answer CORS preflights, check size and caller, then route (every answer gets CORS
+    headers); used by :func:`handler` and the dev server."""
     config = settings()
+    origin = header(event.get("headers"), "origin")
+    if event.get("httpMethod", "").upper() == "OPTIONS":
+        # Before the body checks and auth: browsers send preflights without credentials.
+        requested = header(event.get("headers"), "access-control-request-headers")
+        return {"statusCode": 204, "headers": config.cors.preflight(origin, requested),
+                "body": "", "isBase64Encoded": False}
+    result = _route(event, context, config)
+    cors = config.cors.headers(origin)
+    if cors:
+        add_headers(result.setdefault("headers", {}), cors)
+        multi = result.get("multiValueHeaders") or {}
+        for name in [k for k in multi if k.lower() in {n.lower() for n in cors}]:
+            del multi[name]
+    return result
+
+
+def _route(event: dict[str, Any], context: Any, config: Any) -> dict[str, Any]:
     try:
         size = _body_size(event)
         if size > config.max_body_bytes:
             raise PayloadTooLargeError(size, config.max_body_bytes)
         _check_json(event)
-        caller = authenticate(config, event.get("headers") or {}, event.get("requestContext"))
+        if (event.get("httpMethod", "").upper(), event.get("path")) in PUBLIC_ROUTES:
+            caller = Caller()  # the route decides what an anonymous caller sees
+        else:
+            caller = authenticate(config, event.get("headers") or {},
+                                  event.get("requestContext"))
     except HTTPError as exc:
         return _reply(exc.status, exc.message)
-    app.append_context(caller=caller)  # type: ignore[no-untyped-call]
+    # The request's deadline starts now (generate bounds its model calls by it).
+    app.append_context(caller=caller,  # type: ignore[no-untyped-call]
+                       deadline=request_deadline(config, context))
     return app.resolve(event, context)
 
 

@@ -17,6 +17,7 @@ from handlers.errors import HTTPError
 
 MAX_PER_PAGE = 1000
 Id = Annotated[StrictStr, Field(min_length=1, max_length=512)]
+RunId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
 
 
 class _Body(BaseModel):
@@ -48,6 +49,8 @@ class GenerateBody(_Body):
     thread_id: Id | None = Field(default=None, alias="threadId")
     resource_id: Id | None = Field(default=None, alias="resourceId")
     max_steps: Annotated[int, Field(ge=1, le=50)] | None = Field(default=None, alias="maxSteps")
+    # Mastra Studio names its runs; the id goes into every chunk and a response header.
+    run_id: RunId | None = Field(default=None, alias="runId")
 
     def memory_arg(self, resource_override: str | None) -> dict[str, Any] | None:
         """The ``memory=`` argument of ``Agent.generate``; the tenant's resource wins."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from storage.errors import (
@@ -76,6 +77,12 @@ def status_and_message(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, ThreadOwnershipError):
         # Never reveal that another tenant's thread exists.
         return 404, "Thread not found"
+    from agents.deadline import DeadlineExceededError
+
+    if isinstance(exc, DeadlineExceededError):
+        # API Gateway's own timeout is a 504 too: clients already treat it as retryable.
+        return 504, (f"{exc}; nothing was saved: retry with the same message id, or use "
+                     "the stream route for long answers")
     if isinstance(exc, NotFoundError):
         return 404, str(exc) or "not found"
     if isinstance(exc, ValidationError):
@@ -85,6 +92,9 @@ def status_and_message(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, ItemTooLargeError):
         return 413, str(exc) or "item too large"
     if isinstance(exc, UnavailableError):
+        wait = retry_after(exc)
+        if wait is not None:
+            return 503, f"storage is resuming, retry in {wait} seconds"
         return 503, "storage is unavailable, retry later"
     if isinstance(exc, StorageError):
         return 500, "storage error"
@@ -95,9 +105,35 @@ def status_and_message(exc: BaseException) -> tuple[int, str]:
     return 500, "internal error"
 
 
-def error_body(message: str) -> str:
-    """``{"error": message}`` as JSON."""
-    return json.dumps({"error": message})
+def retry_after(exc: BaseException) -> int | None:
+    """Whole seconds for a ``Retry-After`` header, when the error knows (a resuming database)."""
+    hint = getattr(exc, "retry_after", None) if isinstance(exc, UnavailableError) else None
+    return None if hint is None else max(1, math.ceil(hint))
+
+
+def error_headers(exc: BaseException) -> dict[str, str]:
+    """Headers an error response carries besides its body: ``Retry-After`` on a 503."""
+    wait = retry_after(exc)
+    return {} if wait is None else {"Retry-After": str(wait)}
+
+
+def error_body(message: str, *, retryable: bool = False) -> str:
+    """``{"error": message}`` as JSON, with ``"retryable": true`` when it is."""
+    return json.dumps(error_json(message, retryable=retryable))
+
+
+def error_json(message: str, *, retryable: bool = False) -> dict[str, Any]:
+    """``{"error": message}``, with ``"retryable": true`` when the same request may succeed."""
+    body: dict[str, Any] = {"error": message}
+    if retryable:
+        body["retryable"] = True
+    return body
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the error says the same request may succeed later (a timeout, a turn in
+    flight, a throttled model)."""
+    return getattr(exc, "retryable", False) is True or retry_after(exc) is not None
 
 
 __all__ = [
@@ -106,6 +142,10 @@ __all__ = [
     "PayloadTooLargeError",
     "describe_validation",
     "error_body",
+    "error_headers",
+    "error_json",
+    "is_retryable",
     "not_found",
+    "retry_after",
     "status_and_message",
 ]

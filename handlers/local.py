@@ -1,10 +1,12 @@
 """``make dev``: every route of DESIGN §4 on http://127.0.0.1:4111, run by the Lambda code.
 
-One Starlette app: the stream route is :mod:`handlers.stream`'s endpoint (as under
-the Lambda Web Adapter); every other ``/api`` request becomes the API Gateway REST
-proxy event the deployed API would send and goes through :func:`handlers.api.handler`
-with its Powertools decorators. Two routes exist only here: ``GET /api/blobs/<key>``
-serves ``file://`` blobs behind the signed URLs the file store hands out, and
+One Starlette app, behind :class:`handlers.cors.CORSMiddleware` (so Mastra Studio on
+another origin can call it; ``GET /`` answers too, as Studio probes it): the stream
+route is :mod:`handlers.stream`'s endpoint (as under the Lambda Web Adapter); every
+other ``/api`` request becomes the API Gateway REST proxy event the deployed API
+would send and goes through :func:`handlers.api.handler` with its Powertools
+decorators. Two routes exist only here: ``GET /api/blobs/<key>`` serves ``file://``
+blobs behind the signed URLs the file store hands out, and
 ``POST /api/attachments/upload/<key>`` takes the uploads ``POST /api/attachments``
 grants on the local store.
 
@@ -26,11 +28,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from handlers._wiring import get_app, settings
+from handlers.cors import CORSMiddleware
 from handlers.events import LocalContext, rest_event
 from handlers.stream import stream_agent
 from handlers.uploads import verify_local_upload
@@ -201,6 +205,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 app = Starlette(
     routes=[
+        # The server root: Mastra Studio probes it before anything else (the api answers).
+        Route("/", _AnyMethod()),
         Route("/api/agents/{agent_id}/stream", stream_agent, methods=["POST"]),
         Route("/api/blobs/{key:path}", download_blob, methods=["GET"]),
         Route("/api/attachments/upload/{key:path}", upload_blob, methods=["POST"]),
@@ -209,6 +215,8 @@ app = Starlette(
     ],
     lifespan=_lifespan,
     exception_handlers={404: _http_error, 405: _http_error},
+    # CORS for browsers on another origin (Studio on :3000), preflights answered here.
+    middleware=[Middleware(CORSMiddleware)],
 )
 
 

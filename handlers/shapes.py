@@ -138,7 +138,7 @@ def run_json(run: WorkflowRun) -> dict[str, Any]:
 
 
 def span_json(span: Span) -> dict[str, Any]:
-    """An AI span, Mastra's field names."""
+    """An AI span, Mastra's field names (with the ``status`` Studio's trace view reads)."""
     return {
         "traceId": span.trace_id,
         "spanId": span.span_id,
@@ -159,6 +159,10 @@ def span_json(span: Span) -> dict[str, Any]:
         "resourceId": span.resource_id,
         "threadId": span.thread_id,
         "runId": span.run_id,
+        "isEvent": False,
+        "status": "error" if span.error else ("success" if span.ended_at else "running"),
+        "createdAt": to_iso(span.started_at),
+        "updatedAt": to_iso(span.ended_at) if span.ended_at else None,
     }
 
 

@@ -11,7 +11,10 @@ after ``STOWAGE_KEEPALIVE_SECONDS`` without a chunk, an ``error`` chunk if the r
 fails midway, and ``data: [DONE]\\n\\n`` last.
 
 Errors found before the first chunk (bad JSON, unknown agent, a thread of another
-tenant, an oversize body) answer a JSON ``{"error"}`` with a 4xx, like the api.
+tenant, an oversize body, a retry of a turn still running) answer a JSON
+``{"error"}`` with a 4xx, like the api. A retry of a completed turn (same user message
+id) streams the stored answer in the same chunk shapes, without calling the model.
+The stream has no deadline: long answers belong here.
 
 A client that disconnects cancels the run: the worker closes the agent's stream,
 so **nothing of the turn is saved** (the run is recorded ``canceled``) unless the
@@ -31,16 +34,21 @@ from typing import Any
 
 from pydantic import ValidationError as BodyError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from handlers._wiring import get_app, settings
 from handlers.auth import authenticate
+from handlers.cors import CORSMiddleware
 from handlers.errors import (
     HTTPError,
     PayloadTooLargeError,
     describe_validation,
+    error_headers,
+    error_json,
+    is_retryable,
     not_found,
     status_and_message,
 )
@@ -100,14 +108,15 @@ async def stream_agent(request: Request) -> Response:
             raise HTTPError(400, describe_validation([dict(e) for e in exc.errors()])) from exc
         memory_arg = await asyncio.to_thread(prepare_memory, agent, body, caller)
         run = await asyncio.to_thread(agent.stream, body.messages, memory=memory_arg,
-                                      max_steps=body.max_steps)
+                                      max_steps=body.max_steps, run_id=body.run_id)
     except ClientDisconnect:
         return Response(status_code=400)
     except Exception as exc:
         status, message = status_and_message(exc)
         if status >= 500:
             log.exception("stream: refused before the first chunk status=%s", status)
-        return JSONResponse({"error": message}, status_code=status)
+        return JSONResponse(error_json(message, retryable=is_retryable(exc)),
+                            status_code=status, headers=error_headers(exc))
     log.info("stream: started agent=%s run_id=%s", agent.id, run.run_id)
     emit_now("Streams")
     return StreamingResponse(
@@ -174,6 +183,7 @@ async def _lifespan(_: Starlette) -> AsyncIterator[None]:
 
 
 routes = [Route("/api/agents/{agent_id}/stream", stream_agent, methods=["POST"])]
-app = Starlette(routes=routes, lifespan=_lifespan)
+# Preflights are answered by the middleware (no auth); every answer carries CORS headers.
+app = Starlette(routes=routes, lifespan=_lifespan, middleware=[Middleware(CORSMiddleware)])
 
 __all__ = ["DONE", "KEEPALIVE", "app", "chunks", "routes", "sse", "stream_agent"]

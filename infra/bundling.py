@@ -4,7 +4,8 @@ The functions run on Lambda's Python 3.13 runtime on arm64 (Graviton), so the
 dependencies are installed as aarch64/CPython 3.13 wheels whatever the machine that
 synthesizes (``--only-binary=:all:`` makes pip refuse anything it would have to
 compile for the wrong CPU). boto3/botocore and their companions ship with the runtime
-and Powertools comes from its public layer, so neither goes into the asset.
+and Powertools (with pydantic and cryptography) comes from its public layer, so none
+of them goes into the asset.
 
 Two caches under ``build/lambda/`` (git-ignored) keep repeated synths fast:
 ``deps-<hash>`` (the pip step, keyed by the requirements and the target platform) and
@@ -39,8 +40,32 @@ PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
 )
-# Provided by the Powertools public layer.
-LAYER_PROVIDED = frozenset({"aws-lambda-powertools"})
+# Provided by the Powertools public layer (infra.constants.POWERTOOLS_VERSION): it is
+# ``aws-lambda-powertools[all]``, so pydantic and cryptography (JWT verification) come
+# with it. Shipping them in the asset too would double ~20 MB and leave two versions
+# side by side (the asset's would win). tests/infra/test_bundling.py checks this list
+# against what pip resolves for that extra.
+LAYER_PROVIDED = frozenset(
+    {
+        "aws-lambda-powertools",
+        "annotated-types",
+        "attrs",
+        "aws-encryption-sdk",
+        "aws-xray-sdk",
+        "cffi",
+        "cryptography",
+        "fastjsonschema",
+        "jsonpath-ng",
+        "pycparser",
+        "pydantic",
+        "pydantic-core",
+        "pydantic-settings",
+        "python-dotenv",
+        "typing-extensions",
+        "typing-inspection",
+        "wrapt",
+    }
+)
 SOURCE_PACKAGES = ("storage", "agents", "handlers")
 STREAM_HANDLER = "run.sh"
 # The Lambda Web Adapter runs this as the function's "handler": it starts the ASGI app

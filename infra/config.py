@@ -12,7 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infra.constants import DOMAINS, LWA_DEFAULT_VERSION
+from infra.constants import (
+    DATA_API,
+    DOMAINS,
+    LWA_DEFAULT_VERSION,
+    LWA_LAYER_ACCOUNT,
+    LWA_LAYER_NAME,
+    POWERTOOLS,
+    POWERTOOLS_LAYER_NAME,
+    POWERTOOLS_LAYER_VERSION,
+    POWERTOOLS_VERSION,
+    REGIONS,
+    WEB_ADAPTER,
+)
 
 AuthMode = Literal["iam", "cognito"]
 RemovalMode = Literal["destroy", "retain"]
@@ -23,6 +35,8 @@ _TABLE_PREFIX = re.compile(r"^[a-zA-Z0-9_.-]{3,200}$")
 _MODEL_ID = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(:[0-9]+k)?$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
+_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+$")
 # Cross-region inference profiles are the model id with a geography prefix.
 _PROFILE_PREFIXES = ("us", "eu", "apac", "us-gov", "ca", "jp", "au", "global")
 
@@ -50,6 +64,14 @@ class StowageConfig:
         agents_module: the module defining the agents (``STOWAGE_AGENTS_MODULE``), if any.
         extra_packages: project folders added to the Lambda asset (e.g. your agents).
         lwa_layer_version: version of the Lambda Web Adapter arm64 layer.
+        lwa_layer_version_given: ``lwaLayerVersion`` was set (the region check then
+            trusts it: layer versions are numbered per region).
+        powertools_layer_arn: a Powertools layer ARN instead of the pinned public one
+            (for a region where it is not published).
+        cors_origins: browser origins allowed to call the API (``*`` for any); empty:
+            no CORS (SigV4 and server-side callers need none).
+        noncurrent_version_days: days an overwritten or deleted blob stays in the bucket
+            as a noncurrent version before S3 removes it.
         throttle_rate: steady-state requests per second the API stage accepts.
         throttle_burst: burst of requests the API stage accepts.
         alarm_email: subscribed to the alarm topic when given.
@@ -66,6 +88,10 @@ class StowageConfig:
     agents_module: str | None = None
     extra_packages: tuple[str, ...] = ()
     lwa_layer_version: int = LWA_DEFAULT_VERSION
+    lwa_layer_version_given: bool = False
+    powertools_layer_arn: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    noncurrent_version_days: int = 30
     throttle_rate: int = 50
     throttle_burst: int = 100
     alarm_email: str | None = None
@@ -105,6 +131,22 @@ class StowageConfig:
                 f"extraPackages: {package!r} must be a top-level package folder",
             )
         _check(self.lwa_layer_version >= 1, "lwaLayerVersion must be positive")
+        _check(
+            self.powertools_layer_arn is None or bool(_LAYER_ARN.match(self.powertools_layer_arn)),
+            f"powertoolsLayerArn {self.powertools_layer_arn!r} is not a Lambda layer version ARN",
+        )
+        for origin in self.cors_origins:
+            _check(
+                origin == "*" or bool(_ORIGIN.match(origin)),
+                f"corsOrigins: {origin!r} must be * or scheme://host[:port] (no path)",
+            )
+        _check(
+            "*" not in self.cors_origins or len(self.cors_origins) == 1,
+            "corsOrigins: * allows every origin and cannot be combined with others",
+        )
+        _check(
+            1 <= self.noncurrent_version_days <= 3650, "noncurrentVersionDays must be 1..3650"
+        )
         _check(self.throttle_rate >= 1 and self.throttle_burst >= 1, "throttling must be >= 1")
         _check(
             self.alarm_email is None or bool(_EMAIL.match(self.alarm_email)),
@@ -153,10 +195,70 @@ class StowageConfig:
             agents_module=_text(context, "agentsModule"),
             extra_packages=_names(context, "extraPackages"),
             lwa_layer_version=_int(context, "lwaLayerVersion", LWA_DEFAULT_VERSION),
+            lwa_layer_version_given=context.get("lwaLayerVersion") not in (None, ""),
+            powertools_layer_arn=_text(context, "powertoolsLayerArn"),
+            cors_origins=_names(context, "corsOrigins"),
+            noncurrent_version_days=_int(context, "noncurrentVersionDays", 30),
             throttle_rate=_int(context, "throttleRateLimit", 50),
             throttle_burst=_int(context, "throttleBurstLimit", 100),
             alarm_email=_text(context, "alarmEmail"),
         )
+
+
+def region_problems(config: StowageConfig, region: str) -> list[str]:
+    """What ``region`` lacks for this configuration, each with what to do about it."""
+    offered = REGIONS.get(region)
+    if offered is None:
+        return [
+            f"{region} is not in Stowage's region table (infra/constants.py REGIONS), so "
+            "the Lambda Web Adapter and Powertools layer versions and the Data API are "
+            "unverified there: deploy to a listed region, or check them and add the region"
+        ]
+    problems = []
+    if WEB_ADAPTER not in offered and not config.lwa_layer_version_given:
+        problems.append(
+            f"the Lambda Web Adapter arm64 layer version {config.lwa_layer_version} is not "
+            f"published in {region} (layer versions are numbered per region): list them with "
+            f"`aws lambda list-layer-versions --region {region} --layer-name "
+            f"arn:aws:lambda:{region}:{LWA_LAYER_ACCOUNT}:layer:{LWA_LAYER_NAME}` and pass "
+            "the newest as `-c lwaLayerVersion=<n>`"
+        )
+    if POWERTOOLS not in offered and config.powertools_layer_arn is None:
+        problems.append(
+            f"the Powertools layer {POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION} "
+            f"(Powertools {POWERTOOLS_VERSION}) is not published in {region}: publish "
+            f"aws-lambda-powertools[all]=={POWERTOOLS_VERSION} as a python3.13 arm64 layer "
+            "in your account and pass its ARN as `-c powertoolsLayerArn=<arn>`"
+        )
+    if config.postgres and DATA_API not in offered:
+        problems.append(
+            f"the RDS Data API (Aurora PostgreSQL) is not available in {region}, and the "
+            "functions reach Aurora only through it: leave postgres off (DynamoDB) or "
+            "deploy to a region that has it"
+        )
+    return problems
+
+
+def check_region(config: StowageConfig, region: str | None) -> None:
+    """Stop the synth when ``region`` lacks a layer or service the deploy needs.
+
+    An environment-agnostic synth (no region known) is checked by CloudFormation
+    instead: the template's rule (:func:`supported_regions`) refuses other regions
+    before any resource is created.
+
+    Raises:
+        ConfigError: naming each missing thing and what to do.
+    """
+    if not region:
+        return
+    problems = region_problems(config, region)
+    if problems:
+        raise ConfigError(f"cannot deploy {config.stack_name} to {region}: " + "; ".join(problems))
+
+
+def supported_regions(config: StowageConfig) -> list[str]:
+    """The regions of the table where this configuration deploys as it is."""
+    return sorted(r for r in REGIONS if not region_problems(config, r))
 
 
 def model_base_id(model_id: str) -> str:

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, CfnOutput, CfnRule, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.bundling import LambdaAsset
-from infra.config import StowageConfig, is_inference_profile, model_base_id
+from infra.config import (
+    StowageConfig,
+    is_inference_profile,
+    model_base_id,
+    supported_regions,
+)
 from infra.constants import (
     API_ID,
     BLOBS_PREFIX,
@@ -34,6 +39,7 @@ from infra.constants import (
     OUTPUT_USER_POOL_CLIENT_ID,
     OUTPUT_USER_POOL_ID,
     POSTGRES_ID,
+    SETUP_ID,
     STORAGE_ID,
     WORKER_ID,
 )
@@ -41,6 +47,7 @@ from infra.constructs.api import ApiConstruct
 from infra.constructs.functions import grant, powertools_layer
 from infra.constructs.monitoring import MonitoringConstruct
 from infra.constructs.postgres import PostgresConstruct
+from infra.constructs.setup import SetupConstruct
 from infra.constructs.storage import StorageConstruct
 from infra.constructs.worker import WorkerConstruct
 from infra.nag import acknowledge
@@ -56,6 +63,9 @@ _TABLE_ACCESS: dict[str, dict[str, bool]] = {
     "worker": {"memory": True, "workflows": False, "observability": False, "scores": True},
 }
 _BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+# The api and stream functions answer "503, retry later" after waiting this long for a
+# paused Aurora cluster, instead of running into API Gateway's 29-second limit.
+REQUEST_RESUME_WAIT_S = 2.0
 
 
 def storage_urls(
@@ -103,25 +113,43 @@ class StowageStack(Stack):
             STORAGE_ID,
             table_prefix=str(config.table_prefix),
             definitions=table_definitions,
-            # The DynamoDB store sets up its four tables as one unit (setup() describes
-            # each at cold start), so all four exist whenever any domain uses DynamoDB;
-            # a domain moved to Postgres leaves its table empty and costs nothing.
+            # The DynamoDB store sets up its four tables as one unit, so all four exist
+            # whenever any domain uses DynamoDB; a domain moved to Postgres leaves its
+            # table empty and costs nothing.
             domains=DOMAINS if config.dynamodb_domains else (),
             removal=removal,
             deletion_protection=protect,
+            noncurrent_version_days=config.noncurrent_version_days,
+            cors_origins=config.cors_origins,
         )
         self.postgres = (
             PostgresConstruct(self, POSTGRES_ID, removal=removal, deletion_protection=protect)
             if config.postgres
             else None
         )
-        layers = [powertools_layer(self)]
-        base_env = self._base_environment()
+        layers = [powertools_layer(self, config.powertools_layer_arn)]
+        self.setup = SetupConstruct(
+            self,
+            SETUP_ID,
+            asset=asset,
+            environment={**self.storage_urls(), "POWERTOOLS_SERVICE_NAME": "stowage-setup"},
+            layers=layers,
+            removal=removal,
+            after=[self.storage, *([self.postgres.cluster] if self.postgres else [])],
+        )
+        # Storage was set up by the deploy: no function touches it at a cold start.
+        deployed = {"STOWAGE_SETUP": "deploy"}
+        if config.cors_origins:
+            deployed["STOWAGE_CORS_ORIGINS"] = ",".join(config.cors_origins)
         self.worker = WorkerConstruct(
             self,
             WORKER_ID,
             asset=asset,
-            environment={**base_env, "POWERTOOLS_SERVICE_NAME": "stowage-worker"},
+            environment={
+                **self._base_environment(resume_wait=None),
+                **deployed,
+                "POWERTOOLS_SERVICE_NAME": "stowage-worker",
+            },
             layers=layers,
             removal=removal,
         )
@@ -129,13 +157,18 @@ class StowageStack(Stack):
             self,
             API_ID,
             asset=asset,
-            environment={**base_env, "STOWAGE_JOBS_QUEUE_URL": self.worker.queue.queue_url},
+            environment={
+                **self._base_environment(resume_wait=REQUEST_RESUME_WAIT_S),
+                **deployed,
+                "STOWAGE_JOBS_QUEUE_URL": self.worker.queue.queue_url,
+            },
             layers=layers,
             auth=config.auth,
             stage_name=config.stage,
             throttle_rate=config.throttle_rate,
             throttle_burst=config.throttle_burst,
             lwa_layer_version=config.lwa_layer_version,
+            cors_origins=config.cors_origins,
             removal=removal,
         )
         self.functions: dict[str, lambda_.Function] = {
@@ -143,6 +176,9 @@ class StowageStack(Stack):
             "stream": self.api.stream_function,
             "worker": self.worker.function,
         }
+        for function in self.functions.values():
+            # New code runs only once the storage it expects is set up.
+            function.node.add_dependency(self.setup.resource)
         self._grant()
         self.monitoring = MonitoringConstruct(
             self,
@@ -155,19 +191,34 @@ class StowageStack(Stack):
             alarm_email=config.alarm_email,
         )
         self._outputs()
+        self._check_region()
+        if config.removal == "retain":
+            self._note_retained()
 
-    def storage_urls(self) -> dict[str, str]:
-        """The ``STOWAGE_*_URL`` variables ``storage.from_env()`` reads."""
+    def storage_urls(
+        self, *, resume_wait: float | None = None, deployed: bool = False
+    ) -> dict[str, str]:
+        """The ``STOWAGE_*_URL`` variables ``storage.from_env()`` reads.
+
+        Args:
+            resume_wait: how long a Postgres call waits for a paused cluster.
+            deployed: the schema is migrated by the deploy (no migration on first use).
+        """
+        postgres_url = (
+            self.postgres.url(resume_wait=resume_wait, auto_migrate=not deployed)
+            if self.postgres
+            else None
+        )
         return storage_urls(
             self.config,
             region=self.region,
             bucket_name=self.storage.bucket.bucket_name,
-            postgres_url=self.postgres.url() if self.postgres else None,
+            postgres_url=postgres_url,
         )
 
-    def _base_environment(self) -> dict[str, str]:
+    def _base_environment(self, *, resume_wait: float | None) -> dict[str, str]:
         env = {
-            **self.storage_urls(),
+            **self.storage_urls(resume_wait=resume_wait, deployed=True),
             "STOWAGE_MODEL": self.config.default_model,
             "STOWAGE_SPAN_TTL_DAYS": str(self.config.span_retention_days),
             "STOWAGE_STAGE": self.config.stage,
@@ -178,6 +229,45 @@ class StowageStack(Stack):
             env["STOWAGE_AGENTS_MODULE"] = self.config.agents_module
         return env
 
+    def _check_region(self) -> None:
+        """Refuse, before any resource exists, a region this configuration cannot use.
+
+        A synth for a known region was checked already (``infra.config.check_region``);
+        an environment-agnostic template carries the check as a CloudFormation rule.
+        """
+        if not Token.is_unresolved(self.region):
+            return
+        regions = supported_regions(self.config)
+        CfnRule(
+            self,
+            "SupportedRegion",
+            assertions=[
+                {
+                    "assert": Fn.condition_contains(regions, Aws.REGION),
+                    "assertDescription": (
+                        "Stowage needs the pinned Lambda Web Adapter and Powertools layers"
+                        + (" and the RDS Data API" if self.config.postgres else "")
+                        + f" in the target region; supported: {', '.join(regions)}. Run "
+                        "`make synth` with that region set (AWS_REGION) to see what is "
+                        "missing and which context option overrides it."
+                    ),
+                }
+            ],
+        )
+
+    def _note_retained(self) -> None:
+        """Say at synth that a destroyed stage leaves tables behind under fixed names."""
+        names = ", ".join(f"{self.config.table_prefix}-{d}" for d in self.storage.tables)
+        if not names:
+            return
+        Annotations.of(self).add_info(
+            f"{self.stack_name} retains its DynamoDB tables ({names}), bucket and cluster "
+            "on `make destroy`. Deploying this stage again after a destroy fails on the "
+            "existing table names: import them (`npx cdk import` with "
+            f"cdk.out/{self.stack_name}.import.json, see README 'Redeploying a retained "
+            "stage') or deploy with a new `-c tablePrefix=`."
+        )
+
     def _grant(self) -> None:
         # Every function writes offloaded attributes and replaces them on upserts, and the
         # store deletes a replaced blob then (a leak otherwise): all three need delete.
@@ -186,8 +276,6 @@ class StowageStack(Stack):
             for domain, write in _TABLE_ACCESS[name].items():
                 if domain in self.config.dynamodb_domains:
                     self.storage.grant_table(function, domain, write=write)
-                elif domain in self.storage.tables:
-                    self.storage.grant_describe(function, domain)
             can_write, can_delete = blobs[name]
             self.storage.grant_blobs(function, write=can_write, delete=can_delete)
             acknowledge(
@@ -202,6 +290,9 @@ class StowageStack(Stack):
                 self.postgres.grant_data_api(function)
         for name in ("api", "stream"):
             self.worker.queue.grant_send_messages(self.functions[name])
+        self.storage.grant_setup(self.setup.function)
+        if self.postgres is not None:
+            self.postgres.grant_data_api(self.setup.function)
 
     def _grant_bedrock(self, function: lambda_.Function) -> None:
         resources: list[str] = []

@@ -17,6 +17,7 @@ from storage.composite import CompositeStore
 from storage.errors import (
     ConflictError,
     ItemTooLargeError,
+    MessageIdConflictError,
     NotFoundError,
     StorageError,
     UnavailableError,
@@ -100,6 +101,7 @@ __all__ = [
     "ItemTooLargeError",
     "MemoryStore",
     "Message",
+    "MessageIdConflictError",
     "MessageUpdate",
     "NotFoundError",
     "ObservabilityStore",

@@ -20,6 +20,19 @@ class ConflictError(StorageError):
     """A write lost a race or broke a condition (an owner, a version)."""
 
 
+class MessageIdConflictError(ConflictError):
+    """A message id given for one thread already belongs to another thread.
+
+    Raised by ``save_messages(..., allow_move=False)``, which callers acting for a
+    client use: a request may only create or change messages in the thread it names.
+    The message names the id, never the thread or resource it belongs to.
+    """
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"message id {message_id!r} is already used by another thread")
+        self.message_id = message_id
+
+
 class ValidationError(StorageError, ValueError):
     """The caller passed something no backend can store: a bad id, key or page argument."""
 
@@ -29,12 +42,22 @@ class ItemTooLargeError(StorageError):
 
 
 class UnavailableError(StorageError):
-    """The backend cannot be reached, or keeps throttling after the retries ran out."""
+    """The backend cannot be reached, or keeps throttling after the retries ran out.
+
+    Attributes:
+        retry_after: seconds after which a retry is likely to succeed, when the backend
+            knows (an Aurora cluster resuming from auto-pause); ``None`` otherwise.
+    """
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 __all__ = [
     "ConflictError",
     "ItemTooLargeError",
+    "MessageIdConflictError",
     "NotFoundError",
     "StorageError",
     "UnavailableError",

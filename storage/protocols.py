@@ -79,17 +79,25 @@ class MemoryStore(Protocol):
         """
         ...
 
-    def save_messages(self, messages: Sequence[Message]) -> list[Message]:
+    def save_messages(
+        self, messages: Sequence[Message], *, allow_move: bool = True
+    ) -> list[Message]:
         """Upsert messages by id, all or nothing, and bump each target thread's ``updated_at``.
 
-        A message saved under an id that lives in another thread moves there. A message
-        without ``resource_id`` takes its thread's.
+        A message saved under an id that lives in another thread moves there, unless
+        ``allow_move=False``: then the whole save is refused, atomically (the check is
+        part of the write, so it holds under races). Code acting for a client (the
+        agent runtime saving a request's messages) passes ``allow_move=False``; the
+        move stays for trusted server code. A message without ``resource_id`` takes
+        its thread's.
 
         Returns:
             The messages as stored.
 
         Raises:
             NotFoundError: a target thread does not exist (nothing is written).
+            MessageIdConflictError: ``allow_move=False`` and an id lives in another
+                thread, or the batch names one id in two threads (nothing is written).
         """
         ...
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from storage.errors import ValidationError
+from storage.errors import MessageIdConflictError, ValidationError
 from storage.records import ROLES, Include
 
 MAX_ID_LENGTH = 512
@@ -323,3 +323,15 @@ def check_filters(filters: Mapping[str, object]) -> dict[str, str]:
         for name, value in filters.items()
         if value is not None
     }
+
+
+def check_no_move_within(messages: Sequence[Any]) -> None:
+    """A batch saved with ``allow_move=False`` names each message id in one thread only.
+
+    Raises:
+        MessageIdConflictError: an id appears under two threads.
+    """
+    threads: dict[str, str] = {}
+    for message in messages:
+        if threads.setdefault(message.id, message.thread_id) != message.thread_id:
+            raise MessageIdConflictError(message.id)

@@ -99,13 +99,20 @@ class ToolSpec:
 
 @dataclass(frozen=True)
 class ModelRequest:
-    """Everything one model call needs."""
+    """Everything one model call needs.
+
+    ``deadline`` is an instant on ``time.monotonic()``'s clock the call must end by
+    (``None``: no deadline). A provider bounds its read timeout and its retries by
+    the time left (see :func:`agents.deadline.time_left`) and raises
+    :class:`~agents.deadline.DeadlineExceededError` when the time is spent.
+    """
 
     messages: tuple[ChatMessage, ...]
     system: str | None = None
     tools: tuple[ToolSpec, ...] = ()
     max_tokens: int | None = None
     temperature: float | None = None
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,26 @@ System prompt, text, images, documents, video, tool use and tool results, usage 
 stop reasons. The client retries throttling with botocore's adaptive mode; on top of
 that, a call that fails before any output (a throttled or broken stream start) is
 retried here with exponential backoff, so a caller never sees half an answer twice.
+
+A request with a deadline (``ModelRequest.deadline``: the api function's generate)
+goes through a client whose read timeout is the whole seconds left and which does
+not retry by itself; the retries above stop when the time is spent. Without one (the
+stream) the client allows a 300 s read, as a long answer needs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from agents.deadline import time_left
 from agents.models.base import (
     BaseModel,
     ChatMessage,
@@ -62,6 +71,8 @@ RETRYABLE = frozenset({
 STREAM_ERRORS = ("internalServerException", "modelStreamErrorException", "validationException",
                  "throttlingException", "serviceUnavailableException")
 _DOC_NAME = re.compile(r"[^A-Za-z0-9\s\-\(\)\[\]]")
+READ_TIMEOUT = 300  # seconds: a long answer without a deadline (the stream)
+BOUNDED_CLIENTS = 8  # deadline-bounded clients kept, one per whole second left
 
 
 def from_name(name: str, **options: Any) -> BedrockModel:
@@ -101,6 +112,9 @@ class BedrockModel(BaseModel):
         self.model_id = model_id
         self.id = f"bedrock/{model_id}"
         self._client = client
+        self._injected = client is not None
+        self._bounded: OrderedDict[int, Any] = OrderedDict()
+        self._lock = threading.Lock()
         self.region = region
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -109,14 +123,47 @@ class BedrockModel(BaseModel):
 
     @property
     def client(self) -> Any:
-        """The ``bedrock-runtime`` client, with adaptive retries."""
+        """The ``bedrock-runtime`` client, with adaptive retries and a 300 s read."""
         if self._client is None:
-            import boto3
             from botocore.config import Config
 
-            config = Config(retries={"mode": "adaptive", "max_attempts": 6}, read_timeout=300)
-            self._client = boto3.client("bedrock-runtime", region_name=self.region, config=config)
+            config = Config(retries={"mode": "adaptive", "max_attempts": 6},
+                            read_timeout=READ_TIMEOUT)
+            self._client = self._new_client(config)
         return self._client
+
+    def client_for(self, request: ModelRequest) -> Any:
+        """The client for ``request``: bounded by its deadline when it has one.
+
+        An injected client (tests, custom configuration) is used as given: its calls
+        are then bounded by the retries' deadline checks only.
+        """
+        left = time_left(request.deadline)
+        if left is None or self._injected:
+            return self.client
+        seconds = max(1, math.floor(left))
+        with self._lock:
+            bounded = self._bounded.get(seconds)
+            if bounded is not None:
+                self._bounded.move_to_end(seconds)
+                return bounded
+        from botocore.config import Config
+
+        # Botocore's own retries would not know the deadline: Retry does them instead.
+        config = Config(retries={"mode": "standard", "total_max_attempts": 1},
+                        read_timeout=seconds, connect_timeout=min(seconds, 10))
+        bounded = self._new_client(config)
+        with self._lock:
+            self._bounded[seconds] = bounded
+            while len(self._bounded) > BOUNDED_CLIENTS:
+                self._bounded.popitem(last=False)
+        return bounded
+
+    def _new_client(self, config: Any) -> Any:
+        import boto3
+
+        with self._lock:
+            return boto3.client("bedrock-runtime", region_name=self.region, config=config)
 
     # --- requests -------------------------------------------------------------
 
@@ -202,7 +249,8 @@ class BedrockModel(BaseModel):
     def generate(self, request: ModelRequest) -> ModelResponse:
         """One ``converse`` call."""
         kwargs = self.build_request(request)
-        response = self.retry.call(lambda: self.client.converse(**kwargs))
+        client = self.client_for(request)
+        response = self.retry.call(lambda: client.converse(**kwargs), deadline=request.deadline)
         texts: list[str] = []
         calls: list[ToolCall] = []
         for block in response.get("output", {}).get("message", {}).get("content", []):
@@ -221,7 +269,9 @@ class BedrockModel(BaseModel):
     def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
         """``converse_stream``; a failure before the first event is retried."""
         kwargs = self.build_request(request)
-        return self.retry.stream(lambda: self._events(self.client.converse_stream(**kwargs)))
+        client = self.client_for(request)
+        return self.retry.stream(lambda: self._events(client.converse_stream(**kwargs)),
+                                 deadline=request.deadline)
 
     def _events(self, response: Mapping[str, Any]) -> Iterator[ModelEvent]:
         stream = response["stream"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from agents.deadline import time_left
 from agents.models.base import (
     BaseModel,
     ChatMessage,
@@ -134,12 +135,21 @@ class OpenAIModel(BaseModel):
     def generate(self, request: ModelRequest) -> ModelResponse:
         """One non-streamed completion (retried on 429, 5xx and connection errors)."""
         body = self.build_request(request, stream=False)
-        return self.retry.call(lambda: self._generate(body))
+        return self.retry.call(lambda: self._generate(body, request.deadline),
+                               deadline=request.deadline)
 
-    def _generate(self, body: dict[str, Any]) -> ModelResponse:
+    def _timeout(self, deadline: float | None) -> Any:
+        """One request's timeout: the client's, or the time left before a deadline."""
+        left = time_left(deadline)
+        if left is None:
+            return httpx.USE_CLIENT_DEFAULT
+        return max(0.001, min(self.timeout, left))
+
+    def _generate(self, body: dict[str, Any], deadline: float | None = None) -> ModelResponse:
         try:
             response = self.client.post(f"{self.base_url}/chat/completions", json=body,
-                                        headers=self._headers())
+                                        headers=self._headers(),
+                                        timeout=self._timeout(deadline))
         except httpx.HTTPError as exc:
             raise ModelError(f"openai: {exc}", code=type(exc).__name__, retryable=True) from exc
         _check(response)
@@ -163,15 +173,18 @@ class OpenAIModel(BaseModel):
         A failure before the first event is retried; after it, it is final.
         """
         body = self.build_request(request, stream=True)
-        return self.retry.stream(lambda: self._stream(body))
+        return self.retry.stream(lambda: self._stream(body, request.deadline),
+                                 deadline=request.deadline)
 
-    def _stream(self, body: dict[str, Any]) -> Iterator[ModelEvent]:
+    def _stream(self, body: dict[str, Any], deadline: float | None = None
+                ) -> Iterator[ModelEvent]:
         calls: dict[int, dict[str, Any]] = {}
         finish: FinishReason = "stop"
         usage = Usage()
         try:
             with self.client.stream("POST", f"{self.base_url}/chat/completions", json=body,
-                                    headers=self._headers()) as response:
+                                    headers=self._headers(),
+                                    timeout=self._timeout(deadline)) as response:
                 if response.status_code >= 400:
                     response.read()
                     _check(response)

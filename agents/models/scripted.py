@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.deadline import DeadlineExceededError, time_left
 from agents.models.base import (
     BaseModel,
     Finish,
@@ -24,12 +26,18 @@ from agents.models.echo import words
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer: text and/or tool calls ``(name, args)`` or :class:`ToolCall`."""
+    """One scripted answer: text and/or tool calls ``(name, args)`` or :class:`ToolCall`.
+
+    ``delay`` makes the call take that many seconds before its first event, bounded by
+    the request's deadline as a real provider bounds its read timeout: a call cut by
+    the deadline raises :class:`~agents.deadline.DeadlineExceededError`.
+    """
 
     text: str = ""
     tool_calls: Sequence[ToolCall | tuple[str, dict[str, Any]]] = ()
     usage: Usage = field(default_factory=lambda: Usage(10, 5))
     finish_reason: FinishReason | None = None
+    delay: float = 0.0
 
 
 Script = str | Reply | Exception | Callable[[ModelRequest], "str | Reply"]
@@ -69,6 +77,11 @@ class ScriptedModel(BaseModel):
     def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
         """Yield the scripted text word by word, then its tool calls and :class:`Finish`."""
         reply = self._next(request)
+        if reply.delay > 0:
+            left = time_left(request.deadline)
+            time.sleep(reply.delay if left is None else min(reply.delay, left))
+            if left is not None and left < reply.delay:
+                raise DeadlineExceededError("the scripted model call ran out of time")
         for piece in words(reply.text):
             yield TextDelta(piece)
         calls: list[ToolCall] = []

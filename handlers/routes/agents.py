@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from agents.deadline import Deadline
 from agents.messages import is_inline, normalize_input
 from handlers._wiring import get_app
 from handlers.bodies import GenerateBody
@@ -34,12 +36,36 @@ def get_agent(agent_id: str) -> dict[str, Any]:
     return dict(agent_or_404(agent_id).describe())
 
 
+# What a deployed function keeps for itself after the deadline: saving the turn,
+# recording the run and answering (its own timeout would cut all of them).
+LAMBDA_MARGIN_SECONDS = 3.0
+
+
+def request_deadline(config: Any, lambda_context: Any) -> Deadline:
+    """A request's deadline: ``STOWAGE_REQUEST_TIMEOUT`` from now, or sooner when the
+    function's own time (less :data:`LAMBDA_MARGIN_SECONDS`) ends first."""
+    seconds = float(config.request_timeout)
+    remaining_ms = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        seconds = min(seconds, remaining_ms() / 1000 - LAMBDA_MARGIN_SECONDS)
+    return Deadline(time.monotonic() + seconds)
+
+
 @router.post("/agents/<agent_id>/generate", summary="Generate a response", tags=["Agents"])
 def generate(agent_id: str, body: Annotated[GenerateBody, Body()]) -> dict[str, Any]:
-    """Run the agent to its final answer; with a thread and a resource the turn is saved."""
+    """Run the agent to its final answer; with a thread and a resource the turn is saved.
+
+    The run has the request's deadline (``STOWAGE_REQUEST_TIMEOUT``, model calls
+    included): past it the answer is a 504 ``{"error", "retryable": true}`` and nothing
+    is saved. With a user message ``id`` the turn is idempotent: a retry of a completed
+    turn answers the stored turn, a retry while it runs a 409 (``retryable``).
+    """
     agent = agent_or_404(agent_id)
+    found = router.context.get("deadline")
+    deadline = found if isinstance(found, Deadline) else None
     memory_arg = prepare_memory(agent, body, caller_of(router))
-    result = agent.generate(_messages(body), memory=memory_arg, max_steps=body.max_steps)
+    result = agent.generate(_messages(body), memory=memory_arg, max_steps=body.max_steps,
+                            run_id=body.run_id, timeout=deadline)
     count("Generations")
     out: dict[str, Any] = result.to_dict()
     render = url_renderer(agent.storage)

@@ -8,7 +8,7 @@ app under uvicorn behind the Lambda Web Adapter layer in ``response_stream`` mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -36,6 +36,16 @@ from infra.nag import acknowledge
 API_TIMEOUT = Duration.seconds(30)
 # API Gateway's ceiling for a streamed response.
 STREAM_TIMEOUT = Duration.minutes(15)
+# What browsers may send: JSON, SigV4 signing headers, a Cognito token.
+CORS_HEADERS = (
+    "Content-Type",
+    "Authorization",
+    "X-Amz-Date",
+    "X-Amz-Security-Token",
+    "X-Amz-Content-Sha256",
+    "X-Api-Key",
+)
+CORS_EXPOSED = ("Retry-After", "x-mastra-run-id")
 
 
 class ApiConstruct(Construct):
@@ -63,8 +73,10 @@ class ApiConstruct(Construct):
         throttle_burst: int,
         lwa_layer_version: int,
         removal: RemovalPolicy,
+        cors_origins: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        self.cors_origins = tuple(cors_origins)
         self.user_pool: cognito.UserPool | None = None
         self.user_pool_client: cognito.UserPoolClient | None = None
         env = dict(environment)
@@ -103,6 +115,11 @@ class ApiConstruct(Construct):
                 "PORT": STREAM_PORT,
                 # A TCP check needs no route in the app to answer the adapter's probe.
                 "AWS_LWA_READINESS_CHECK_PROTOCOL": "tcp",
+                # uvicorn under the adapter never receives Lambda's trace id (the
+                # X-Ray SDK reads it from the runtime's _X_AMZN_TRACE_ID, set only in
+                # the adapter's process), so the SDK would warn on every AWS call and
+                # record nothing. Lambda's own segments still trace each invocation.
+                "POWERTOOLS_TRACE_DISABLED": "true",
             },
             layers=[*layers, web_adapter_layer(self, lwa_layer_version)],
             timeout=STREAM_TIMEOUT,
@@ -183,6 +200,9 @@ class ApiConstruct(Construct):
             # on, so it outlives this stack whatever the stage.
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            # Browsers send a preflight without credentials: CDK gives each OPTIONS
+            # method a mock integration and no authorizer.
+            default_cors_preflight_options=self._cors_options(),
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -204,6 +224,8 @@ class ApiConstruct(Construct):
                 tracing_enabled=True,
             ),
         )
+        if self.cors_origins:
+            self._add_cors_to_gateway_errors(api)
         acknowledge(
             api,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
@@ -231,6 +253,39 @@ class ApiConstruct(Construct):
                 "authorizer is the auth=cognito option.",
             )
         return api
+
+    def _cors_options(self) -> apigw.CorsOptions | None:
+        if not self.cors_origins:
+            return None
+        return apigw.CorsOptions(
+            allow_origins=list(self.cors_origins),
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=list(CORS_HEADERS),
+            expose_headers=list(CORS_EXPOSED),
+            max_age=Duration.hours(1),
+        )
+
+    def _add_cors_to_gateway_errors(self, api: apigw.RestApi) -> None:
+        """Let browsers read the gateway's own errors (401 from the authorizer, 429...).
+
+        A gateway response cannot pick among several origins, so with more than one it
+        echoes the request's Origin; these bodies are the gateway's fixed messages.
+        """
+        origin = (
+            f"'{self.cors_origins[0]}'"
+            if len(self.cors_origins) == 1
+            else "method.request.header.Origin"
+        )
+        for kind in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
+            api.add_gateway_response(
+                f"Cors{kind.response_type}",
+                type=kind,
+                response_headers={
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Expose-Headers": f"'{','.join(CORS_EXPOSED)}'",
+                    "Vary": "'Origin'",
+                },
+            )
 
     def _add_routes(self) -> None:
         api_root = self.rest_api.root.add_resource("api")

@@ -8,14 +8,15 @@ from aws_cdk import ArnFormat, AssetHashType, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.bundling import LambdaAsset
 from infra.constants import (
     LWA_LAYER_ACCOUNT,
     LWA_LAYER_NAME,
-    POWERTOOLS_LAYER_PARAMETER,
+    POWERTOOLS_LAYER_ACCOUNT,
+    POWERTOOLS_LAYER_NAME,
+    POWERTOOLS_LAYER_VERSION,
 )
 from infra.nag import acknowledge
 
@@ -23,13 +24,20 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 
-def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:
-    """The Powertools layer for Python 3.13/arm64, resolved from its public SSM parameter.
+def powertools_layer(scope: Construct, arn: str | None = None) -> lambda_.ILayerVersion:
+    """The Powertools layer for Python 3.13/arm64: the pinned public version, or ``arn``.
 
-    The parameter is resolved by CloudFormation at deploy time, so synth needs no AWS
-    call. Call it once per stack and share the layer between functions.
+    Pinned, not the ``latest`` SSM parameter: a deploy must not change the library
+    under the code because Powertools released. Call it once per stack and share it.
     """
-    arn = ssm.StringParameter.value_for_string_parameter(scope, POWERTOOLS_LAYER_PARAMETER)
+    if arn is None:
+        arn = Stack.of(scope).format_arn(
+            service="lambda",
+            account=POWERTOOLS_LAYER_ACCOUNT,
+            resource="layer",
+            resource_name=f"{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
     return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
 
 
@@ -58,6 +66,7 @@ def python_function(
     timeout: Duration,
     memory_size: int = 1024,
     removal: RemovalPolicy,
+    tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE,
 ) -> lambda_.Function:
     """A Python 3.13 arm64 function from the shared asset, with its own log group.
 
@@ -72,6 +81,7 @@ def python_function(
         timeout: the function timeout.
         memory_size: MB; more memory also means more CPU for cold starts.
         removal: applied to the log group.
+        tracing: X-Ray mode (Lambda records its own segments with ``ACTIVE``).
     """
     log_group = logs.LogGroup(
         scope,
@@ -95,7 +105,7 @@ def python_function(
         timeout=timeout,
         memory_size=memory_size,
         log_group=log_group,
-        tracing=lambda_.Tracing.ACTIVE,
+        tracing=tracing,
     )
     acknowledge(
         function,

@@ -121,9 +121,20 @@ class PostgresConstruct(Construct):
         """rds-data on this cluster and read access to its secret, nothing else."""
         self.cluster.grant_data_api_access(grantee)
 
-    def url(self) -> str:
-        """``postgres+data-api://<cluster-arn>?secret=<secret-arn>&database=stowage``."""
-        return (
+    def url(self, *, resume_wait: float | None = None, auto_migrate: bool = True) -> str:
+        """``postgres+data-api://<cluster-arn>?secret=<secret-arn>&database=stowage``.
+
+        Args:
+            resume_wait: seconds a call waits for the paused cluster to resume before
+                answering "retry later" (request paths); the driver's default otherwise.
+            auto_migrate: ``False`` for functions whose schema the deploy migrates.
+        """
+        url = (
             f"postgres+data-api://{self.cluster.cluster_arn}"
             f"?secret={self.secret_arn}&database={DATABASE_NAME}"
         )
+        if resume_wait is not None:
+            url += f"&resume_wait={resume_wait:g}"
+        if not auto_migrate:
+            url += "&auto_migrate=false"
+        return url

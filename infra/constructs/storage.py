@@ -29,7 +29,6 @@ _READ_ACTIONS = (
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
     "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
 )
 _WRITE_ACTIONS = (
     "dynamodb:PutItem",
@@ -48,6 +47,10 @@ class StorageConstruct(Construct):
         domains: the domains to build tables for (all four, or none without DynamoDB).
         removal: applied to the tables and the bucket.
         deletion_protection: DynamoDB deletion protection on every table.
+        noncurrent_version_days: days an overwritten or deleted object's old version
+            is kept (the bucket is versioned) before S3 expires it.
+        cors_origins: origins browsers may upload from with a presigned POST (``*``
+            when none are configured).
 
     Attributes:
         tables: domain -> table (only the domains given).
@@ -64,8 +67,11 @@ class StorageConstruct(Construct):
         domains: Sequence[str],
         removal: RemovalPolicy,
         deletion_protection: bool,
+        noncurrent_version_days: int = 30,
+        cors_origins: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        self.noncurrent_version_days = noncurrent_version_days
         self.definitions = {d: definitions[d] for d in domains}
         self.tables = {
             domain: self._build_table(
@@ -77,7 +83,7 @@ class StorageConstruct(Construct):
             )
             for domain in domains
         }
-        self.bucket = self._build_bucket(removal)
+        self.bucket = self._build_bucket(removal, list(cors_origins) or ["*"])
 
     def _build_table(
         self,
@@ -123,7 +129,7 @@ class StorageConstruct(Construct):
                 )
         return table
 
-    def _build_bucket(self, removal: RemovalPolicy) -> s3.Bucket:
+    def _build_bucket(self, removal: RemovalPolicy, origins: list[str]) -> s3.Bucket:
         destroy = removal == RemovalPolicy.DESTROY
         bucket = s3.Bucket(
             self,
@@ -139,16 +145,20 @@ class StorageConstruct(Construct):
                     id="abort-incomplete-uploads",
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 ),
+                # Versioning keeps a deleted blob as a noncurrent version (recoverable
+                # from a mistake) for these days, then S3 expires it; the delete marker
+                # left behind is removed once no version is under it.
                 s3.LifecycleRule(
                     id="expire-old-versions",
-                    noncurrent_version_expiration=Duration.days(30),
+                    noncurrent_version_expiration=Duration.days(self.noncurrent_version_days),
+                    expired_object_delete_marker=True,
                 ),
             ],
             # Browsers upload large attachments straight to S3 with a presigned POST.
             cors=[
                 s3.CorsRule(
                     allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET],
-                    allowed_origins=["*"],
+                    allowed_origins=origins,
                     allowed_headers=["*"],
                     max_age=3000,
                 )
@@ -177,18 +187,31 @@ class StorageConstruct(Construct):
                 actions=actions, resources=[self.bucket.arn_for_objects(f"{BLOBS_PREFIX}/*")]
             )
         )
-        # Unconditioned: HeadBucket (the blob store's setup at cold start) is authorized
-        # by s3:ListBucket and carries no prefix, so a prefix condition would deny it.
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn])
-        )
-
-    def grant_describe(self, grantee: iam.IGrantable, domain: str) -> None:
-        """DescribeTable only: for a table whose domain lives elsewhere (the store's setup)."""
+        # Listing (deleting a thread's attachments by prefix) within blobs/ only.
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:DescribeTable"], resources=[self.tables[domain].table_arn]
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{BLOBS_PREFIX}/*"]}},
             )
+        )
+
+    def grant_setup(self, grantee: iam.IGrantable) -> None:
+        """What ``storage.setup()`` reads: DescribeTable on each table, HeadBucket.
+
+        Only the deploy-time setup function gets these; the request functions never
+        describe a table or head the bucket.
+        """
+        if self.tables:
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:DescribeTable"],
+                    resources=[t.table_arn for t in self.tables.values()],
+                )
+            )
+        # HeadBucket is authorized by s3:ListBucket and carries no prefix.
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn])
         )
 
     def grant_table(self, grantee: iam.IGrantable, domain: str, *, write: bool) -> None:

@@ -34,7 +34,12 @@ from storage.dynamodb.driver import (
 )
 from storage.dynamodb.offload import Offloader
 from storage.dynamodb.schema import UPD
-from storage.errors import ConflictError, NotFoundError, ValidationError
+from storage.errors import (
+    ConflictError,
+    MessageIdConflictError,
+    NotFoundError,
+    ValidationError,
+)
 from storage.protocols import Direction
 from storage.records import Include, Message, MessageUpdate, Page, apply_message_update, page_of
 from storage.timeutil import utcnow
@@ -75,11 +80,20 @@ class MessageOps:
 
     # --- writes -------------------------------------------------------------------
 
-    def save_messages(self, messages: Sequence[Message]) -> list[Message]:
+    def save_messages(
+        self, messages: Sequence[Message], *, allow_move: bool = True
+    ) -> list[Message]:
         """Upsert messages by id, all or nothing, in one transaction when it fits.
+
+        Without moves (``allow_move=False``) nothing is read first either: a new id's
+        locator is put only if absent, an existing one only if it still points where
+        it was read, so a locator of another thread (or one created meanwhile) cancels
+        the transaction and the re-read refuses the save.
 
         Raises:
             NotFoundError: a target thread does not exist (nothing is written).
+            MessageIdConflictError: ``allow_move=False`` and an id lives in another
+                thread (nothing is written).
         """
         batch = list(messages)
         for message in batch:
@@ -88,6 +102,8 @@ class MessageOps:
             v.check_message(message)
         if not batch:
             return []
+        if not allow_move:
+            v.check_no_move_within(batch)
         records = list({m.id: m for m in batch}.values())
         named = {m.thread_id for m in batch}
         orphans = {m.thread_id for m in records if m.resource_id is None}
@@ -119,6 +135,8 @@ class MessageOps:
                     break
                 except TransactionCanceled:
                     locators = self._locate([m.id for m in records])
+                    if not allow_move:
+                        _refuse_moves(records, locators)
             else:
                 raise ConflictError("messages kept changing while being saved")
         except Exception:
@@ -519,6 +537,14 @@ class MessageOps:
 
 def _message_key(thread_id: str, sk: str) -> Item:
     return {"pk": s(f"THREAD#{thread_id}"), "sk": s(sk)}
+
+
+def _refuse_moves(records: Sequence[Message], locators: dict[str, Location]) -> None:
+    """Raise when a message's locator says it lives in another thread."""
+    for record in records:
+        where = locators.get(record.id)
+        if where is not None and where[0] != record.thread_id:
+            raise MessageIdConflictError(record.id)
 
 
 def _same_location(old: Location) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from storage import validation as v
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
 from storage.memory._common import check_time, clone, page_slice, within
 from storage.protocols import BlobStore, Direction, OrderBy
@@ -139,11 +139,15 @@ class InMemoryMemoryStore:
 
     # --- messages -----------------------------------------------------------------
 
-    def save_messages(self, messages: Sequence[Message]) -> list[Message]:
+    def save_messages(
+        self, messages: Sequence[Message], *, allow_move: bool = True
+    ) -> list[Message]:
         """Upsert messages by id, all or nothing; bump each target thread.
 
         Raises:
             NotFoundError: a target thread does not exist (nothing is written).
+            MessageIdConflictError: ``allow_move=False`` and an id lives in another
+                thread (nothing is written).
         """
         if isinstance(messages, Message):
             raise ValidationError("save_messages takes a list of messages")
@@ -156,6 +160,12 @@ class InMemoryMemoryStore:
             for message in batch:
                 if message.thread_id not in self._threads:
                     raise NotFoundError(f"thread {message.thread_id!r} does not exist")
+            if not allow_move:
+                v.check_no_move_within(batch)
+                for message in batch:
+                    existing = self._messages.get(message.id)
+                    if existing is not None and existing.thread_id != message.thread_id:
+                        raise MessageIdConflictError(message.id)
             stored: list[Message] = []
             for message in batch:
                 owner = self._threads[message.thread_id].resource_id

@@ -7,7 +7,12 @@ URLs:
     go to libpq (``sslmode=require`` ...).
 
     ``postgres+data-api://<cluster-arn>?secret=<secret-arn>&database=<db>&region=&endpoint=``:
-    the RDS Data API over HTTPS (no VPC, no connection to manage).
+    the RDS Data API over HTTPS (no VPC, no connection to manage). ``resume_wait=<s>``
+    bounds how long one call waits for an auto-paused cluster to resume (request
+    paths set a few seconds; past it: ``UnavailableError`` with ``retry_after``).
+
+    Both: ``auto_migrate=false`` never runs the migrations on first use (a deployed
+    function whose schema the deploy migrated); an explicit ``setup()`` still does.
 """
 
 from __future__ import annotations
@@ -18,17 +23,33 @@ from storage.errors import ValidationError
 from storage.postgres.store import PostgresStore
 from storage.urls import url_options
 
-OPTIONS = ("pool", "min_size", "max_size")
+OPTIONS = ("pool", "min_size", "max_size", "auto_migrate")
 """Ours on a ``postgresql://`` URL; libpq's own connection keywords are accepted too."""
-DATA_API_OPTIONS = ("secret", "database", "region", "endpoint")
+DATA_API_OPTIONS = ("secret", "database", "region", "endpoint", "resume_wait", "auto_migrate")
 
 
-def _flag(value: str) -> bool:
+def _flag(value: str, name: str = "pool") -> bool:
     if value.lower() in ("1", "true", "yes", "on"):
         return True
     if value.lower() in ("0", "false", "no", "off"):
         return False
-    raise ValidationError(f"pool must be true or false, got {value!r}")
+    raise ValidationError(f"{name} must be true or false, got {value!r}")
+
+
+def _auto_migrate(params: dict[str, str]) -> bool:
+    return _flag(params["auto_migrate"], "auto_migrate") if "auto_migrate" in params else True
+
+
+def _seconds(params: dict[str, str], name: str) -> float | None:
+    if not params.get(name):
+        return None
+    try:
+        value = float(params[name])
+    except ValueError as exc:
+        raise ValidationError(f"{name} must be a number of seconds") from exc
+    if not 0 <= value <= 900:
+        raise ValidationError(f"{name} must be 0..900 seconds, got {value}")
+    return value
 
 
 def _int(params: dict[str, str], name: str, default: int) -> int:
@@ -61,7 +82,7 @@ def open_url(parsed: SplitResult) -> PostgresStore:
         min_size=_int(params, "min_size", 1),
         max_size=_int(params, "max_size", 10),
     )
-    return PostgresStore(driver)
+    return PostgresStore(driver, auto_migrate=_auto_migrate(params))
 
 
 def open_data_api_url(parsed: SplitResult) -> PostgresStore:
@@ -82,8 +103,9 @@ def open_data_api_url(parsed: SplitResult) -> PostgresStore:
         database,
         region=params.get("region") or None,
         endpoint=params.get("endpoint") or None,
+        resume_wait=_seconds(params, "resume_wait"),
     )
-    return PostgresStore(driver)
+    return PostgresStore(driver, auto_migrate=_auto_migrate(params))
 
 
 

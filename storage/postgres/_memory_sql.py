@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from storage import validation
-from storage.errors import NotFoundError
+from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
 from storage.postgres import _codec as c
 from storage.postgres.driver import Json, Row, Session
 from storage.records import Include, Message, Resource, Thread
@@ -106,47 +106,96 @@ def total_and_items(rows: list[Row]) -> tuple[int, list[Row]]:
     return total, [r for r in rows if r.get("id") is not None]
 
 
-SAVE_MESSAGES_SQL = (
-    "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x("
-    "id text, thread_id text, content text, role text, type text, created_at text, "
-    "resource_id text)), "
-    # Every thread the batch names, superseded entries included: all must exist.
-    "named AS (SELECT DISTINCT jsonb_array_elements_text(CAST(:threads AS jsonb)) AS thread_id), "
-    # Lock the target threads so a concurrent delete_thread cannot orphan the messages.
-    'threads AS (SELECT t.id, t."resourceId" FROM mastra_threads t '
-    "WHERE t.id IN (SELECT thread_id FROM named) FOR UPDATE), "
-    "missing AS (SELECT n.thread_id FROM named n "
-    "WHERE NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = n.thread_id)), "
-    'saved AS (INSERT INTO mastra_messages (id, thread_id, content, role, type, "createdAt", '
-    '"createdAtZ", "resourceId") '
-    "SELECT i.id, i.thread_id, i.content, i.role, i.type, "
-    "CAST(i.created_at AS timestamptz) AT TIME ZONE 'UTC', CAST(i.created_at AS timestamptz), "
-    'COALESCE(i.resource_id, t."resourceId") FROM input i JOIN threads t ON t.id = i.thread_id '
-    "WHERE NOT EXISTS (SELECT 1 FROM missing) "
-    "ON CONFLICT (id) DO UPDATE SET thread_id = EXCLUDED.thread_id, content = EXCLUDED.content, "
-    'role = EXCLUDED.role, type = EXCLUDED.type, "createdAt" = EXCLUDED."createdAt", '
-    '"createdAtZ" = EXCLUDED."createdAtZ", "resourceId" = EXCLUDED."resourceId" '
-    'RETURNING id, "resourceId"), '
-    f"bumped AS (UPDATE mastra_threads SET {c.set_times('updatedAt', 'now')} "
-    "WHERE id IN (SELECT id FROM threads) AND NOT EXISTS (SELECT 1 FROM missing) RETURNING id) "
-    "SELECT (SELECT COALESCE(jsonb_agg(thread_id), '[]'::jsonb) FROM missing)::text AS missing, "
-    "(SELECT COALESCE(jsonb_object_agg(id, \"resourceId\"), '{}'::jsonb) FROM saved)::text "
-    "AS saved, "
-    "(SELECT count(*) FROM bumped) AS bumped"
-)
+# The marker of the error :func:`_save_messages_sql` raises to refuse a move.
+MOVE_REFUSED = "stowage-refused-move-of-message-"
+
+
+def _save_messages_sql(allow_move: bool) -> str:
+    """The one statement that saves a batch of messages and bumps their threads.
+
+    Without moves, the upsert leaves a row of another thread alone (``DO UPDATE ...
+    WHERE``; this also catches a row a concurrent transaction inserted after this
+    statement's snapshot) and the final ``SELECT`` then fails the whole statement, so
+    nothing of the batch is written. SQL has no ``RAISE`` outside PL/pgSQL: the failure
+    is a cast of a marker to integer (SQLSTATE 22P02), which :func:`save_rows` turns
+    into :class:`MessageIdConflictError`. The marker is built from a row value so the
+    planner cannot fold the cast, and raise, when the batch is fine.
+    """
+    same_thread = "" if allow_move else " WHERE mastra_messages.thread_id = EXCLUDED.thread_id"
+    refuse = "" if allow_move else (
+        ", CAST(CASE WHEN NOT EXISTS (SELECT 1 FROM missing) AND "
+        "(SELECT count(*) FROM saved) < (SELECT count(*) FROM input) "
+        f"THEN '{MOVE_REFUSED}' || (SELECT min(i.id) FROM input i "
+        "WHERE i.id NOT IN (SELECT id FROM saved)) END AS integer) AS refused"
+    )
+    return (
+        "WITH input AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x("
+        "id text, thread_id text, content text, role text, type text, created_at text, "
+        "resource_id text)), "
+        # Every thread the batch names, superseded entries included: all must exist.
+        "named AS (SELECT DISTINCT jsonb_array_elements_text(CAST(:threads AS jsonb)) "
+        "AS thread_id), "
+        # Lock the target threads so a concurrent delete_thread cannot orphan the messages.
+        'threads AS (SELECT t.id, t."resourceId" FROM mastra_threads t '
+        "WHERE t.id IN (SELECT thread_id FROM named) FOR UPDATE), "
+        "missing AS (SELECT n.thread_id FROM named n "
+        "WHERE NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = n.thread_id)), "
+        'saved AS (INSERT INTO mastra_messages (id, thread_id, content, role, type, '
+        '"createdAt", "createdAtZ", "resourceId") '
+        "SELECT i.id, i.thread_id, i.content, i.role, i.type, "
+        "CAST(i.created_at AS timestamptz) AT TIME ZONE 'UTC', CAST(i.created_at AS timestamptz), "
+        'COALESCE(i.resource_id, t."resourceId") FROM input i JOIN threads t ON t.id = i.thread_id '
+        "WHERE NOT EXISTS (SELECT 1 FROM missing) "
+        "ON CONFLICT (id) DO UPDATE SET thread_id = EXCLUDED.thread_id, "
+        "content = EXCLUDED.content, role = EXCLUDED.role, type = EXCLUDED.type, "
+        '"createdAt" = EXCLUDED."createdAt", "createdAtZ" = EXCLUDED."createdAtZ", '
+        f'"resourceId" = EXCLUDED."resourceId"{same_thread} '
+        'RETURNING id, "resourceId"), '
+        f"bumped AS (UPDATE mastra_threads SET {c.set_times('updatedAt', 'now')} "
+        "WHERE id IN (SELECT id FROM threads) AND NOT EXISTS (SELECT 1 FROM missing) "
+        "RETURNING id) "
+        "SELECT (SELECT COALESCE(jsonb_agg(thread_id), '[]'::jsonb) FROM missing)::text "
+        "AS missing, "
+        "(SELECT COALESCE(jsonb_object_agg(id, \"resourceId\"), '{}'::jsonb) FROM saved)::text "
+        "AS saved, "
+        f"(SELECT count(*) FROM bumped) AS bumped{refuse}"
+    )
+
+
+SAVE_MESSAGES_SQL = _save_messages_sql(allow_move=True)
+SAVE_MESSAGES_NO_MOVE_SQL = _save_messages_sql(allow_move=False)
 
 
 def save_rows(
-    session: Session, rows: list[dict[str, Any]], now: str, threads: list[str]
+    session: Session,
+    rows: list[dict[str, Any]],
+    now: str,
+    threads: list[str],
+    *,
+    allow_move: bool = True,
 ) -> dict[str, Any]:
-    """Run :data:`SAVE_MESSAGES_SQL`; the saved ids' resource ids, or NotFoundError.
+    """Run the save statement; the saved ids' resource ids.
 
     ``threads`` is every thread the batch names (a superseded entry's too), so a batch
     that mentions a missing thread is refused whole, as the reference does.
+
+    Raises:
+        NotFoundError: a thread the batch names does not exist.
+        MessageIdConflictError: ``allow_move=False`` and an id lives in another thread.
     """
-    row = session.fetch_one(
-        SAVE_MESSAGES_SQL, {"rows": Json(rows), "now": now, "threads": Json(threads)}
-    )
+    sql = SAVE_MESSAGES_SQL if allow_move else SAVE_MESSAGES_NO_MOVE_SQL
+    try:
+        row = session.fetch_one(
+            sql, {"rows": Json(rows), "now": now, "threads": Json(threads)}
+        )
+    except ValidationError as exc:
+        text = str(exc)
+        if allow_move or MOVE_REFUSED not in text:
+            raise
+        # The marker is followed by the id (PostgreSQL quotes the value: ``"<marker><id>"``).
+        refused = next((r["id"] for r in rows if f'{MOVE_REFUSED}{r["id"]}"' in text),
+                       rows[0]["id"])
+        raise MessageIdConflictError(refused) from exc
     assert row is not None
     missing = c.loads(row["missing"]) or []
     if missing:
@@ -161,7 +210,7 @@ def split_rows(rows: list[dict[str, Any]], limit: int | None) -> list[list[dict[
     """
     if limit is None:
         return [rows]
-    budget = limit - len(SAVE_MESSAGES_SQL) - 1024
+    budget = limit - len(SAVE_MESSAGES_NO_MOVE_SQL) - 1024
     chunks: list[list[dict[str, Any]]] = [[]]
     size = 0
     for row in rows:

@@ -6,7 +6,11 @@
 * Transactions are ``BeginTransaction`` / ``ExecuteStatement(transactionId=...)`` /
   ``CommitTransaction``, rolled back with ``RollbackTransaction`` on error.
 * An auto-paused Aurora Serverless v2 cluster answers ``DatabaseResumingException``
-  while it wakes (seconds to tens of seconds): retried with a bounded backoff.
+  while it wakes (about 15 s, longer after a long pause): retried with a backoff
+  bounded in attempts and, with ``resume_wait``, in seconds. A request path sets a
+  short ``resume_wait`` (``?resume_wait=2`` in the URL): past it the call raises
+  :class:`~storage.errors.UnavailableError` with a ``retry_after`` hint, so an API
+  answers 503 + ``Retry-After`` at once instead of timing out while the cluster wakes.
 * Responses are capped at 1 MiB: a read that overflows is re-run in pages
   (``LIMIT``/``OFFSET`` around it), halving the page until it fits. Result rows are
   capped at 64 KB: an oversize row is fetched as base64 chunks and reassembled.
@@ -76,6 +80,10 @@ CHUNKS_PER_PAGE = 15  # 15 chunks of ~61 KB stay under the 1 MiB response limit
 # 3 MB of escaped JSON. Values over 64 KB are the ones moved out of the statement.
 STAGE_PART_CHARS = 500_000
 STAGE_THRESHOLD = 64 * 1024
+# How long an auto-paused Aurora Serverless v2 instance typically takes to resume (AWS's
+# figure); the retry-after hint counts down from the first resuming answer seen.
+TYPICAL_RESUME_SECONDS = 15.0
+RESUMING = "DatabaseResumingException"
 
 
 def encode_value(value: Any) -> dict[str, Any]:
@@ -147,7 +155,11 @@ class DataApiDriver(Driver):
         endpoint: an endpoint URL override.
         resume_attempts: how many times to retry ``DatabaseResumingException``.
         resume_base_delay: first backoff delay in seconds (doubles, capped at 10 s).
+        resume_wait: the longest one call sleeps for a resuming cluster (seconds);
+            ``None`` bounds only the attempts (about 45 s). Past it the call raises
+            :class:`~storage.errors.UnavailableError` with ``retry_after`` set.
         sleep: the sleep function (tests pass a fake).
+        clock: a monotonic clock in seconds (tests pass a fake).
     """
 
     def __init__(
@@ -161,7 +173,9 @@ class DataApiDriver(Driver):
         endpoint: str | None = None,
         resume_attempts: int = 8,
         resume_base_delay: float = 0.5,
+        resume_wait: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.resource_arn = resource_arn
         self.secret_arn = secret_arn
@@ -171,7 +185,11 @@ class DataApiDriver(Driver):
         self._endpoint = endpoint
         self._resume_attempts = resume_attempts
         self._resume_base = resume_base_delay
+        self._resume_wait = resume_wait
         self._sleep = sleep
+        self._clock = clock
+        # When this process first saw the cluster resuming (None: not resuming).
+        self._resuming_since: float | None = None
         self.stats = DriverStats()
         self.max_statement_bytes = MAX_REQUEST_BYTES - REQUEST_HEADROOM - 64 * 1024
 
@@ -209,22 +227,41 @@ class DataApiDriver(Driver):
                 f"a Data API request of {size} bytes is over the 4 MiB limit"
             )
         delay = self._resume_base
+        slept = 0.0
         for attempt in range(self._resume_attempts + 1):
             try:
                 self.stats.add(round_trips=1)
                 response: dict[str, Any] = getattr(self.client, operation)(**request)
-                return response
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                if code == "DatabaseResumingException" and attempt < self._resume_attempts:
+                if code != RESUMING:
+                    raise _translate(exc, code) from exc
+                if self._resuming_since is None:
+                    self._resuming_since = self._clock()
+                within_wait = self._resume_wait is None or slept + delay <= self._resume_wait
+                if attempt < self._resume_attempts and within_wait:
                     log.info("data-api: cluster resuming; retry %s in %.1fs", attempt + 1, delay)
                     self._sleep(delay)
+                    slept += delay
                     delay = min(delay * 2, 10.0)
                     continue
-                raise _translate(exc, code) from exc
+                raise self._still_resuming(exc) from exc
             except BotoCoreError as exc:
                 raise UnavailableError(f"the Data API cannot be reached: {exc}") from exc
+            self._resuming_since = None
+            return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _still_resuming(self, exc: Exception) -> UnavailableError:
+        """The error for a cluster still resuming, with how long until it likely is up."""
+        since = self._resuming_since if self._resuming_since is not None else self._clock()
+        remaining = TYPICAL_RESUME_SECONDS - (self._clock() - since)
+        retry_after = float(max(1, math.ceil(remaining)))
+        log.warning("data-api: cluster still resuming; retry_after=%ss", retry_after)
+        return UnavailableError(
+            f"the database is resuming from auto-pause ({RESUMING}): {exc}",
+            retry_after=retry_after,
+        )
 
     def _statement(
         self, sql: str, params: Params | None, transaction_id: str | None
@@ -398,7 +435,8 @@ class DataApiDriver(Driver):
             self._call("commit_transaction", transactionId=transaction_id)
         except UnavailableError as exc:
             raise UnavailableError(
-                f"commit of a Data API transaction failed; its outcome is unknown: {exc}"
+                f"commit of a Data API transaction failed; its outcome is unknown: {exc}",
+                retry_after=exc.retry_after,
             ) from exc
         return result
 

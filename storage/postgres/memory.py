@@ -56,6 +56,7 @@ from storage.validation import (
     check_message,
     check_message_update,
     check_metadata,
+    check_no_move_within,
     check_paging,
     check_sort,
     check_thread,
@@ -202,11 +203,15 @@ class PostgresMemoryStore(PostgresDomain):
 
     # --- messages ---------------------------------------------------------------------
 
-    def save_messages(self, messages: Sequence[Message]) -> list[Message]:
+    def save_messages(
+        self, messages: Sequence[Message], *, allow_move: bool = True
+    ) -> list[Message]:
         """Upsert messages and bump their threads, all in one statement (one round trip).
 
         Raises:
             NotFoundError: a target thread does not exist (nothing is written).
+            MessageIdConflictError: ``allow_move=False`` and an id lives in another
+                thread (nothing is written: the statement fails whole).
         """
         if isinstance(messages, Message):
             raise ValidationError("save_messages takes a list of messages")
@@ -217,6 +222,8 @@ class PostgresMemoryStore(PostgresDomain):
             check_message(message)
         if not batch:
             return []
+        if not allow_move:
+            check_no_move_within(batch)
         # A batch naming one id twice: the last one wins (one row can change once).
         unique = list({m.id: m for m in batch}.values())
         rows = [
@@ -236,13 +243,13 @@ class PostgresMemoryStore(PostgresDomain):
         threads = sorted({m.thread_id for m in batch})
         chunks = split_rows(rows, self._driver.max_statement_bytes)
         if len(chunks) == 1:
-            resources = save_rows(self._driver, rows, now, threads)
+            resources = save_rows(self._driver, rows, now, threads, allow_move=allow_move)
         else:
             # Over the Data API's request limit: several statements, one transaction.
             def body(tx: Session) -> dict[str, Any]:
                 saved: dict[str, Any] = {}
                 for chunk in chunks:
-                    saved.update(save_rows(tx, chunk, now, threads))
+                    saved.update(save_rows(tx, chunk, now, threads, allow_move=allow_move))
                 return saved
 
             resources = self._driver.transaction(body)

@@ -20,20 +20,24 @@ class PostgresStore:
     """Memory, workflows, observability and scores in Mastra's PostgreSQL schema.
 
     The migrations run on the first operation (or an explicit :meth:`setup`), once
-    per process. There is no blob domain: pair it with ``s3://`` or ``file://`` in a
+    per process; with ``auto_migrate=False`` only :meth:`setup` runs them (deployed
+    functions: the deploy migrated, so no request pays a schema statement).
+
+    There is no blob domain: pair it with ``s3://`` or ``file://`` in a
     :class:`~storage.composite.CompositeStore`, which hands the blobs to ``memory``
     so deleting a thread deletes its attachments.
 
     Args:
         driver: :class:`~storage.postgres.psycopg_driver.PsycopgDriver` or
             :class:`~storage.postgres.data_api.DataApiDriver`.
+        auto_migrate: run pending migrations before the first operation.
     """
 
     blobs: BlobStore | None = None
 
-    def __init__(self, driver: Driver) -> None:
+    def __init__(self, driver: Driver, *, auto_migrate: bool = True) -> None:
         self.driver = driver
-        self._ready = False
+        self._ready = not auto_migrate
         self._lock = threading.Lock()
         self.memory = PostgresMemoryStore(driver, self._ensure_setup)
         self.workflows = PostgresWorkflowStore(driver, self._ensure_setup)

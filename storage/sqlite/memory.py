@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from storage import validation as v
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
 from storage.protocols import BlobStore, Direction, OrderBy
 from storage.records import (
@@ -175,14 +175,18 @@ class SQLiteMemoryStore:
 
     # --- messages --------------------------------------------------------------------
 
-    def save_messages(self, messages: Sequence[Message]) -> list[Message]:
+    def save_messages(
+        self, messages: Sequence[Message], *, allow_move: bool = True
+    ) -> list[Message]:
         """Upsert messages by id, all or nothing, and bump each touched thread's ``updated_at``.
 
-        A message saved under an id that lives in another thread moves there. A message
-        without ``resource_id`` takes its thread's.
+        A message saved under an id that lives in another thread moves there, unless
+        ``allow_move=False``. A message without ``resource_id`` takes its thread's.
 
         Raises:
             NotFoundError: a target thread does not exist (nothing is written).
+            MessageIdConflictError: ``allow_move=False`` and an id lives in another
+                thread (nothing is written: the transaction is rolled back).
         """
         if isinstance(messages, Message):
             raise ValidationError("save_messages takes a list of messages")
@@ -192,6 +196,11 @@ class SQLiteMemoryStore:
             v.check_message(message)
         if not messages:
             return []
+        if not allow_move:
+            v.check_no_move_within(messages)
+        # Without moves, the upsert only updates a row of the same thread; a row of
+        # another thread is left alone and the save refused (rowcount 0, rolled back).
+        same_thread = "" if allow_move else f" WHERE {MESSAGES}.thread_id = excluded.thread_id"
         thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
         stored: list[Message] = []
         with self._db.write("save_messages") as conn:
@@ -202,15 +211,17 @@ class SQLiteMemoryStore:
             for message in messages:
                 if message.resource_id is None:
                     message = replace(message, resource_id=owners[message.thread_id])
-                conn.execute(
+                cursor = conn.execute(
                     f"INSERT INTO {MESSAGES} ({_rows.MESSAGE_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                     "thread_id = excluded.thread_id, content = excluded.content, "
                     "role = excluded.role, type = excluded.type, "
                     '"createdAt" = excluded."createdAt", '
-                    '"resourceId" = excluded."resourceId"',
+                    '"resourceId" = excluded."resourceId"' + same_thread,
                     _rows.message_params(message),
                 )
+                if cursor.rowcount == 0:
+                    raise MessageIdConflictError(message.id)
                 stored.append(message)
             self._bump(conn, set(thread_ids))
         return stored

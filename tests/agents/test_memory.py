@@ -109,9 +109,11 @@ def test_a_turn_is_saved_in_one_call(store: Any, monkeypatch: pytest.MonkeyPatch
     calls: list[list[str]] = []
     original = store.memory.save_messages
 
-    def spy(messages: Any) -> Any:
+    def spy(messages: Any, **options: Any) -> Any:
+        # The caller's ids never move a message of another thread.
+        assert options == {"allow_move": False}
         calls.append([m.role for m in messages])
-        return original(messages)
+        return original(messages, **options)
 
     monkeypatch.setattr(store.memory, "save_messages", spy)
     agent = Agent(id="a", tools=[weather],

@@ -38,8 +38,18 @@ def test_run_and_spans_exist_after_generate(store: Any) -> None:
     assert root.thread_id == "t-1" and root.resource_id == "u-1"
     assert root.span_type == "agent_run" and root.entity_name == "Calculator"
     spans = store.observability.get_trace(result.trace_id)
-    kinds = sorted(s.span_type for s in spans)
-    assert kinds == ["agent_run", "model_generation", "model_generation", "tool_call"]
+    # The tree Studio draws: recall, a model call per step, the tool, save (times are cut
+    # to milliseconds, so spans of one millisecond tie: compare as a multiset, then order).
+    assert sorted(s.name for s in spans) == sorted([
+        "agent run: 'calc'", "memory: recall", "llm: 'scripted'", "tool: 'add'",
+        "llm: 'scripted'", "memory: save"])
+    by_name = {s.name: s for s in spans}
+    recall, save = by_name["memory: recall"], by_name["memory: save"]
+    assert recall.started_at <= by_name["tool: 'add'"].started_at <= save.started_at
+    assert recall.span_type == save.span_type == "memory_operation"
+    assert recall.attributes == {"operationType": "recall", "lastMessages": 10, "messageCount": 0}
+    assert save.attributes == {"operationType": "save", "messageCount": 2}
+    assert all(root.started_at <= s.started_at and s.ended_at <= root.ended_at for s in spans)
     assert all(s.parent_span_id == root.span_id for s in spans if s is not root and
                s.span_id != root.span_id)
     tool_span = next(s for s in spans if s.span_type == "tool_call")

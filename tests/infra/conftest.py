@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 
-# jsii warns loudly on every process start under Node 20; the warning is not ours.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+from tests.node import pinned_node
+
+# jsii runs its kernel on this Node (the one package.json pins: Node 20 is end-of-life
+# and jsii would print its warning box, as bytes, on every process start).
+os.environ.setdefault("JSII_NODE", str(pinned_node()))
 
 from aws_cdk.assertions import Template
 
@@ -33,7 +36,11 @@ FULL_CONTEXT: dict[str, Any] = {
     "models": "us.anthropic.claude-haiku-4-5-20251001-v1:0,amazon.nova-lite-v1:0",
     "spanRetentionDays": "7",
     "alarmEmail": "ops@example.com",
+    "corsOrigins": "https://chat.example.com,http://localhost:4111",
+    "noncurrentVersionDays": "7",
 }
+# The issue's production shape: every domain in Aurora, Cognito, a retained stage.
+PROD_CONTEXT: dict[str, Any] = {"stage": "prod", "postgres": "true", "auth": "cognito"}
 
 
 @dataclass
@@ -78,6 +85,12 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def full(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """Postgres on (workflows, scores), Cognito auth, prod stage, two models."""
     return _synth(tmp_path_factory, "full", FULL_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Every domain in Postgres (no DynamoDB table at all), Cognito auth, prod stage."""
+    return _synth(tmp_path_factory, "prod", PROD_CONTEXT)
 
 
 @pytest.fixture(params=["dev", "full"])

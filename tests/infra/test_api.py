@@ -8,9 +8,13 @@ from aws_cdk.assertions import Match
 
 from infra.constants import (
     API_HANDLER,
+    LWA_DEFAULT_VERSION,
     LWA_LAYER_ACCOUNT,
     LWA_LAYER_NAME,
-    POWERTOOLS_LAYER_PARAMETER,
+    POWERTOOLS_LAYER_ACCOUNT,
+    POWERTOOLS_LAYER_NAME,
+    POWERTOOLS_LAYER_VERSION,
+    SETUP_HANDLER,
     STREAM_HANDLER,
     WORKER_HANDLER,
 )
@@ -25,8 +29,13 @@ def _function(synth: Synth, handler: str) -> tuple[str, dict]:
     raise AssertionError(f"no function with handler {handler}")
 
 
-def _methods(synth: Synth) -> dict[str, dict]:
-    return {k: v["Properties"] for k, v in synth.resources("AWS::ApiGateway::Method").items()}
+def _methods(synth: Synth, *, preflights: bool = False) -> dict[str, dict]:
+    """The API's methods; CORS preflights (OPTIONS) only when asked."""
+    return {
+        k: v["Properties"]
+        for k, v in synth.resources("AWS::ApiGateway::Method").items()
+        if (v["Properties"]["HttpMethod"] == "OPTIONS") == preflights
+    }
 
 
 def _path_of(synth: Synth, resource_ref: dict) -> str:
@@ -79,6 +88,7 @@ def test_every_other_route_proxies_to_the_api_function(synth: Synth) -> None:
 
 def test_iam_auth_on_every_method_by_default(dev: Synth) -> None:
     assert {m["AuthorizationType"] for m in _methods(dev).values()} == {"AWS_IAM"}
+    assert not _methods(dev, preflights=True)  # no corsOrigins: no preflight routes
     assert not dev.resources("AWS::Cognito::UserPool")
 
 
@@ -129,20 +139,32 @@ def test_stage_has_access_logs_throttling_and_metrics(synth: Synth) -> None:
     assert settings["LoggingLevel"] == "ERROR"
 
 
-def test_functions_are_python313_on_arm64_with_the_powertools_layer(synth: Synth) -> None:
-    parameters = synth.raw["Parameters"]
-    (powertools,) = [
-        k for k, v in parameters.items() if v.get("Default") == POWERTOOLS_LAYER_PARAMETER
-    ]
-    for handler in (API_HANDLER, STREAM_HANDLER, WORKER_HANDLER):
+def test_functions_are_python313_on_arm64_with_the_pinned_powertools_layer(synth: Synth) -> None:
+    pinned = (
+        f":{POWERTOOLS_LAYER_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
+    )
+    for handler in (API_HANDLER, STREAM_HANDLER, WORKER_HANDLER, SETUP_HANDLER):
         _, props = _function(synth, handler)
         assert props["Runtime"] == "python3.13", handler
         assert props["Architectures"] == ["arm64"], handler
-        assert {"Ref": powertools} in props["Layers"], handler
+        layers = [json.dumps(layer) for layer in props["Layers"]]
+        assert sum(pinned in layer for layer in layers) == 1, handler
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert "LogGroup" in props["LoggingConfig"]
         assert "VpcConfig" not in props, handler  # Data API: no VPC, fast cold starts
-    assert parameters[powertools]["Type"] == "AWS::SSM::Parameter::Value<String>"
+    # No SSM parameter: nothing follows Powertools' `latest` any more.
+    assert "powertools" not in json.dumps(synth.raw.get("Parameters", {})).lower()
+
+
+def test_stream_function_leaves_xray_to_lambda(synth: Synth) -> None:
+    # uvicorn never gets the invocation's trace id; the SDK would only warn (issue 15).
+    _, stream = _function(synth, STREAM_HANDLER)
+    assert stream["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
+    assert stream["TracingConfig"] == {"Mode": "Active"}
+    for handler in (API_HANDLER, WORKER_HANDLER):
+        assert "POWERTOOLS_TRACE_DISABLED" not in _function(synth, handler)[1]["Environment"][
+            "Variables"
+        ]
 
 
 def test_stream_function_runs_uvicorn_behind_the_web_adapter(synth: Synth) -> None:
@@ -159,6 +181,8 @@ def test_stream_function_runs_uvicorn_behind_the_web_adapter(synth: Synth) -> No
     assert len(adapter) == 1
     assert f":{LWA_LAYER_ACCOUNT}:layer:{LWA_LAYER_NAME}:" in adapter[0]
     assert f"{LWA_LAYER_NAME}:{synth.stack.config.lwa_layer_version}" in adapter[0]
+    # The adapter's 1.0.0 release (layer 27): AWS_LWA_* names, PORT still honoured.
+    assert synth.stack.config.lwa_layer_version == LWA_DEFAULT_VERSION == 27
 
 
 def test_only_the_stream_function_has_the_adapter(synth: Synth) -> None:

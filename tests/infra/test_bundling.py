@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,7 +43,8 @@ def test_requirements_leave_out_what_lambda_provides() -> None:
 
     assert "boto3" not in names
     assert "aws-lambda-powertools" not in names
-    assert {"pynamodb", "pydantic", "uvicorn", "starlette"} <= names
+    assert "pydantic" not in names  # the Powertools layer has it
+    assert {"pynamodb", "uvicorn", "starlette", "pyjwt"} <= names
     assert not any(n.startswith("psycopg") for n in names)
     with_postgres = bundling.function_requirements(ROOT, extras=("postgres",))
     assert any(r.startswith("psycopg") for r in with_postgres)
@@ -87,11 +90,45 @@ def test_dependencies_are_aarch64_cpython313_builds(synth: Synth) -> None:
         shared_objects = list(folder.rglob("*.so")) + list(folder.rglob("*.so.*"))
         machines = {_elf_machine(p) for p in shared_objects}
 
-        assert shared_objects, handler
-        assert machines == {EM_AARCH64}, (handler, machines)
-        core = list((folder / "pydantic_core").glob("_pydantic_core.*.so"))
-        assert len(core) == 1 and "cpython-313-aarch64-linux-gnu" in core[0].name
+        # Whatever compiled code remains (the layer brings pydantic_core, cryptography)
+        # is built for Lambda's CPU.
+        assert machines <= {EM_AARCH64}, (handler, machines)
         assert (folder / "pynamodb").is_dir() and (folder / "uvicorn").is_dir()
+        assert (folder / "jwt").is_dir()  # pyjwt: not in the layer, shipped once here
+
+
+def test_what_the_powertools_layer_brings_ships_once(synth: Synth) -> None:
+    # pydantic and cryptography come with the pinned layer (aws-lambda-powertools[all]).
+    for handler, folder in _function_assets(synth).values():
+        top_level = {p.name.lower() for p in folder.iterdir()}
+        for provided in ("pydantic", "pydantic_core", "cryptography", "cffi", "typing_extensions"):
+            assert provided not in top_level, (handler, provided)
+            assert not any(n.startswith(f"{provided}-") for n in top_level), (handler, provided)
+
+
+def test_the_layer_list_matches_what_powertools_all_installs(tmp_path: Path) -> None:
+    # pip resolves aws-lambda-powertools[all] at the pinned version for Lambda's platform:
+    # every distribution it brings (less what the runtime has) is in LAYER_PROVIDED.
+    from infra.constants import POWERTOOLS_VERSION
+
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--dry-run", "--ignore-installed", "--report", str(report), "--only-binary=:all:",
+         "--implementation", "cp", "--python-version", bundling.PYTHON_VERSION,
+         *(a for p in bundling.PLATFORMS for a in ("--platform", p)),
+         "--target", str(tmp_path / "t"), f"aws-lambda-powertools[all]=={POWERTOOLS_VERSION}"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    if done.returncode != 0:
+        from tests.conftest import skip_or_fail
+
+        skip_or_fail(f"pip could not resolve the Powertools layer: {done.stderr[-500:]}")
+    resolved = {
+        bundling._normalize(i["metadata"]["name"])
+        for i in json.loads(report.read_text())["install"]
+    }
+    assert resolved - bundling.RUNTIME_PROVIDED == bundling.LAYER_PROVIDED
 
 
 def test_assets_hold_no_runtime_provided_packages(synth: Synth) -> None:

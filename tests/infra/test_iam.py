@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from infra.constants import API_HANDLER, STREAM_HANDLER, WORKER_HANDLER
+from infra.constants import API_HANDLER, SETUP_HANDLER, STREAM_HANDLER, WORKER_HANDLER
 
 from .conftest import Synth
 
 HANDLERS = {"api": API_HANDLER, "stream": STREAM_HANDLER, "worker": WORKER_HANDLER}
+ALL_HANDLERS = {**HANDLERS, "setup": SETUP_HANDLER}
 
 
 def _statements(synth: Synth, name: str) -> list[dict[str, Any]]:
@@ -19,7 +20,7 @@ def _statements(synth: Synth, name: str) -> list[dict[str, Any]]:
     function = next(
         r["Properties"]
         for r in synth.resources("AWS::Lambda::Function").values()
-        if r["Properties"]["Handler"] == HANDLERS[name]
+        if r["Properties"]["Handler"] == ALL_HANDLERS[name]
     )
     role_id = function["Role"]["Fn::GetAtt"][0]
     statements = []
@@ -43,7 +44,7 @@ def _table_ids(synth: Synth) -> dict[str, str]:
     return {d: synth.logical_id(t) for d, t in synth.stack.storage.tables.items()}
 
 
-@pytest.mark.parametrize("name", list(HANDLERS))
+@pytest.mark.parametrize("name", list(ALL_HANDLERS))
 def test_no_wildcard_actions_and_star_only_for_xray(synth: Synth, name: str) -> None:
     for statement in _statements(synth, name):
         assert statement["Effect"] == "Allow"
@@ -83,16 +84,34 @@ def test_dynamodb_access_is_per_table_and_per_index(
 
 
 @pytest.mark.parametrize("name", list(HANDLERS))
-def test_tables_of_postgres_domains_are_only_describable(full: Synth, name: str) -> None:
+def test_request_functions_cannot_touch_tables_of_postgres_domains(full: Synth, name: str) -> None:
     tables = _table_ids(full)
-    checked = 0
     for statement in _statements(full, name):
         resources = json.dumps(_resources(statement))
         for domain in full.stack.config.postgres_domains:
-            if tables[domain] in resources:
-                assert _actions(statement) == ["dynamodb:DescribeTable"], (name, domain)
-                checked += 1
-    assert checked == len(full.stack.config.postgres_domains)
+            assert tables[domain] not in resources, (name, domain)
+
+
+@pytest.mark.parametrize("name", list(HANDLERS))
+def test_request_functions_never_describe_or_create_tables(synth: Synth, name: str) -> None:
+    # Storage is set up by the deploy (handlers.setup); a cold start makes no such call.
+    actions = {a for s in _statements(synth, name) for a in _actions(s)}
+    assert "dynamodb:DescribeTable" not in actions
+    assert "dynamodb:CreateTable" not in actions
+
+
+def test_only_the_setup_function_describes_tables(synth: Synth) -> None:
+    tables = _table_ids(synth)
+    statements = _statements(synth, "setup")
+    (describe,) = [s for s in statements if "dynamodb:DescribeTable" in _actions(s)]
+    assert _actions(describe) == ["dynamodb:DescribeTable"]
+    assert all(lid in json.dumps(describe["Resource"]) for lid in tables.values())
+    actions = {a for s in statements for a in _actions(s)}
+    assert not actions & {"dynamodb:PutItem", "dynamodb:DeleteItem", "s3:PutObject",
+                          "s3:DeleteObject", "dynamodb:CreateTable", "s3:CreateBucket"}
+    bucket_id = synth.logical_id(synth.stack.storage.bucket)
+    (listing,) = [s for s in statements if _actions(s) == ["s3:ListBucket"]]
+    assert listing["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}  # HeadBucket
 
 
 @pytest.mark.parametrize(
@@ -110,9 +129,9 @@ def test_blob_access_is_limited_to_the_blobs_prefix(
     assert ("s3:DeleteObject" in _actions(objects[0])) is can_delete
     assert json.dumps(objects[0]["Resource"]).endswith('"/blobs/*"]]}')
     assert bucket_id in json.dumps(objects[0]["Resource"])
-    # HeadBucket (the store's setup) needs ListBucket without a prefix condition.
+    # Listing (a thread's attachments, deleted by prefix) only under blobs/.
     assert listing[0]["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
-    assert "Condition" not in listing[0]
+    assert listing[0]["Condition"] == {"StringLike": {"s3:prefix": ["blobs/*"]}}
     assert len(s3) == 2
 
 
@@ -147,7 +166,7 @@ def test_queue_send_for_api_and_stream_receive_for_worker(dev: Synth) -> None:
 
 def test_data_api_and_secret_only_when_postgres_is_on(dev: Synth, full: Synth) -> None:
     cluster = full.logical_id(full.stack.postgres.cluster)
-    for name in HANDLERS:
+    for name in ALL_HANDLERS:
         dev_actions = {a for s in _statements(dev, name) for a in _actions(s)}
         assert not any(a.startswith(("rds-data:", "secretsmanager:")) for a in dev_actions)
         statements = _statements(full, name)

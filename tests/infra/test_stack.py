@@ -12,6 +12,7 @@ from aws_cdk import App, Stack
 
 from infra import constants as c
 from infra.nag import acknowledge
+from tests.node import node_env
 
 from .conftest import Synth
 
@@ -162,7 +163,7 @@ def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path: Path) -> None:
     context = ["-c", "stage=ci", "-c", "agentsModule=agents.examples"]
     # No credentials: the CLI would otherwise ask STS for the account (tests never reach
     # AWS), and synth needs none.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = node_env({k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
     env["AWS_EC2_METADATA_DISABLED"] = "true"
     done = subprocess.run(
         [str(cli), "synth", "--quiet", "--output", str(tmp_path / "out"), *context],
@@ -175,6 +176,8 @@ def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path: Path) -> None:
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
+    # The CLI and jsii ran on the pinned Node 22: no end-of-life box (printed as bytes).
+    assert "end-of-life" not in done.stderr and "b'!!" not in done.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert "Stowage-ci" in manifest["artifacts"]
     # -c values reach the config: a non-dev stage keeps its data, the agents module is passed.

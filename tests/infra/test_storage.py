@@ -136,8 +136,22 @@ def test_bucket_lifecycle_aborts_uploads_and_expires_old_versions(synth: Synth) 
         r for r in rules if "AbortIncompleteMultipartUpload" in r
     ).items()
     noncurrent = next(r for r in rules if "NoncurrentVersionExpiration" in r)
-    assert noncurrent["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    days = synth.stack.config.noncurrent_version_days
+    assert noncurrent["NoncurrentVersionExpiration"]["NoncurrentDays"] == days
+    # Once its noncurrent versions expire, the delete marker left alone goes too.
+    assert noncurrent["ExpiredObjectDeleteMarker"] is True
     assert all(r["Status"] == "Enabled" for r in rules)
+
+
+def test_noncurrent_retention_comes_from_context(dev: Synth, full: Synth) -> None:
+    def days(synth: Synth) -> int:
+        (bucket,) = synth.resources("AWS::S3::Bucket").values()
+        rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+        (rule,) = [r for r in rules if "NoncurrentVersionExpiration" in r]
+        return int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+
+    assert days(dev) == 30  # the default
+    assert days(full) == 7  # -c noncurrentVersionDays=7
 
 
 def test_bucket_policy_denies_plain_http_and_old_tls(synth: Synth) -> None:

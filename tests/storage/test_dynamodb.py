@@ -112,6 +112,27 @@ def test_a_turn_is_one_transaction_and_the_thread_is_bumped(dyn: Any) -> None:
     assert thread.updated_at > T0
 
 
+def test_a_turn_without_moves_adds_no_request_and_a_refusal_writes_nothing(dyn: Any) -> None:
+    store, log = dyn
+    store.memory.save_thread(Thread(id="t", resource_id="u1", created_at=T0, updated_at=T0))
+    store.memory.save_thread(Thread(id="other", resource_id="u2", created_at=T0, updated_at=T0))
+    store.memory.save_messages([_msg("other", 0)])
+    log.reset()
+    # New ids: the locators' attribute_not_exists conditions are the check, no read.
+    store.memory.save_messages([_msg("t", 0), _msg("t", 1)], allow_move=False)
+    assert _ops(log) == {"TransactWriteItems": 1}
+    log.reset()
+    # An id of another thread cancels the transaction; the locator read refuses it.
+    with pytest.raises(storage.MessageIdConflictError):
+        store.memory.save_messages([_msg("t", 2), Message(**{**_msg("other", 0).__dict__,
+                                                            "thread_id": "t"})],
+                                   allow_move=False)
+    assert _ops(log) == {"TransactWriteItems": 1, "BatchGetItem": 1}
+    assert _raw(store, "MSGID#t-002") == []
+    assert [i["id"]["S"] for i in _raw(store, "THREAD#other")] == ["other-000", "other"]
+    assert store.memory.list_messages("t", per_page=10, direction="desc").total == 2
+
+
 def test_a_turn_into_a_missing_thread_writes_nothing(dyn: Any) -> None:
     store, _ = dyn
     with pytest.raises(NotFoundError):

@@ -82,6 +82,60 @@ def test_a_turn_is_one_statement_and_one_round_trip(pgstore: PostgresStore) -> N
     assert thread is not None and thread.updated_at > T0
 
 
+def test_a_turn_without_moves_is_still_one_statement(pgstore: PostgresStore) -> None:
+    pgstore.memory.save_thread(Thread(id="t-1", resource_id="u-1"))
+    pgstore.memory.save_thread(Thread(id="t-2", resource_id="u-2"))
+    pgstore.memory.save_messages([_message(0, "t-2")])
+    pgstore.driver.stats.reset()
+    pgstore.memory.save_messages([_message(2), _message(3)], allow_move=False)
+    assert pgstore.driver.stats.snapshot() == {"statements": 1, "round_trips": 1, "transactions": 0}
+    # A refused save fails whole.
+    with pytest.raises(storage.MessageIdConflictError, match="m-000"):
+        pgstore.memory.save_messages([_message(4), _message(0)], allow_move=False)
+    assert [m.id for m in pgstore.memory.list_messages("t-1").items] == ["m-002", "m-003"]
+
+
+def test_an_id_committed_after_the_save_began_is_still_refused(pg_url: str) -> None:
+    """The race the statement's snapshot cannot see: ON CONFLICT's own check catches it."""
+    pg.empty_tables(pg_url)
+    store = PostgresStore(PsycopgDriver(pg_url, pool=False))
+    store.memory.save_thread(Thread(id="t-a", resource_id="u-a"))
+    store.memory.save_thread(Thread(id="t-b", resource_id="u-b"))
+    row = _message(0, "t-a")
+    outcome: list[BaseException | None] = []
+
+    def save_into_b() -> None:
+        try:
+            store.memory.save_messages([_message(1, "t-b"), _message(0, "t-b")],
+                                       allow_move=False)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    # Given a transaction that inserts m-000 into t-a and has not committed yet
+    with psycopg.connect(pg_url, autocommit=False) as other:
+        other.execute(
+            'INSERT INTO mastra_messages (id, thread_id, content, role, type, "createdAt", '
+            '"createdAtZ", "resourceId") VALUES (%s, %s, %s, %s, %s, %s, %s, %s)',
+            (row.id, row.thread_id, '{"format": 2, "parts": []}', "user", "v2",
+             T0.replace(tzinfo=None), T0, "u-a"),
+        )
+        # When a save of m-000 into t-b starts (it waits on the uncommitted row)
+        worker = threading.Thread(target=save_into_b)
+        worker.start()
+        worker.join(timeout=0.5)
+        assert worker.is_alive(), "the save should wait for the other transaction"
+        other.commit()
+    worker.join(timeout=10)
+    store.close()
+    # Then it is refused whole: m-001 was not written, m-000 stayed in t-a
+    assert len(outcome) == 1 and isinstance(outcome[0], storage.MessageIdConflictError)
+    check = PostgresStore(PsycopgDriver(pg_url, pool=False))
+    assert [(m.id, m.thread_id) for m in check.memory.get_messages(["m-000", "m-001"])] == [
+        ("m-000", "t-a")]
+    check.close()
+
+
 def test_reads_are_one_statement_each(pgstore: PostgresStore) -> None:
     for t in range(3):
         pgstore.memory.save_thread(Thread(id=f"t-{t}", resource_id="u-1"))

@@ -73,6 +73,8 @@ class FakeDataApi:
         dsn: the PostgreSQL server and database the statements run on.
         max_response_bytes: the response limit (1 MiB, like the service).
         max_row_bytes: the per-row limit (64 KB on the service); ``None`` disables it.
+        cluster_arn: the cluster ARN requests must name (a deployed stack's, say).
+        secret_arn: the secret ARN requests must name.
     """
 
     def __init__(
@@ -82,8 +84,12 @@ class FakeDataApi:
         database: str = "stowage",
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_row_bytes: int | None = MAX_ROW_BYTES,
+        cluster_arn: str = CLUSTER_ARN,
+        secret_arn: str = SECRET_ARN,
     ) -> None:
         self.dsn = dsn
+        self.cluster_arn = cluster_arn
+        self.secret_arn = secret_arn
         self.database = database
         self.max_response_bytes = max_response_bytes
         self.max_row_bytes = max_row_bytes
@@ -126,16 +132,16 @@ class FakeDataApi:
     # --- service ----------------------------------------------------------------------
 
     def _dispatch(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        if body.get("resourceArn") != CLUSTER_ARN:
+        if body.get("resourceArn") != self.cluster_arn:
             raise ServiceError("BadRequestException", "Invalid cluster arn")
-        if body.get("secretArn") != SECRET_ARN:
+        if body.get("secretArn") != self.secret_arn:
             raise ServiceError("BadRequestException", "Invalid secret arn")
         with self._lock:
             if self.resuming > 0:
                 self.resuming -= 1
                 raise ServiceError(
                     "DatabaseResumingException",
-                    f"The Aurora DB instance {CLUSTER_ARN.rsplit(':', 1)[-1]} is resuming "
+                    f"The Aurora DB instance {self.cluster_arn.rsplit(':', 1)[-1]} is resuming "
                     "after being auto-paused. Please wait a few seconds and try again.",
                 )
         if operation == "Execute":
