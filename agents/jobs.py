@@ -5,11 +5,12 @@
 * :class:`SQSJobRunner` sends them to an SQS queue; the worker Lambda calls
   :func:`run_job` for each record.
 
-Payloads: ``{"kind": "title", "agent", "thread", "resource"}`` and
+Payloads: ``{"kind": "title", "agent", "thread", "resource"}``,
 ``{"kind": "score", "agent", "scorer", "run", "trace", "span", "thread", "resource",
-"input", "output"}``. :func:`run_job` is idempotent (a retried title job does not
-overwrite a title set meanwhile; a score has a deterministic id) and raises on
-failure so a queue can retry the record.
+"input", "output"}`` and ``{"kind": "embed", "agent", "messages": [ids], "vectors"?}``
+(semantic recall, :mod:`agents.recall`). :func:`run_job` is idempotent (a retried
+title job does not overwrite a title set meanwhile; a score has a deterministic id;
+an embedding is upserted) and raises on failure so a queue can retry the record.
 """
 
 from __future__ import annotations
@@ -166,6 +167,10 @@ def run_job(app: App, payload: Mapping[str, Any]) -> Any:
         from agents.scorers import run_scorer
 
         return run_scorer(agent, payload)
+    if kind == "embed":
+        from agents.recall import run_embed_job
+
+        return run_embed_job(agent, payload)
     raise ValueError(f"unknown job kind {kind!r}")
 
 

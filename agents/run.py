@@ -33,6 +33,7 @@ from agents.models.base import (
     ToolResult,
     Usage,
 )
+from agents.recall import embed_job
 from agents.recording import clip
 from agents.replay import message_json, replay_stored
 from agents.tools import ToolContext
@@ -308,6 +309,9 @@ def _submit_jobs(turn: Turn, output_text: str) -> None:
                 "thread": turn.context.thread_id, "resource": turn.context.resource_id,
                 "input": clip(_input_text(turn.user_messages)), "output": clip(output_text),
             })
+    embed = embed_job(agent, turn.recall, turn.result.messages if turn.result else [])
+    if embed is not None and turn.memory_store is not None:
+        payloads.append(embed)
     for payload in payloads:
         try:
             jobs.submit(payload)

@@ -36,6 +36,7 @@ from agents.memory import (
 )
 from agents.messages import normalize_input, system_text
 from agents.processors.base import Processor, ProcessorContext
+from agents.recall import Recalled, prepare_recall
 from agents.recording import RunRecorder
 from agents.tools import Tool
 from storage.errors import ValidationError
@@ -83,6 +84,7 @@ class Turn:
     stored: StoredTurn | None = None
     processors_out: list[Processor] = field(default_factory=list)
     result: GenerateResult | None = None
+    recall: Recalled | None = None
 
     def emit(self, kind: str, payload: dict[str, Any]) -> Iterator[Event]:
         """The event ``kind``, as the output processors let it through (or nothing)."""
@@ -137,6 +139,8 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
     if memory_store is None:
         ref = None
     assert ref is None or memory_store is not None
+    # Semantic recall refuses a mismatched embedder before the thread is created.
+    semantic = prepare_recall(agent, ref, drafts)
     # The thread first: its owner is checked before anything of it is looked up.
     thread = ensure_thread(memory_store, ref) if ref is not None else None
     turned = [d for d in drafts if d.role != "system"]
@@ -185,12 +189,18 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
     if deadline is not None:
         deadline.check("the model was called")
     history: list[Message] = []
+    recalled_block: str | None = None
     if ref is not None and settings is not None:
         window = settings.last_messages if ref.last_messages is None else ref.last_messages
         recall_started = utcnow()
         history = recall(memory_store, ref.thread_id, window)
+        if semantic is not None:
+            history, recalled_block = semantic.merge(history, ref.thread_id,
+                                                     [d.id for d in drafts if d.id],
+                                                     window=window)
         recorder.memory_span("recall", recall_started, ended_at=utcnow(),
-                             attributes={"lastMessages": window, "messageCount": len(history)})
+                             attributes={"lastMessages": window, "messageCount": len(history),
+                                         "semanticRecall": semantic is not None})
     clock = _Clock(history[-1].created_at if history else None)
     user_messages = [
         Message(
@@ -209,12 +219,12 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         # A processor may have changed the content: check again before the model runs.
         check_message(replace(message, thread_id=message.thread_id or "unsaved"))
 
-    system_parts = [agent.instructions, system_text(drafts)]
+    system_parts = [agent.instructions, system_text(drafts), recalled_block]
     tools = dict(agent.tools)
     if ref is not None and settings is not None and settings.working_memory_template is not None:
         resource = memory_store.get_resource(ref.resource_id)
-        remembered = resource.working_memory if resource else None
-        current = remembered or settings.working_memory_template
+        working = resource.working_memory if resource else None
+        current = working or settings.working_memory_template
         system_parts.append(working_memory_prompt(current))
         tools[WORKING_MEMORY_TOOL] = _working_memory_tool(memory_store, ref.resource_id)
 
@@ -235,6 +245,7 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
         answer_id=answer_id,
         deadline=deadline,
         processors_out=list(agent.output_processors),
+        recall=semantic,
     )
 
 

@@ -7,7 +7,7 @@ lifespan, the api and worker on the first request), on DynamoDB + S3 under moto 
 the tables and bucket already there, as after a deploy. Every botocore call is counted.
 Cold import ratios are in the ``handlers`` suite.
 
-Writes ``bench/results/cold_start.json``.
+Writes ``cold_start.json`` where :mod:`bench.output` says (``bench/out/`` unless saving).
 
     python -m bench.cold_start
 """
@@ -21,7 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "cold_start.json"
+from bench import output
+
+RESULTS = "cold_start.json"
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = {"api": "handlers.api", "stream": "handlers.stream", "worker": "handlers.worker"}
 MODES = {"deployed (STOWAGE_SETUP=deploy)": "deploy", "local (STOWAGE_SETUP=start)": "start"}
@@ -79,8 +81,7 @@ def main() -> int:
     """Measure, print, write the results; non-zero if a deployed cold start touched storage."""
     results = {"suite": "cold_start", "storage": "dynamodb + s3 (moto)",
                "functions": measure()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    output.write_json(RESULTS, results)
     print(json.dumps(results, indent=2))
     deployed = results["functions"]["deployed (STOWAGE_SETUP=deploy)"]
     return 0 if all(f["requests"] == 0 for f in deployed.values()) else 1

@@ -10,7 +10,7 @@
   first token and the client reading the chunk that carries it, and the time to
   the response's first byte.
 
-Writes ``bench/results/handlers.json``.
+Writes ``handlers.json`` (see :mod:`bench.output`).
 
     python -m bench.handlers
 """
@@ -29,7 +29,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "handlers.json"
+from bench import output
+
+RESULTS = "handlers.json"
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("handlers.api", "handlers.stream", "handlers.worker", "handlers.local")
 IMPORT_RUNS = 15
@@ -226,9 +228,8 @@ def main() -> int:
         "generate": generate_throughput(),
         "stream": stream_latency(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+    output.write_json(RESULTS, results)
     return 0
 
 

@@ -6,22 +6,24 @@ turn: one more read), and its retry (replayed: reads only).
 
 Counts every botocore request by operation (``before-call``) and the items each
 DynamoDB response returned (``after-call``: Query ``ScannedCount``, GetItem's item,
-BatchGetItem's responses), prints a table and writes
-``bench/results/requests-dynamodb.json``. Wall times are moto's, not AWS's.
+BatchGetItem's responses), prints a table and writes ``requests-dynamodb.json``
+(see :mod:`bench.output`). Wall times are moto's, not AWS's, with the test support's
+TransactWriteItems patch (``tests/support/moto_dynamodb.py``; moto's own copies the
+whole table per action).
 
     python -m bench.requests_dynamodb
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "requests-dynamodb.json"
+from bench import output
+
+RESULTS = "requests-dynamodb.json"
 
 # The peers' figures on the same workload (Mastra's DynamoDB adapter, issue 3).
 PEERS = {
@@ -118,6 +120,9 @@ def run() -> dict[str, Any]:
         os.environ.setdefault(name, value)
     import moto
 
+    from tests.support import moto_dynamodb
+
+    moto_dynamodb.install()
     with moto.mock_aws():
         import storage
         from bench.turns import turn_phase
@@ -167,9 +172,7 @@ def main() -> int:
     """Run, print, write the JSON; non-zero when a check fails."""
     results = run()
     print(table(results))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    output.write_json(RESULTS, results)
     return 0 if results["all_checks_pass"] else 1
 
 

@@ -11,26 +11,26 @@ handler, :mod:`bench.turns`), on a scratch database of the server
 
 Must hold (issue 4): a W1 turn is one transaction (one auto-committed statement, one
 request), W2 is one query per thread, W3 is one query.
-Writes ``bench/results/requests-postgres.json``.
+Writes ``requests-postgres.json`` (see :mod:`bench.output`).
 
     python -m bench requests_postgres
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench import output
 from bench.turns import turn_phase
 from bench.workload import Workload
 from storage.postgres.driver import Driver
 from storage.postgres.psycopg_driver import PsycopgDriver
 from storage.postgres.store import PostgresStore
 
-RESULTS = Path(__file__).resolve().parent / "results" / "requests-postgres.json"
+RESULTS = "requests-postgres.json"
 PHASES = ("W1", "W2", "W3", "W4", "X1")  # W5 needs a blob store's request counts
 
 
@@ -112,8 +112,7 @@ def main() -> int:
             for check, passed in p["checks"].items():
                 if not passed:
                     print(f"  FAILED {transport} {name}: {check}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    output.write_json(RESULTS, results)
     return 0 if ok else 1
 
 

@@ -33,10 +33,14 @@ class ThreadRef(_Body):
 
 
 class MemoryOption(_Body):
-    """``memory``: ``{thread: id | {id, title, metadata}, resource: id}``."""
+    """``memory``: ``{thread: id | {id, title, metadata}, resource: id, options?}``.
+
+    ``options`` (``lastMessages``, ``semanticRecall``) is checked by the agent.
+    """
 
     thread: Id | ThreadRef | None = None
     resource: Id | None = None
+    options: dict[str, Any] | None = None
 
 
 class GenerateBody(_Body):
@@ -66,7 +70,10 @@ class GenerateBody(_Body):
             return None
         if isinstance(thread, ThreadRef):
             thread = thread.model_dump(exclude_none=True)
-        return {"thread": thread, "resource": resource}
+        arg: dict[str, Any] = {"thread": thread, "resource": resource}
+        if self.memory is not None and self.memory.options is not None:
+            arg["options"] = self.memory.options
+        return arg
 
     @property
     def resource_given(self) -> str | None:

@@ -1,4 +1,4 @@
-"""The worker Lambda: SQS records are jobs (thread titles, scorers) for ``run_job``.
+"""The worker Lambda: SQS records are jobs (titles, scorers, embeddings) for ``run_job``.
 
 Powertools batch processing reports each failed record in ``batchItemFailures``,
 so SQS retries only those (and moves them to the DLQ after the queue's

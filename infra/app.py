@@ -42,6 +42,8 @@ CONTEXT_KEYS = (
     "throttleRateLimit",
     "throttleBurstLimit",
     "alarmEmail",
+    "vectorDimensions",
+    "embedder",
 )
 
 

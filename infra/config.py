@@ -30,6 +30,9 @@ AuthMode = Literal["iam", "cognito"]
 RemovalMode = Literal["destroy", "retain"]
 
 DEFAULT_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+DEFAULT_EMBEDDER = "bedrock/amazon.titan-embed-text-v2:0"
+# Titan Text Embeddings V2 offers these vector sizes (Bedrock user guide).
+EMBEDDER_DIMENSIONS = {DEFAULT_EMBEDDER: (256, 512, 1024)}
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _TABLE_PREFIX = re.compile(r"^[a-zA-Z0-9_.-]{3,200}$")
 _MODEL_ID = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(:[0-9]+k)?$")
@@ -75,6 +78,10 @@ class StowageConfig:
         throttle_rate: steady-state requests per second the API stage accepts.
         throttle_burst: burst of requests the API stage accepts.
         alarm_email: subscribed to the alarm topic when given.
+        vector_dimensions: semantic recall on, with vectors of this size (the memory
+            table's vector index and the embedder agree on it); ``None``: off.
+        embedder: the embedder semantic recall uses (``bedrock/<model-id>``); Titan
+            Text Embeddings V2 unless given.
     """
 
     stage: str = "dev"
@@ -95,6 +102,8 @@ class StowageConfig:
     throttle_rate: int = 50
     throttle_burst: int = 100
     alarm_email: str | None = None
+    vector_dimensions: int | None = None
+    embedder: str | None = None
     dynamodb_domains: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -152,11 +161,29 @@ class StowageConfig:
             self.alarm_email is None or bool(_EMAIL.match(self.alarm_email)),
             f"alarmEmail {self.alarm_email!r} is not an email address",
         )
+        self._check_semantic_recall()
         if self.postgres and not self.postgres_domains:
             object.__setattr__(self, "postgres_domains", DOMAINS)
         object.__setattr__(
             self, "dynamodb_domains", tuple(d for d in DOMAINS if d not in self.postgres_domains)
         )
+
+    def _check_semantic_recall(self) -> None:
+        if self.vector_dimensions is None:
+            _check(self.embedder is None, "embedder is set but vectorDimensions is not")
+            return
+        if self.embedder is None:
+            object.__setattr__(self, "embedder", DEFAULT_EMBEDDER)
+        sizes = EMBEDDER_DIMENSIONS.get(self.embedder or "")
+        _check(sizes is not None,
+               f"embedder {self.embedder!r}: known embedders are {sorted(EMBEDDER_DIMENSIONS)}")
+        _check(self.vector_dimensions in (sizes or ()),
+               f"vectorDimensions must be one of {sizes} for {self.embedder}")
+
+    @property
+    def embedder_model_id(self) -> str | None:
+        """The Bedrock model id of the embedder (``None`` when semantic recall is off)."""
+        return self.embedder.partition("/")[2] if self.embedder else None
 
     @property
     def is_dev(self) -> bool:
@@ -202,6 +229,8 @@ class StowageConfig:
             throttle_rate=_int(context, "throttleRateLimit", 50),
             throttle_burst=_int(context, "throttleBurstLimit", 100),
             alarm_email=_text(context, "alarmEmail"),
+            vector_dimensions=_int(context, "vectorDimensions", 0) or None,
+            embedder=_text(context, "embedder"),
         )
 
 

@@ -121,6 +121,11 @@ class StowageStack(Stack):
             deletion_protection=protect,
             noncurrent_version_days=config.noncurrent_version_days,
             cors_origins=config.cors_origins,
+            # Semantic recall searches the memory table's vector index (vectors live on
+            # the message items); with memory on Aurora the vectors go to pgvector.
+            vector_dimensions=(
+                config.vector_dimensions if "memory" in config.dynamodb_domains else None
+            ),
         )
         self.postgres = (
             PostgresConstruct(self, POSTGRES_ID, removal=removal, deletion_protection=protect)
@@ -227,6 +232,12 @@ class StowageStack(Stack):
         }
         if self.config.agents_module:
             env["STOWAGE_AGENTS_MODULE"] = self.config.agents_module
+        if self.config.vector_dimensions and self.config.embedder:
+            # Semantic recall: the default agent embeds with this; the memory table's
+            # vector index has the same size.
+            dims = str(self.config.vector_dimensions)
+            env.update(STOWAGE_EMBEDDER=self.config.embedder, STOWAGE_EMBEDDER_DIMENSIONS=dims,
+                       STOWAGE_VECTOR_DIMENSIONS=dims)
         return env
 
     def _check_region(self) -> None:
@@ -319,6 +330,12 @@ class StowageStack(Stack):
                     f"arn:{self.partition}:bedrock:{self.region}::foundation-model/{base}"
                 )
         grant(function, _BEDROCK_ACTIONS, resources)
+        if self.config.embedder_model_id:
+            # Queries are embedded on the answer's path (api, stream), messages in the
+            # worker's embed jobs: InvokeModel on the one embedding model.
+            grant(function, ("bedrock:InvokeModel",), [
+                f"arn:{self.partition}:bedrock:{self.region}::foundation-model/"
+                f"{self.config.embedder_model_id}"])
 
     def _logical_id(self, construct: Construct) -> str:
         child = construct.node.default_child

@@ -29,18 +29,21 @@ from storage.protocols import (
     ObservabilityStore,
     ScoreStore,
     Store,
+    VectorStore,
     WorkflowStore,
 )
 from storage.records import (
     Include,
     Message,
     MessageUpdate,
+    MessageVector,
     Page,
     Resource,
     Score,
     Span,
     SpanUpdate,
     Thread,
+    VectorMatch,
     WorkflowRun,
 )
 from storage.urls import open_url as open
@@ -56,8 +59,10 @@ def from_env(environ: dict[str, str] | None = None) -> CompositeStore:
     """Build the composite store from the environment.
 
     ``STOWAGE_STORAGE_URL`` names the default store; ``STOWAGE_MEMORY_URL``,
-    ``STOWAGE_WORKFLOWS_URL``, ``STOWAGE_OBSERVABILITY_URL``, ``STOWAGE_SCORES_URL``
-    and ``STOWAGE_BLOBS_URL`` override one domain each. With nothing set this is the
+    ``STOWAGE_WORKFLOWS_URL``, ``STOWAGE_OBSERVABILITY_URL``, ``STOWAGE_SCORES_URL``,
+    ``STOWAGE_BLOBS_URL`` and ``STOWAGE_VECTORS_URL`` override one domain each (vectors
+    default to the memory domain's store: the same SQLite file, PostgreSQL database or
+    DynamoDB memory table as the messages). With nothing set this is the
     embedded default: ``sqlite:///.stowage/stowage.db`` + ``file:///.stowage/blobs``,
     under the project root whatever the cwd (the resolved path is logged once).
     """
@@ -74,10 +79,13 @@ def from_env(environ: dict[str, str] | None = None) -> CompositeStore:
         return opened[url]
 
     overrides: dict[str, Any] = {}
-    for domain in ("memory", "workflows", "observability", "scores"):
+    for domain in ("memory", "workflows", "observability", "scores", "vectors"):
         url = env.get(f"STOWAGE_{domain.upper()}_URL")
         if url:
             overrides[domain] = _open(url)
+    if "memory" in overrides and "vectors" not in overrides:
+        # Vectors live beside their messages (cascades, the upsert's message check).
+        overrides["vectors"] = overrides["memory"]
     if blobs_url:
         overrides["blobs"] = _open(blobs_url)
     store = CompositeStore(_open(default_url), **overrides)
@@ -103,6 +111,7 @@ __all__ = [
     "Message",
     "MessageIdConflictError",
     "MessageUpdate",
+    "MessageVector",
     "NotFoundError",
     "ObservabilityStore",
     "Page",
@@ -116,6 +125,8 @@ __all__ = [
     "Thread",
     "UnavailableError",
     "ValidationError",
+    "VectorMatch",
+    "VectorStore",
     "WorkflowRun",
     "WorkflowStore",
     "from_env",

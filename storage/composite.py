@@ -1,7 +1,8 @@
 """``CompositeStore``: each domain served by the backend that suits it.
 
 It has no storage logic of its own: it picks a domain object per domain, hands the
-blob domain to the domains that offload into it, and delegates ``setup``/``close``.
+blob domain to the domains that offload into it, hands the vector domain to the memory
+domain (which keeps it in step with the messages), and delegates ``setup``/``close``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from storage.protocols import (
     MemoryStore,
     ObservabilityStore,
     ScoreStore,
+    VectorStore,
     WorkflowStore,
 )
 
 
-def _is_store(value: Any, domain: str) -> bool:
+def _is_store(value: Any) -> bool:
     # A store bundles domains and has setup(); a domain object is the domain itself.
-    return hasattr(value, domain) and callable(getattr(value, "setup", None))
+    return callable(getattr(value, "setup", None)) and any(hasattr(value, d) for d in DOMAINS)
 
 
 class CompositeStore:
@@ -30,8 +32,11 @@ class CompositeStore:
         >>> CompositeStore(memory=storage.open("dynamodb://app"),
         ...                blobs=storage.open("s3://bucket/app"))
 
-    A domain not given falls back to ``default``. Domains that offload big items
-    (DynamoDB's) or clean up attachments get this composite's ``blobs``.
+    A domain not given falls back to ``default`` (``None`` when ``default`` lacks it).
+    Domains that offload big items (DynamoDB's) or clean up attachments get this
+    composite's ``blobs``; the memory domain gets its ``vectors`` (``attach_vectors``)
+    and the vector domain its ``memory`` (``attach_memory``), so deleting a message
+    deletes its vector wherever each lives.
     """
 
     memory: MemoryStore | None
@@ -39,6 +44,7 @@ class CompositeStore:
     observability: ObservabilityStore | None
     scores: ScoreStore | None
     blobs: BlobStore | None
+    vectors: VectorStore | None
 
     def __init__(
         self,
@@ -49,6 +55,7 @@ class CompositeStore:
         observability: Any = None,
         scores: Any = None,
         blobs: Any = None,
+        vectors: Any = None,
     ) -> None:
         given = {
             "memory": memory,
@@ -56,6 +63,7 @@ class CompositeStore:
             "observability": observability,
             "scores": scores,
             "blobs": blobs,
+            "vectors": vectors,
         }
         self._owners: list[Any] = []  # distinct stores and bare domain objects, in order
         for domain in DOMAINS:
@@ -63,15 +71,15 @@ class CompositeStore:
             if source is None:
                 setattr(self, domain, None)
                 continue
-            if _is_store(source, domain):
-                setattr(self, domain, getattr(source, domain))
-                owner = source
+            if _is_store(source):
+                setattr(self, domain, getattr(source, domain, None))
             else:
                 setattr(self, domain, source)
-                owner = source
+            owner = source
             if not any(owner is known for known in self._owners):
                 self._owners.append(owner)
         self._attach_blobs()
+        self._attach_vectors()
 
     def _attach_blobs(self) -> None:
         if self.blobs is None:
@@ -81,6 +89,14 @@ class CompositeStore:
             attach = getattr(target, "attach_blobs", None)
             if callable(attach):
                 attach(self.blobs)
+
+    def _attach_vectors(self) -> None:
+        attach = getattr(self.memory, "attach_vectors", None)
+        if callable(attach):
+            attach(self.vectors)
+        attach = getattr(self.vectors, "attach_memory", None)
+        if callable(attach):
+            attach(self.memory)
 
     def setup(self) -> None:
         """Set up each distinct underlying store (or domain object) once."""

@@ -170,6 +170,47 @@ class Score:
 
 
 @dataclass(frozen=True)
+class MessageVector:
+    """The embedding of one message's text, as the ``vectors`` domain stores it.
+
+    ``dimensions`` is ``len(vector)``; a store records it with ``embedder`` and refuses a
+    vector whose pair differs from the one its index is bound to. A list given as
+    ``vector`` is kept as a tuple (the record is immutable); the stores check the values.
+    """
+
+    message_id: str
+    thread_id: str
+    resource_id: str
+    created_at: datetime
+    vector: tuple[float, ...]
+    embedder: str
+
+    def __post_init__(self) -> None:
+        _normalise_times(self, "created_at")
+        if isinstance(self.vector, list):
+            object.__setattr__(self, "vector", tuple(self.vector))
+
+    @property
+    def dimensions(self) -> int:
+        """The number of floats in the vector."""
+        return len(self.vector)
+
+
+@dataclass(frozen=True)
+class VectorMatch:
+    """One message a vector search found: ``score`` is the cosine similarity in [-1, 1]."""
+
+    message_id: str
+    thread_id: str
+    resource_id: str
+    created_at: datetime
+    score: float
+
+    def __post_init__(self) -> None:
+        _normalise_times(self, "created_at")
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a list. ``per_page=None`` means every item was returned."""
 
@@ -260,6 +301,7 @@ __all__ = [
     "Include",
     "Message",
     "MessageUpdate",
+    "MessageVector",
     "Page",
     "Resource",
     "Role",
@@ -267,6 +309,7 @@ __all__ = [
     "Span",
     "SpanUpdate",
     "Thread",
+    "VectorMatch",
     "WorkflowRun",
     "apply_message_update",
     "deep_merge",

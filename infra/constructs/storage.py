@@ -17,7 +17,7 @@ from constructs import Construct
 
 from infra.constants import BLOBS_PREFIX, BUCKET_ID, TABLE_IDS
 from infra.nag import acknowledge
-from storage.dynamodb.schema import KeyAttribute, TableSchema
+from storage.dynamodb.schema import KeyAttribute, TableSchema, VectorIndexSchema, with_vector_index
 
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -51,6 +51,9 @@ class StorageConstruct(Construct):
             is kept (the bucket is versioned) before S3 expires it.
         cors_origins: origins browsers may upload from with a presigned POST (``*``
             when none are configured).
+        vector_dimensions: give the memory table the vector index semantic recall
+            searches (``schema.with_vector_index``), of this many dimensions; ``None``:
+            no vector index.
 
     Attributes:
         tables: domain -> table (only the domains given).
@@ -69,10 +72,15 @@ class StorageConstruct(Construct):
         deletion_protection: bool,
         noncurrent_version_days: int = 30,
         cors_origins: Sequence[str] = (),
+        vector_dimensions: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.noncurrent_version_days = noncurrent_version_days
         self.definitions = {d: definitions[d] for d in domains}
+        if vector_dimensions is not None and "memory" in self.definitions:
+            self.definitions["memory"] = with_vector_index(
+                self.definitions["memory"], vector_dimensions
+            )
         self.tables = {
             domain: self._build_table(
                 domain,
@@ -127,6 +135,8 @@ class StorageConstruct(Construct):
                     projection_type=projection,
                     non_key_attributes=non_key,
                 )
+        if definition.vector_index is not None:
+            _add_vector_index(table, definition.vector_index, definition.attributes)
         return table
 
     def _build_bucket(self, removal: RemovalPolicy, origins: list[str]) -> s3.Bucket:
@@ -224,6 +234,68 @@ class StorageConstruct(Construct):
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=actions, resources=resources)
         )
+        vector_index = self.definitions[domain].vector_index
+        if vector_index is not None:
+            # A search is a read; writing a vector is an UpdateItem of the message item.
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:SearchVectors"],
+                    resources=[f"{table.table_arn}/index/{vector_index.name}"],
+                )
+            )
+
+
+def _add_vector_index(
+    table: dynamodb.Table, index: VectorIndexSchema, attributes: Mapping[str, str]
+) -> None:
+    """Declare ``index`` on the table (``VectorIndexes``; aws-cdk-lib has no L2 API yet).
+
+    The search schema's attributes must also be in ``AttributeDefinitions``, which the
+    L2 table fills from key attributes only: it is overridden with ``attributes`` (every
+    attribute the table definition names), so the two cannot disagree.
+    """
+    projection, non_key = _projection(index.projection)
+    cfn = table.node.default_child
+    assert isinstance(cfn, dynamodb.CfnTable)
+    cfn.vector_indexes = [
+        dynamodb.CfnTable.VectorIndexProperty(
+            index_name=index.name,
+            vector_attribute=dynamodb.CfnTable.VectorAttributeProperty(
+                attribute_name=index.vector_attribute
+            ),
+            dimensions=index.dimensions,
+            distance_function=index.distance,
+            search_schema=[
+                dynamodb.CfnTable.SearchSchemaElementProperty(
+                    attribute_name=index.partition_key.name, search_schema_element_type="HASH"
+                ),
+                *(
+                    dynamodb.CfnTable.SearchSchemaElementProperty(
+                        attribute_name=f.name, search_schema_element_type="INLINE_FILTER"
+                    )
+                    for f in index.filters
+                ),
+            ],
+            projection=dynamodb.CfnTable.ProjectionProperty(
+                projection_type=projection.value, non_key_attributes=non_key
+            ),
+        )
+    ]
+    cfn.add_property_override(
+        "AttributeDefinitions",
+        [
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in attributes.items()
+        ],
+    )
+    # E3039 (AttributeDefinitions == key schema attributes) predates vector indexes, in
+    # CDK's template validation and in cfn-lint 1.58 alike: it counts key schemas only.
+    reason = (
+        "A vector index's SearchSchema attributes must be declared in AttributeDefinitions "
+        "(AWS::DynamoDB::Table SearchSchemaElement); this rule counts key schemas only."
+    )
+    acknowledge(cfn, "CloudFormation-Validate::E3039", reason)
+    cfn.add_metadata("cfn-lint", {"config": {"ignore_checks": ["E3039"]}})
 
 
 def _attribute(key: KeyAttribute) -> dynamodb.Attribute:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from storage import validation as v
@@ -28,9 +28,10 @@ from storage.dynamodb.resources import ResourceOps
 from storage.dynamodb.schema import ALL, CRT, RES, UPD
 from storage.errors import ConflictError, NotFoundError, ValidationError
 from storage.keys import offload_prefix, thread_attachment_prefix
-from storage.protocols import Direction, OrderBy
-from storage.records import Page, Thread, page_of
+from storage.protocols import Direction, OrderBy, VectorStore
+from storage.records import Message, MessageUpdate, Page, Thread, page_of
 from storage.timeutil import utcnow
+from storage.vector_cascade import ForeignVectors
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +318,44 @@ class DynamoDBMemoryStore(MessageOps, ResourceOps, DynamoDBDomain):
             self.blobs.delete_prefix(thread_attachment_prefix(resource_id, thread_id))
             if any(Offloader.refs(i) for i in items):
                 self.blobs.delete_prefix(offload_prefix("memory", thread_id))
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.thread_deleted(thread_id)
+
+    # --- vectors ------------------------------------------------------------------
+
+    _foreign_vectors: ForeignVectors | None = None
+
+    def attach_vectors(self, vectors: VectorStore | None) -> None:
+        """Keep ``vectors`` in step: this table's vectors live on the message items
+        (a delete or a rewrite takes them along); another store is told after each write.
+        """
+        beside = getattr(vectors, "table", None) == self.table and (
+            getattr(vectors, "dynamo", None) is self.dynamo
+        )
+        self._foreign_vectors = None if beside or vectors is None else ForeignVectors()
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.attach(vectors, beside=False)
+
+    def _rewritten(self, message_ids: list[str]) -> None:
+        # A re-saved message item is replaced whole, which drops a vector kept on it;
+        # one kept in another store goes the same way.
+        if self._foreign_vectors is not None and message_ids:
+            self._foreign_vectors.messages_deleted(message_ids)
+
+    def delete_messages(self, message_ids: Sequence[str]) -> None:
+        """Delete messages; unknown ids are ignored; bumps the threads they were in."""
+        super().delete_messages(message_ids)
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.messages_deleted(list(message_ids))
+
+    def update_messages(self, updates: Sequence[MessageUpdate]) -> list[Message]:
+        """Apply partial updates, all or nothing; bumps every thread touched."""
+        if self._foreign_vectors is None:
+            return super().update_messages(updates)
+        previous = {m.id: m for m in self.get_messages([u.id for u in updates])}
+        updated = super().update_messages(updates)
+        self._foreign_vectors.messages_changed(previous, updated)
+        return updated
 
     def list_threads(
         self,

@@ -142,7 +142,11 @@ class MessageOps:
         except Exception:
             self.offloader.discard(uploads)
             raise
+        self._rewritten(list(locators or ()))
         return [replace(m, content=dict(m.content)) for m in records]
+
+    def _rewritten(self, message_ids: list[str]) -> None:
+        """Hook: these messages existed and were written again whole (their items replaced)."""
 
     def _write(
         self,

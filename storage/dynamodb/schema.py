@@ -14,7 +14,7 @@ followed by a batch of GetItems.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 AttributeType = Literal["S", "N", "B"]
@@ -58,6 +58,29 @@ class IndexSchema:
 
 
 @dataclass(frozen=True)
+class VectorIndexSchema:
+    """A DynamoDB vector index (``VectorIndexes`` on CreateTable and in CloudFormation).
+
+    Attributes:
+        name: the index name, as passed to ``SearchVectors(IndexName=...)``.
+        vector_attribute: the attribute holding the vector (a list of numbers).
+        dimensions: the vector length (1-4096), fixed when the index is created.
+        partition_key: the search schema's ``HASH`` attribute (every search names it).
+        filters: the search schema's ``INLINE_FILTER`` attributes.
+        distance: ``COSINE``, ``EUCLIDEAN`` or ``DOT_PRODUCT``.
+        projection: ``KEYS_ONLY`` (results carry the table keys and search attributes).
+    """
+
+    name: str
+    vector_attribute: str
+    dimensions: int
+    partition_key: KeyAttribute
+    filters: tuple[KeyAttribute, ...] = ()
+    distance: Literal["COSINE", "EUCLIDEAN", "DOT_PRODUCT"] = "COSINE"
+    projection: Projection = "KEYS_ONLY"
+
+
+@dataclass(frozen=True)
 class TableSchema:
     """One domain's table.
 
@@ -79,6 +102,7 @@ class TableSchema:
     indexes: tuple[IndexSchema, ...] = ()
     ttl_attribute: str | None = None
     items: tuple[str, ...] = ()
+    vector_index: VectorIndexSchema | None = None
 
     @property
     def attributes(self) -> dict[str, AttributeType]:
@@ -86,6 +110,8 @@ class TableSchema:
         keys = [self.partition_key, self.sort_key]
         for index in self.indexes:
             keys += [index.partition_key, index.sort_key]
+        if self.vector_index is not None:
+            keys += [self.vector_index.partition_key, *self.vector_index.filters]
         return {k.name: k.type for k in keys if k is not None}
 
 
@@ -215,6 +241,34 @@ SCORES = TableSchema(
     ),
 )
 
+MESSAGE_VECTORS = "message-vectors"
+VECTOR_ATTRIBUTE = "vec"
+
+
+def with_vector_index(table: TableSchema, dimensions: int) -> TableSchema:
+    """The memory table with the vector index semantic recall searches.
+
+    The vectors live on the message items (attribute ``vec``), so deleting a message or
+    a thread deletes its vectors; the index is partitioned by the message's resource
+    and filters by thread.
+
+    Raises:
+        ValueError: ``dimensions`` outside 1-4096.
+    """
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not (
+        1 <= dimensions <= 4096
+    ):
+        raise ValueError(f"vector dimensions must be an integer from 1 to 4096, got {dimensions!r}")
+    index = VectorIndexSchema(
+        name=MESSAGE_VECTORS,
+        vector_attribute=VECTOR_ATTRIBUTE,
+        dimensions=dimensions,
+        partition_key=KeyAttribute("resource_id"),
+        filters=(KeyAttribute("thread_id"),),
+    )
+    return replace(table, vector_index=index)
+
+
 TABLES: dict[str, TableSchema] = {
     t.domain: t for t in (MEMORY, WORKFLOWS, OBSERVABILITY, SCORES)
 }
@@ -235,5 +289,7 @@ __all__ = [
     "IndexSchema",
     "KeyAttribute",
     "TableSchema",
+    "VectorIndexSchema",
     "table_name",
+    "with_vector_index",
 ]

@@ -12,8 +12,9 @@ from storage.dynamodb.driver import Dynamo
 from storage.dynamodb.memory import DynamoDBMemoryStore
 from storage.dynamodb.observability import DynamoDBObservabilityStore
 from storage.dynamodb.offload import DEFAULT_THRESHOLD
-from storage.dynamodb.schema import TABLES, TableSchema, table_name
+from storage.dynamodb.schema import MEMORY, TABLES, TableSchema, table_name, with_vector_index
 from storage.dynamodb.scores import DynamoDBScoreStore
+from storage.dynamodb.vectors import DynamoDBVectorStore
 from storage.dynamodb.workflows import DynamoDBWorkflowStore
 from storage.errors import UnavailableError, ValidationError
 from storage.protocols import BlobStore
@@ -21,7 +22,7 @@ from storage.urls import url_options
 
 log = logging.getLogger(__name__)
 
-OPTIONS = ("region", "endpoint", "offload_threshold", "span_ttl_days")
+OPTIONS = ("region", "endpoint", "offload_threshold", "span_ttl_days", "vector_dimensions")
 _PREFIX_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -38,6 +39,9 @@ class DynamoDBStore:
         endpoint: a DynamoDB endpoint URL (DynamoDB Local, a moto server).
         offload_threshold: item size (bytes) above which big attributes offload.
         span_ttl_days: spans expire after this many days (``STOWAGE_SPAN_TTL_DAYS``).
+        vector_dimensions: ``setup()`` creates the memory table with a vector index of
+            this many dimensions (semantic recall); ``None``: the vectors domain reads
+            the deployed table's index (``DescribeTable``) on first use.
         dynamo: an injected client (built from region/endpoint when ``None``).
     """
 
@@ -51,6 +55,7 @@ class DynamoDBStore:
         endpoint: str | None = None,
         offload_threshold: int = DEFAULT_THRESHOLD,
         span_ttl_days: int | None = None,
+        vector_dimensions: int | None = None,
         dynamo: Dynamo | None = None,
     ) -> None:
         if not prefix or not set(prefix) <= _PREFIX_CHARS or len(prefix) > 200:
@@ -76,6 +81,19 @@ class DynamoDBStore:
         self.scores = DynamoDBScoreStore(
             self.dynamo, table_name(prefix, "scores"), domain="scores", **common
         )
+        if vector_dimensions is not None:
+            try:
+                with_vector_index(MEMORY, vector_dimensions)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
+        self.vector_dimensions = vector_dimensions
+        self.vectors = DynamoDBVectorStore(
+            self.dynamo,
+            table_name(prefix, "memory"),
+            dimensions=vector_dimensions,
+            offload_threshold=offload_threshold,
+        )
+        self.memory.attach_vectors(self.vectors)
 
     def attach_blobs(self, blobs: BlobStore | None) -> None:
         """Overflow every domain's oversize attributes into ``blobs``."""
@@ -85,6 +103,8 @@ class DynamoDBStore:
     def setup(self) -> None:
         """Create the four tables (and their TTL) if missing; idempotent."""
         for domain, schema in TABLES.items():
+            if domain == "memory" and self.vector_dimensions is not None:
+                schema = with_vector_index(schema, self.vector_dimensions)
             self._ensure_table(table_name(self.prefix, domain), schema)
 
     def _ensure_table(self, name: str, schema: TableSchema) -> None:
@@ -116,6 +136,24 @@ class DynamoDBStore:
                     }
                     for i in indexes
                 ]
+        if schema.vector_index is not None:
+            v = schema.vector_index
+            request["VectorIndexes"] = [
+                {
+                    "IndexName": v.name,
+                    "VectorAttribute": {"AttributeName": v.vector_attribute},
+                    "Dimensions": v.dimensions,
+                    "DistanceFunction": v.distance,
+                    "SearchSchema": [
+                        {"AttributeName": v.partition_key.name, "SearchSchemaElementType": "HASH"},
+                        *(
+                            {"AttributeName": f.name, "SearchSchemaElementType": "INLINE_FILTER"}
+                            for f in v.filters
+                        ),
+                    ],
+                    "Projection": _projection(v.projection),
+                }
+            ]
         self.dynamo.call("CreateTable", **request)
         self._wait_active(name)
         if schema.ttl_attribute:
@@ -155,11 +193,12 @@ def _projection(projection: Any) -> dict[str, Any]:
 
 
 def open_url(parsed: SplitResult) -> DynamoDBStore:
-    """``dynamodb://<prefix>?region=&endpoint=&offload_threshold=&span_ttl_days=``."""
+    """``dynamodb://<prefix>?region=&endpoint=&offload_threshold=&span_ttl_days=&vector_dimensions=``."""
     prefix = unquote(parsed.netloc + parsed.path).strip("/")
     params = url_options(parsed, OPTIONS)
     ttl = params.get("span_ttl_days") or os.environ.get("STOWAGE_SPAN_TTL_DAYS")
     threshold = params.get("offload_threshold")
+    dims = params.get("vector_dimensions") or os.environ.get("STOWAGE_VECTOR_DIMENSIONS")
     try:
         return DynamoDBStore(
             prefix,
@@ -167,6 +206,7 @@ def open_url(parsed: SplitResult) -> DynamoDBStore:
             endpoint=params.get("endpoint") or None,
             offload_threshold=int(threshold) if threshold else DEFAULT_THRESHOLD,
             span_ttl_days=int(ttl) if ttl else None,
+            vector_dimensions=int(dims) if dims else None,
         )
     except ValueError as exc:
         if isinstance(exc, ValidationError):

@@ -16,11 +16,12 @@ from storage.memory.blobs import InMemoryBlobStore
 from storage.memory.conversations import InMemoryMemoryStore
 from storage.memory.observability import InMemoryObservabilityStore
 from storage.memory.scores import InMemoryScoreStore
+from storage.memory.vectors import InMemoryVectorStore
 from storage.memory.workflows import InMemoryWorkflowStore
 
 
 class InMemoryStore:
-    """All five domains in memory; ``memory`` cleans up attachments in ``blobs``."""
+    """Every domain in memory; ``memory`` cleans up attachments in ``blobs`` and vectors."""
 
     def __init__(self) -> None:
         lock = threading.RLock()
@@ -29,6 +30,8 @@ class InMemoryStore:
         self.workflows = InMemoryWorkflowStore(lock=lock)
         self.observability = InMemoryObservabilityStore(lock=lock)
         self.scores = InMemoryScoreStore(lock=lock)
+        self.vectors = InMemoryVectorStore(lock=lock, memory=self.memory)
+        self.memory.attach_vectors(self.vectors)
 
     def setup(self) -> None:
         """Nothing to create."""
@@ -57,6 +60,7 @@ __all__ = [
     "InMemoryObservabilityStore",
     "InMemoryScoreStore",
     "InMemoryStore",
+    "InMemoryVectorStore",
     "InMemoryWorkflowStore",
     "open_url",
 ]

@@ -16,7 +16,7 @@ from storage import validation as v
 from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
 from storage.memory._common import check_time, clone, page_slice, within
-from storage.protocols import BlobStore, Direction, OrderBy
+from storage.protocols import BlobStore, Direction, OrderBy, VectorStore
 from storage.records import (
     Include,
     Message,
@@ -28,6 +28,7 @@ from storage.records import (
     page_of,
 )
 from storage.timeutil import utcnow
+from storage.vector_cascade import ForeignVectors
 
 
 def _check_text_or_none(value: object, what: str) -> None:
@@ -51,10 +52,19 @@ class InMemoryMemoryStore:
         self._threads: dict[str, Thread] = {}
         self._messages: dict[str, Message] = {}
         self._resources: dict[str, Resource] = {}
+        self._vectors = ForeignVectors()
 
     def attach_blobs(self, blobs: BlobStore | None) -> None:
         """Delete a thread's attachments from ``blobs`` when the thread is deleted."""
         self._blobs = blobs
+
+    def attach_vectors(self, vectors: VectorStore | None) -> None:
+        """Delete vectors from ``vectors`` when their messages go or change (under the lock)."""
+        self._vectors.attach(vectors, beside=False)
+
+    def stored_message(self, message_id: str) -> Message | None:
+        """The stored message itself, not a copy: for the vector store sharing the lock."""
+        return self._messages.get(message_id)
 
     # --- threads ------------------------------------------------------------------
 
@@ -107,6 +117,7 @@ class InMemoryMemoryStore:
                 return
             for message_id in [m.id for m in self._messages.values() if m.thread_id == thread_id]:
                 del self._messages[message_id]
+            self._vectors.thread_deleted(thread_id)
             if self._blobs is not None:
                 self._blobs.delete_prefix(thread_attachment_prefix(thread.resource_id, thread_id))
 
@@ -167,6 +178,7 @@ class InMemoryMemoryStore:
                     if existing is not None and existing.thread_id != message.thread_id:
                         raise MessageIdConflictError(message.id)
             stored: list[Message] = []
+            before = {m.id: self._messages[m.id] for m in batch if m.id in self._messages}
             for message in batch:
                 owner = self._threads[message.thread_id].resource_id
                 record = clone(message)
@@ -175,6 +187,7 @@ class InMemoryMemoryStore:
                 self._messages[record.id] = record
                 stored.append(record)
             self._bump({m.thread_id for m in batch})
+            self._vectors.messages_changed(before, stored)
             return clone(stored)
 
     def list_messages(
@@ -261,8 +274,10 @@ class InMemoryMemoryStore:
                 v.check_message(updated)
                 touched.update({current.thread_id, updated.thread_id})
                 working[update.id] = updated
+            before = {k: self._messages[k] for k in working}
             self._messages.update(working)
             self._bump(touched)
+            self._vectors.messages_changed(before, working.values())
             return clone(list(working.values()))
 
     def delete_messages(self, message_ids: Sequence[str]) -> None:
@@ -275,6 +290,7 @@ class InMemoryMemoryStore:
                 if message is not None:
                     touched.add(message.thread_id)
             self._bump(touched)
+            self._vectors.messages_deleted(ids)
 
     # --- resources ----------------------------------------------------------------
 

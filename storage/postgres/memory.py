@@ -36,7 +36,7 @@ from storage.postgres._memory_sql import (
     with_resource,
 )
 from storage.postgres.driver import Json, Session
-from storage.protocols import BlobStore, Direction, OrderBy
+from storage.protocols import BlobStore, Direction, OrderBy, VectorStore
 from storage.records import (
     Include,
     Message,
@@ -61,6 +61,7 @@ from storage.validation import (
     check_sort,
     check_thread,
 )
+from storage.vector_cascade import ForeignVectors
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,18 @@ class PostgresMemoryStore(PostgresDomain):
     """The ``memory`` domain on PostgreSQL, in Mastra's tables."""
 
     _blobs: BlobStore | None = None
+    _foreign_vectors: ForeignVectors | None = None
 
     def attach_blobs(self, blobs: BlobStore | None) -> None:
         """Delete a thread's attachments from ``blobs`` when the thread is deleted."""
         self._blobs = blobs
+
+    def attach_vectors(self, vectors: VectorStore | None) -> None:
+        """Keep ``vectors`` in step: this database's by triggers, another after each write."""
+        self._foreign_vectors = ForeignVectors()
+        self._foreign_vectors.attach(
+            vectors, beside=getattr(vectors, "driver", None) is self._driver
+        )
 
     # --- threads ----------------------------------------------------------------------
 
@@ -158,6 +167,8 @@ class PostgresMemoryStore(PostgresDomain):
         )
         if row is not None and self._blobs is not None:
             self._blobs.delete_prefix(thread_attachment_prefix(row["resource_id"], thread_id))
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.thread_deleted(thread_id)
 
     def list_threads(
         self,
@@ -239,6 +250,12 @@ class PostgresMemoryStore(PostgresDomain):
             for m in unique
         ]
         self._ready()
+        foreign = self._foreign_vectors
+        previous: dict[str, Message] = {}
+        if foreign is not None and foreign.store is not None:
+            # Vectors in another store: a re-save that changes a message drops its vector
+            # there (one more read, only in that set-up; this database's go by trigger).
+            previous = {m.id: m for m in self.get_messages([m.id for m in unique])}
         now = c.iso(utcnow())
         threads = sorted({m.thread_id for m in batch})
         chunks = split_rows(rows, self._driver.max_statement_bytes)
@@ -253,7 +270,10 @@ class PostgresMemoryStore(PostgresDomain):
                 return saved
 
             resources = self._driver.transaction(body)
-        return [with_resource(m, resources.get(m.id)) for m in batch]
+        saved = [with_resource(m, resources.get(m.id)) for m in batch]
+        if previous and foreign is not None:
+            foreign.messages_changed(previous, saved)
+        return saved
 
     def list_messages(
         self,
@@ -354,14 +374,17 @@ class PostgresMemoryStore(PostgresDomain):
         ids = list(dict.fromkeys(u.id for u in batch))
         targets = sorted({u.thread_id for u in batch if u.thread_id is not None})
         self._ready()
+        previous: dict[str, Message] = {}
 
         def body(tx: Session) -> list[Message]:
+            previous.clear()
             rows = tx.fetch(
                 f"SELECT {MESSAGE_COLS} FROM mastra_messages m WHERE m.id IN {c.in_ids('ids')} "
                 "ORDER BY m.id FOR UPDATE",
                 {"ids": c.id_list(ids)},
             )
             current = {r["id"]: message_from_row(r) for r in rows}
+            previous.update(current)
             for i in ids:
                 if i not in current:
                     raise NotFoundError(f"message {i!r} not found")
@@ -403,7 +426,10 @@ class PostgresMemoryStore(PostgresDomain):
             )
             return [current[i] for i in ids]
 
-        return self._driver.transaction(body)
+        updated = self._driver.transaction(body)
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.messages_changed(previous, updated)
+        return updated
 
     def delete_messages(self, message_ids: Sequence[str]) -> None:
         """Delete messages and bump the threads they were in, in one statement."""
@@ -418,6 +444,8 @@ class PostgresMemoryStore(PostgresDomain):
             "WHERE id IN (SELECT thread_id FROM gone)",
             {"ids": c.id_list(ids), "now": c.iso(utcnow())},
         )
+        if self._foreign_vectors is not None:
+            self._foreign_vectors.messages_deleted(ids)
 
     # --- resources --------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from storage.postgres.memory import PostgresMemoryStore
 from storage.postgres.observability import PostgresObservabilityStore
 from storage.postgres.schema import migrate
 from storage.postgres.scores import PostgresScoreStore
+from storage.postgres.vectors import PostgresVectorStore
 from storage.postgres.workflows import PostgresWorkflowStore
 from storage.protocols import BlobStore
 
@@ -17,11 +18,13 @@ log = logging.getLogger(__name__)
 
 
 class PostgresStore:
-    """Memory, workflows, observability and scores in Mastra's PostgreSQL schema.
+    """Memory, workflows, observability, scores and vectors in Mastra's PostgreSQL schema.
 
     The migrations run on the first operation (or an explicit :meth:`setup`), once
     per process; with ``auto_migrate=False`` only :meth:`setup` runs them (deployed
-    functions: the deploy migrated, so no request pays a schema statement).
+    functions: the deploy migrated, so no request pays a schema statement). The
+    vectors domain creates the pgvector extension and its table on first use instead,
+    so a server without pgvector serves the other domains.
 
     There is no blob domain: pair it with ``s3://`` or ``file://`` in a
     :class:`~storage.composite.CompositeStore`, which hands the blobs to ``memory``
@@ -43,6 +46,8 @@ class PostgresStore:
         self.workflows = PostgresWorkflowStore(driver, self._ensure_setup)
         self.observability = PostgresObservabilityStore(driver, self._ensure_setup)
         self.scores = PostgresScoreStore(driver, self._ensure_setup)
+        self.vectors = PostgresVectorStore(driver, self._ensure_setup)
+        self.memory.attach_vectors(self.vectors)
 
     def setup(self) -> None:
         """Apply pending migrations (idempotent; safe when several processes race)."""

@@ -12,7 +12,7 @@ from typing import Any
 from storage import validation as v
 from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
-from storage.protocols import BlobStore, Direction, OrderBy
+from storage.protocols import BlobStore, Direction, OrderBy, VectorStore
 from storage.records import (
     Include,
     Message,
@@ -29,6 +29,7 @@ from storage.sqlite._sql import bound, chunks, count, direction_sql, limit_claus
 from storage.sqlite.db import SQLiteDatabase
 from storage.sqlite.schema import MESSAGES, RESOURCES, THREADS, column_is_required
 from storage.timeutil import utcnow
+from storage.vector_cascade import ForeignVectors
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,15 @@ class SQLiteMemoryStore:
         self._db = db
         self._blobs = blobs
         self._title_required: bool | None = None
+        self._vectors = ForeignVectors()
 
     def attach_blobs(self, blobs: BlobStore | None) -> None:
         """Delete attachments from ``blobs`` when their thread is deleted."""
         self._blobs = blobs
+
+    def attach_vectors(self, vectors: VectorStore | None) -> None:
+        """Keep ``vectors`` in step: this file's own by triggers, another after each commit."""
+        self._vectors.attach(vectors, beside=getattr(vectors, "db", None) is self._db)
 
     # --- threads ---------------------------------------------------------------------
 
@@ -131,6 +137,7 @@ class SQLiteMemoryStore:
         # pointing at a missing blob.
         if row is not None and self._blobs is not None:
             self._blobs.delete_prefix(thread_attachment_prefix(row[0], thread_id))
+        self._vectors.thread_deleted(thread_id)
 
     def list_threads(
         self,
@@ -203,11 +210,16 @@ class SQLiteMemoryStore:
         same_thread = "" if allow_move else f" WHERE {MESSAGES}.thread_id = excluded.thread_id"
         thread_ids = list(dict.fromkeys(m.thread_id for m in messages))
         stored: list[Message] = []
+        previous: dict[str, Message] = {}
         with self._db.write("save_messages") as conn:
             owners = self._thread_owners(conn, thread_ids)
             missing = [t for t in thread_ids if t not in owners]
             if missing:
                 raise NotFoundError(f"thread {missing[0]!r} does not exist")
+            if self._vectors.store is not None:
+                # Vectors in another store: a re-save that changes a message drops its
+                # vector there (this file's own go by trigger).
+                previous = self._messages(conn, [m.id for m in messages])
             for message in messages:
                 if message.resource_id is None:
                     message = replace(message, resource_id=owners[message.thread_id])
@@ -224,6 +236,7 @@ class SQLiteMemoryStore:
                     raise MessageIdConflictError(message.id)
                 stored.append(message)
             self._bump(conn, set(thread_ids))
+        self._vectors.messages_changed(previous, stored)
         return stored
 
     def list_messages(
@@ -309,6 +322,7 @@ class SQLiteMemoryStore:
             missing = [u.id for u in updates if u.id not in current]
             if missing:
                 raise NotFoundError(f"message {missing[0]!r} does not exist")
+            previous = dict(current)
             targets = [u.thread_id for u in updates if u.thread_id is not None]
             owners = self._thread_owners(conn, targets)
             absent = [t for t in targets if t not in owners]
@@ -329,6 +343,7 @@ class SQLiteMemoryStore:
                     (message.thread_id, dumps(message.content), message.role, message.id),
                 )
             self._bump(conn, touched)
+        self._vectors.messages_changed(previous, final)
         return final
 
     def delete_messages(self, message_ids: Sequence[str]) -> None:
@@ -341,6 +356,7 @@ class SQLiteMemoryStore:
             for batch in chunks(ids):
                 conn.execute(f"DELETE FROM {MESSAGES} WHERE id IN ({marks(len(batch))})", batch)
             self._bump(conn, threads)
+        self._vectors.messages_deleted(ids)
 
     # --- resources -------------------------------------------------------------------
 

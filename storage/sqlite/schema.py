@@ -32,6 +32,8 @@ RESOURCES = "mastra_resources"
 WORKFLOWS = "mastra_workflow_snapshot"
 SCORES = "mastra_scorers"
 SPANS = "mastra_ai_spans"
+VECTORS = "stowage_message_vectors"
+VECTOR_INDEX = "stowage_vector_index"
 
 # Column name -> SQLite type and constraint, in Mastra's order.
 _TABLES: dict[str, dict[str, str]] = {
@@ -196,6 +198,41 @@ def _create_indexes(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _create_vector_tables(conn: sqlite3.Connection) -> None:
+    # Plain tables, not a vec0 virtual table: the triggers below then work for every
+    # writer of the file, Mastra's libsql included, which has no sqlite-vec loaded.
+    # Search is exact over the resource's rows (sqlite-vec's vec0 is brute force too).
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {VECTORS} ("
+        "message_id TEXT NOT NULL PRIMARY KEY, thread_id TEXT NOT NULL, "
+        'resource_id TEXT NOT NULL, "createdAt" TEXT NOT NULL, embedder TEXT NOT NULL, '
+        "vector BLOB NOT NULL)"  # unit-length float32, little endian (sqlite-vec's format)
+    )
+    conn.execute(
+        f"CREATE INDEX IF NOT EXISTS {VECTORS}_resource_thread "
+        f"ON {VECTORS} (resource_id, thread_id)"
+    )
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {VECTORS}_thread ON {VECTORS} (thread_id)")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {VECTOR_INDEX} ("
+        "id INTEGER PRIMARY KEY CHECK (id = 1), embedder TEXT NOT NULL, "
+        'dimensions INTEGER NOT NULL, "createdAt" TEXT NOT NULL)'
+    )
+    # Cascades in the message write's own transaction, whoever writes: a deleted
+    # message, or one whose content, thread, resource or time changed, loses its vector.
+    conn.execute(
+        f"CREATE TRIGGER IF NOT EXISTS {VECTORS}_on_delete AFTER DELETE ON {MESSAGES} "
+        f"BEGIN DELETE FROM {VECTORS} WHERE message_id = OLD.id; END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER IF NOT EXISTS {VECTORS}_on_change AFTER UPDATE ON {MESSAGES} "
+        "WHEN OLD.content IS NOT NEW.content OR OLD.thread_id IS NOT NEW.thread_id "
+        'OR OLD."resourceId" IS NOT NEW."resourceId" OR OLD."createdAt" IS NOT NEW."createdAt" '
+        "OR OLD.id IS NOT NEW.id "
+        f"BEGIN DELETE FROM {VECTORS} WHERE message_id = OLD.id; END"
+    )
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema step: ``apply`` runs inside the transaction that records ``version``."""
@@ -209,6 +246,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "mastra core tables", _create_tables),
     Migration(2, "columns missing from tables an older Mastra created", _add_missing_columns),
     Migration(3, "indexes for every list query", _create_indexes),
+    Migration(4, "message vectors for semantic recall, kept in step by triggers",
+              _create_vector_tables),
 )
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from storage.protocols import BlobStore
 from storage.sqlite.db import DEFAULT_TIMEOUT_S, SQLiteDatabase
 from storage.sqlite.memory import SQLiteMemoryStore
 from storage.sqlite.observability import SQLiteObservabilityStore
 from storage.sqlite.scores import SQLiteScoreStore
+from storage.sqlite.vectors import SQLiteVectorStore
 from storage.sqlite.workflows import SQLiteWorkflowStore
 
 
 class SQLiteStore:
-    """Memory, workflows, observability and scores in one file, in Mastra's schema.
+    """Memory, workflows, observability, scores and vectors in one file, in Mastra's schema.
 
     Tables are created on first use; :meth:`setup` does it eagerly. Safe to share
     between threads (one connection each) and between processes (WAL, write lock
@@ -22,16 +24,21 @@ class SQLiteStore:
     Args:
         path: the database file (parent folders are created).
         timeout: seconds a write waits for another writer to finish.
+        **options: passed to :class:`SQLiteDatabase` (``dbapi``, ``load_vec``).
     """
 
     blobs: BlobStore | None
 
-    def __init__(self, path: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S) -> None:
-        self.db = SQLiteDatabase(path, timeout=timeout)
+    def __init__(
+        self, path: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, **options: Any
+    ) -> None:
+        self.db = SQLiteDatabase(path, timeout=timeout, **options)
         self.memory = SQLiteMemoryStore(self.db)
         self.workflows = SQLiteWorkflowStore(self.db)
         self.observability = SQLiteObservabilityStore(self.db)
         self.scores = SQLiteScoreStore(self.db)
+        self.vectors = SQLiteVectorStore(self.db)
+        self.memory.attach_vectors(self.vectors)
         self.blobs = None
 
     @property

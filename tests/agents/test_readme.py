@@ -65,6 +65,8 @@ def test_snippet_runs_on_the_embedded_default(project: Path, snippet: str) -> No
     if "readme-files" in snippet:
         assert done.stdout.startswith((project / ".stowage" / "blobs").as_uri())
         assert done.stdout.rstrip().endswith("b'hello file'")
+    if "readme-recall" in snippet:  # turn 1, three turns back, found by meaning
+        assert done.stdout.strip() == "My sister Clara is getting married in Lisbon in June."
     if "stream me" in snippet:
         assert done.stdout.splitlines()[0] == "start "
     assert (project / ".stowage" / "stowage.db").is_file() or "from_env" not in snippet

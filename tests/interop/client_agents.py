@@ -46,9 +46,12 @@ class FileGatedModel(BaseModel):
 
 
 def agents() -> list[Agent]:
-    """``assistant`` (echo, titles, working memory) and ``gated``."""
+    """``assistant`` (echo, titles, working memory), ``gated`` and ``recaller`` (semantic
+    recall with the hashing embedder, so the server loads no model)."""
     return [
         Agent(id="assistant", name="Assistant", instructions="Be brief.", model="local/echo",
               memory=Memory(generate_title=True, working_memory=True)),
         Agent(id="gated", model=FileGatedModel()),
+        Agent(id="recaller", model="local/echo",
+              memory=Memory(semantic_recall={"topK": 2}, embedder="local/hash")),
     ]

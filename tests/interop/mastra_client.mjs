@@ -76,4 +76,13 @@ out.deleted = await client.getMemoryThread({ threadId: "thread-gone", agentId: "
   .delete();
 out.afterDelete = await client.listMemoryThreads({ resourceId, agentId: "assistant" });
 
+// Semantic recall: client-js searchMemory (GET /api/memory/search)
+const recaller = client.getAgent("recaller");
+for (const text of ["my cat is called Miso", "the weather is rainy today"]) {
+  await recaller.generate(text, { memory: { thread: "thread-recall", resource: resourceId } });
+}
+out.search = await client.searchMemory({
+  agentId: "recaller", resourceId, searchQuery: "what is my cat called",
+});
+
 process.stdout.write(JSON.stringify(out));

@@ -69,7 +69,7 @@ def test_mastra_client_js_against_the_dev_server(node: Node, dev_server: tuple[s
     store = storage.open(f"sqlite:///{db}")
     memory = store.memory
 
-    assert out["agentIds"] == ["assistant", "gated"]
+    assert out["agentIds"] == ["assistant", "gated", "recaller"]
     assert out["details"]["modelId"] == "local/echo"
     assert out["created"]["id"] == "thread-js" and out["created"]["resourceId"] == "user-js"
     assert [t["id"] for t in out["listed"]["threads"]] == ["thread-js"]
@@ -108,3 +108,12 @@ def test_mastra_client_js_against_the_dev_server(node: Node, dev_server: tuple[s
     assert memory.get_thread("thread-gone") is None
     assert sorted(t["id"] for t in out["afterDelete"]["threads"]) == ["thread-js",
                                                                       "thread-stream"]
+
+    # semantic recall through client-js searchMemory
+    search = out["search"]
+    assert (search["query"], search["searchType"], search["searchScope"]) == (
+        "what is my cat called", "semantic", "resource")
+    assert search["count"] == len(search["results"]) == 2
+    best = max(search["results"], key=lambda r: r["score"])
+    assert best["content"] == "my cat is called Miso" and best["threadId"] == "thread-recall"
+    assert best["context"]["after"][0]["content"] == "Echo: my cat is called Miso"

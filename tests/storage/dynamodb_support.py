@@ -7,20 +7,25 @@ once, because no request path may scan a table.
 from __future__ import annotations
 
 import atexit
+import functools
 import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import botocore.session
 import moto
+from botocore.handlers import BUILTIN_HANDLERS
 
 import storage
 
@@ -48,6 +53,7 @@ class RequestLog:
         self.calls.clear()
 
 
+ROOT = Path(__file__).resolve().parents[2]
 _SERVER: dict[str, Any] = {}
 
 
@@ -55,18 +61,25 @@ def moto_server_endpoint() -> str:
     """A moto server in a child process, started once per test session.
 
     S3 runs there (not in-process) so a blob's bytes held by the fake never count
-    against the client's memory in the streaming tests.
+    against the client's memory in the streaming tests. It runs moto's server through
+    :mod:`tests.support.moto_server`, with the same DynamoDB patch as this process;
+    its output goes to a temporary file (``_SERVER["log"]``).
     """
     if "url" in _SERVER:
         return str(_SERVER["url"])
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # The child holds its own descriptor of the log; ours closes with the block.
+    with tempfile.NamedTemporaryFile(prefix="moto-server-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.moto_server", "-H", "127.0.0.1",
+             "-p", str(port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    atexit.register(Path(log.name).unlink, missing_ok=True)  # runs after terminate
     atexit.register(process.terminate)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -78,7 +91,7 @@ def moto_server_endpoint() -> str:
     else:
         process.terminate()
         raise RuntimeError("the moto server did not start")
-    _SERVER.update(url=url, process=process)
+    _SERVER.update(url=url, process=process, log=Path(log.name))
     return url
 
 
@@ -124,15 +137,32 @@ def atomic_moto_dynamodb() -> Iterator[None]:
         yield
 
 
+def _shared_botocore_session() -> Any:
+    """One botocore session for every test store (pynamodb makes one per connection).
+
+    A session's loader parses the endpoint rules and the service model once, not once
+    per store: that halves the CPU of a DynamoDB conformance test. A session takes
+    botocore's built-in handlers when it is made (moto's stubber, the SearchVectors
+    fake), so a new one is made whenever that list has grown.
+    """
+    return _session_for(len(BUILTIN_HANDLERS))
+
+
+@functools.cache
+def _session_for(handlers: int) -> Any:
+    return botocore.session.get_session()
+
+
 @contextmanager
 def moto_dynamodb(*, with_s3: bool = False, **options: Any) -> Iterator[tuple[Any, RequestLog]]:
     """A set-up DynamoDB store (composited with an S3 blob store when ``with_s3``)."""
     from storage.dynamodb.store import DynamoDBStore
 
     with moto.mock_aws(), atomic_moto_dynamodb():
-        dynamo = DynamoDBStore(f"t{secrets.token_hex(4)}", region="us-east-1", **options)
-        log = RequestLog()
-        log.attach(dynamo.dynamo.client)
+        with mock.patch("pynamodb.connection.base.get_session", _shared_botocore_session):
+            dynamo = DynamoDBStore(f"t{secrets.token_hex(4)}", region="us-east-1", **options)
+            log = RequestLog()
+            log.attach(dynamo.dynamo.client)  # built now, in this thread, from that session
         if with_s3:
             endpoint = moto_server_endpoint()
             s3 = storage.open(

@@ -111,3 +111,25 @@ def test_one_url_for_two_domains_opens_one_store(tmp_path: Path) -> None:
 def test_a_bad_url_is_a_validation_error() -> None:
     with pytest.raises(storage.ValidationError):
         storage.from_env({"STOWAGE_STORAGE_URL": "nosuchscheme://x"})
+
+
+def test_vectors_follow_the_memory_domain_unless_told_otherwise(tmp_path: Path) -> None:
+    # Messages moved to another store take their vectors along: a vector store beside
+    # other messages would skip every upsert (no such message there) and never cascade.
+    main, mem = tmp_path / "main.db", tmp_path / "memory.db"
+    moved = storage.from_env(
+        {"STOWAGE_STORAGE_URL": f"sqlite:///{main}", "STOWAGE_MEMORY_URL": f"sqlite:///{mem}"}
+    )
+    assert moved.vectors.db is moved.memory._db  # type: ignore[union-attr]
+    assert moved.vectors.db is not moved.workflows._db  # type: ignore[union-attr]
+    moved.close()
+
+    told = storage.from_env(
+        {"STOWAGE_MEMORY_URL": f"sqlite:///{mem}", "STOWAGE_VECTORS_URL": "memory://"}
+    )
+    assert type(told.vectors).__module__ == "storage.memory.vectors"
+    told.close()
+
+    plain = storage.from_env({"STOWAGE_STORAGE_URL": f"sqlite:///{main}"})
+    assert plain.vectors.db is plain.memory._db  # type: ignore[union-attr]
+    plain.close()

@@ -1,0 +1,1 @@
+"""Test support shared by the test packages and ``bench/``: fakes' patches and launchers."""
