@@ -279,10 +279,18 @@ def ensure_thread(memory_store: Any, ref: ThreadRef) -> Thread:
     """
     thread: Thread | None = memory_store.get_thread(ref.thread_id)
     if thread is None:
-        return memory_store.save_thread(  # type: ignore[no-any-return]
-            Thread(id=ref.thread_id, resource_id=ref.resource_id, title=ref.title,
-                   metadata=dict(ref.metadata or {}))
-        )
+        try:
+            # A conditional create: a racing turn of another resource cannot take the
+            # thread over between the read and the write.
+            return memory_store.save_thread(  # type: ignore[no-any-return]
+                Thread(id=ref.thread_id, resource_id=ref.resource_id, title=ref.title,
+                       metadata=dict(ref.metadata or {})),
+                if_absent=True,
+            )
+        except ConflictError:
+            thread = memory_store.get_thread(ref.thread_id)
+            if thread is None:
+                raise
     if thread.resource_id != ref.resource_id:
         raise ThreadOwnershipError(f"thread {ref.thread_id!r} belongs to another resource")
     changed = (ref.title is not None and ref.title != thread.title) or any(

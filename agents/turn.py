@@ -199,8 +199,7 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
                                                      [d.id for d in drafts if d.id],
                                                      window=window)
         recorder.memory_span("recall", recall_started, ended_at=utcnow(),
-                             attributes={"lastMessages": window, "messageCount": len(history),
-                                         "semanticRecall": semantic is not None})
+                             attributes={"lastMessages": window, "messageCount": len(history)})
     clock = _Clock(history[-1].created_at if history else None)
     user_messages = [
         Message(

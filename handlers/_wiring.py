@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from handlers.cors import DEFAULT_ORIGINS, CorsPolicy, parse_origins
+from handlers.sizes import DEFAULT_MAX_RESPONSE_BYTES, LAMBDA_RESPONSE_LIMIT
 
 if TYPE_CHECKING:
     from agents.app import App
@@ -43,6 +45,10 @@ DEFAULT_AGENTS_MODULE = "handlers.default_agents"
 # Under Lambda's 6 MB invocation payload once API Gateway's envelope is added.
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+# HS256 with a key shorter than its 32-byte hash is open to brute force (RFC 7518 3.2).
+MIN_JWT_SECRET_BYTES = 32
+# S3 refuses a presigned URL that lives longer than seven days.
+MAX_URL_TTL = 7 * 24 * 3600
 # API Gateway cuts a non-streamed REST call at 29 s: answer (and save) before it does.
 DEFAULT_REQUEST_TIMEOUT = 25.0
 DEFAULT_UPLOAD_TYPES = (
@@ -70,6 +76,8 @@ class Settings:
         jwt_secret: ``STOWAGE_JWT_SECRET``: an HS256 key instead of JWKS (dev and tests).
         jwt_public_key: ``STOWAGE_JWT_PUBLIC_KEY``: a PEM RS256 key instead of JWKS.
         max_body_bytes: ``STOWAGE_MAX_BODY_BYTES``: bigger JSON bodies answer 413.
+        max_response_bytes: ``STOWAGE_MAX_RESPONSE_BYTES``: no api answer is bigger
+            (lists stop a page early, anything else answers 413); at most Lambda's 6 MB.
         max_upload_bytes: ``STOWAGE_MAX_UPLOAD_BYTES``: the presigned upload's size bound.
         upload_types: ``STOWAGE_UPLOAD_TYPES`` (comma-separated content types).
         url_ttl: ``STOWAGE_URL_TTL``: seconds a download or upload URL lives.
@@ -88,6 +96,7 @@ class Settings:
     jwt_secret: str | None = None
     jwt_public_key: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     upload_types: tuple[str, ...] = field(default=DEFAULT_UPLOAD_TYPES)
     url_ttl: int = 900
@@ -105,8 +114,11 @@ class Settings:
         """Read and check the ``STOWAGE_*`` variables.
 
         Raises:
-            ValueError: an unknown auth mode, JWT mode without an issuer or a key
-                source, a limit that is not a positive number, or a bad CORS origin.
+            ValueError: naming the setting: an unknown auth mode; JWT mode without an
+                issuer, with a secret shorter than 32 bytes or a public key that is not
+                a PEM key; a limit that is not a positive number (or a response limit
+                over Lambda's 6 MB, a URL lifetime over S3's seven days); a bad CORS
+                origin.
         """
         env = os.environ if env is None else env
         auth = (env.get("STOWAGE_AUTH") or "iam").strip().lower()
@@ -118,9 +130,17 @@ class Settings:
         jwks = env.get("STOWAGE_JWT_JWKS_URL") or (
             f"{issuer.rstrip('/')}/.well-known/jwks.json" if issuer else None
         )
-        if auth == "jwt" and not issuer:
-            raise ValueError("STOWAGE_AUTH=jwt needs STOWAGE_JWT_ISSUER")
+        if auth == "jwt":
+            _check_jwt(issuer, secret, public_key)
         types = env.get("STOWAGE_UPLOAD_TYPES")
+        max_response = _positive(env, "STOWAGE_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES)
+        if max_response > LAMBDA_RESPONSE_LIMIT:
+            raise ValueError(f"STOWAGE_MAX_RESPONSE_BYTES must be at most {LAMBDA_RESPONSE_LIMIT} "
+                             f"(Lambda's response limit), got {max_response}")
+        url_ttl = _positive(env, "STOWAGE_URL_TTL", 900)
+        if url_ttl > MAX_URL_TTL:
+            raise ValueError(f"STOWAGE_URL_TTL must be at most {MAX_URL_TTL} seconds (S3's "
+                             f"limit for a presigned URL), got {url_ttl}")
         return cls(
             auth=auth,
             jwt_issuer=issuer,
@@ -129,15 +149,34 @@ class Settings:
             jwt_secret=secret,
             jwt_public_key=public_key,
             max_body_bytes=_positive(env, "STOWAGE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            max_response_bytes=max_response,
             max_upload_bytes=_positive(env, "STOWAGE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
             upload_types=tuple(t.strip() for t in types.split(",") if t.strip())
             if types
             else DEFAULT_UPLOAD_TYPES,
-            url_ttl=int(_positive(env, "STOWAGE_URL_TTL", 900)),
+            url_ttl=url_ttl,
             keepalive_seconds=_positive(env, "STOWAGE_KEEPALIVE_SECONDS", 15.0),
             cors_origins=parse_origins(env.get("STOWAGE_CORS_ORIGINS")),
             request_timeout=_positive(env, "STOWAGE_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT),
         )
+
+
+def _check_jwt(issuer: str | None, secret: str | None, public_key: str | None) -> None:
+    # With an issuer there is always a key source: the JWKS URL defaults to the issuer's.
+    if not issuer:
+        raise ValueError("STOWAGE_AUTH=jwt needs STOWAGE_JWT_ISSUER (the token issuer, e.g. "
+                         "https://cognito-idp.<region>.amazonaws.com/<user-pool-id>)")
+    if secret is not None and len(secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        raise ValueError(f"STOWAGE_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes "
+                         "(a shorter HS256 key can be guessed)")
+    if secret is None and public_key is not None:
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        try:
+            load_pem_public_key(public_key.encode("utf-8"))
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise ValueError("STOWAGE_JWT_PUBLIC_KEY is not a PEM public key") from None
 
 
 @lru_cache(maxsize=8)
@@ -154,8 +193,8 @@ def _positive(env: Mapping[str, str], name: str, default: Any) -> Any:
         value = type(default)(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {raw!r}")
     return value
 
 

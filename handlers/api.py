@@ -1,9 +1,10 @@
 """The api Lambda: every JSON route of DESIGN §4 under ``/api`` (Powertools REST resolver).
 
 Routes live in :mod:`handlers.routes` (agents, memory, records, attachments); this
-module builds the resolver, checks the body size and the caller before routing,
-maps every error to ``{"error": ...}`` with its status in one place
-(:func:`handlers.errors.status_and_message`) and serves the OpenAPI document at
+module builds the resolver, checks the body (size, declared JSON, UTF-8) and the
+caller before routing, maps every error to ``{"error": ...}`` with its status in one
+place (:func:`handlers.errors.status_and_message`), bounds every answer to one Lambda
+response (:mod:`handlers.sizes`) and serves the OpenAPI document at
 ``/api/openapi.json``. The stream route has its own function (:mod:`handlers.stream`).
 """
 
@@ -19,8 +20,9 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 
+from handlers import json_input
 from handlers._wiring import settings
-from handlers.auth import Caller, authenticate
+from handlers.auth import authenticate
 from handlers.cors import add_headers, header
 from handlers.errors import (
     HTTPError,
@@ -36,14 +38,18 @@ from handlers.routes import agents, attachments, catalog, memory, records, searc
 from handlers.routes import metrics as metric_routes
 from handlers.routes import observability as observability_routes
 from handlers.routes.agents import request_deadline
-from handlers.routes.studio import PUBLIC_ROUTES
+from handlers.routes.studio import PUBLIC_ROUTES as STUDIO_PUBLIC_ROUTES
+from handlers.sizes import bounded, serialize
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api"
 TITLE = "Stowage API"
 VERSION = "0.1.0"
 
-app = APIGatewayRestResolver(enable_validation=True)
+# Every JSON body is parsed by the one parser with the one nesting limit, and written as
+# UTF-8 (what the response size bound measures).
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json_input.parse,
+                             serializer=serialize)
 # Studio's routers first: their fixed paths (/agents/providers, /observability/traces/light)
 # must win over the {id} routes of the others.
 for _router in (studio.router, catalog.router, observability_routes.router, metric_routes.router,
@@ -104,15 +110,23 @@ def _body_size(event: dict[str, Any]) -> int:
     return len(body.encode("utf-8")) if isinstance(body, str) else len(body)
 
 
-def _check_json(event: dict[str, Any]) -> None:
-    """Bodies are JSON: another declared content type is a 415 (a missing one is JSON)."""
+def _check_body(event: dict[str, Any], limit: int) -> dict[str, Any]:
+    """A body is at most ``limit`` bytes of UTF-8 JSON, declared as such.
+
+    A request without a body (GET, DELETE, a CORS preflight) needs no content type.
+    Returns the event with its content type normalised to ``application/json`` (the
+    resolver's body parser knows no ``+json`` type and no upper case).
+
+    Raises:
+        HTTPError: 413 over the limit, 415 not declared JSON, 400 not UTF-8.
+    """
+    size = _body_size(event)
+    if size > limit:
+        raise PayloadTooLargeError(size, limit)
     if not event.get("body"):
-        return
+        return event
     headers = event.get("headers") or {}
-    declared = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    media = (declared or "application/json").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise HTTPError(415, f"request bodies must be application/json, not {media}")
+    json_input.require_json(header(headers, "content-type"))
     if event.get("isBase64Encoded"):
         # API Gateway base64-encodes bodies that are not UTF-8 text; JSON must be UTF-8
         # (Powertools would fail decoding it: a 500 instead of the caller's 400).
@@ -120,6 +134,27 @@ def _check_json(event: dict[str, Any]) -> None:
             base64.b64decode(event["body"], validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, TypeError) as exc:
             raise HTTPError(400, "request body is not UTF-8 JSON") from exc
+    plain = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items()
+             if k.lower() != "content-type"}
+    return {**event,
+            "headers": {**plain, "Content-Type": content_types.APPLICATION_JSON},
+            "multiValueHeaders": {**multi, "Content-Type": [content_types.APPLICATION_JSON]}}
+
+
+# Requests answered without credentials, as (method, path): load balancers and uptime
+# probes send none, nor does Studio before it signs in. None of them reads or writes
+# tenant data: their routes get no caller, and ``caller_of`` refuses to make one up.
+PUBLIC_ROUTES = STUDIO_PUBLIC_ROUTES | {("GET", f"{API_PREFIX}/health")}
+
+
+def needs_credentials(event: dict[str, Any]) -> bool:
+    """Whether the caller must be authenticated before this request is routed.
+
+    CORS preflights never get here: :func:`dispatch` answers them first (a browser
+    sends them without credentials or a body).
+    """
+    return (event.get("httpMethod", "").upper(), event.get("path")) not in PUBLIC_ROUTES
 
 
 def _reply(status: int, message: str) -> dict[str, Any]:
@@ -143,8 +178,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Answer CORS preflights, check size and caller, then route (every answer gets CORS
-    headers); used by :func:`handler` and the dev server."""
+    """Answer CORS preflights, check body and caller, route, bound the answer (every answer
+    gets CORS headers); used by :func:`handler` and the dev server."""
     config = settings()
     origin = header(event.get("headers"), "origin")
     if event.get("httpMethod", "").upper() == "OPTIONS":
@@ -164,21 +199,21 @@ def dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _route(event: dict[str, Any], context: Any, config: Any) -> dict[str, Any]:
     try:
-        size = _body_size(event)
-        if size > config.max_body_bytes:
-            raise PayloadTooLargeError(size, config.max_body_bytes)
-        _check_json(event)
-        if (event.get("httpMethod", "").upper(), event.get("path")) in PUBLIC_ROUTES:
-            caller = Caller()  # the route decides what an anonymous caller sees
-        else:
-            caller = authenticate(config, event.get("headers") or {},
-                                  event.get("requestContext"))
+        event = _check_body(event, config.max_body_bytes)
+        caller = (authenticate(config, event.get("headers") or {}, event.get("requestContext"))
+                  if needs_credentials(event) else None)
     except HTTPError as exc:
         return _reply(exc.status, exc.message)
     # The request's deadline starts now (generate bounds its model calls by it).
     app.append_context(caller=caller,  # type: ignore[no-untyped-call]
                        deadline=request_deadline(config, context))
-    return app.resolve(event, context)
+    result: dict[str, Any] = app.resolve(event, context)
+    return bounded(result, config.max_response_bytes)
 
 
-__all__ = ["app", "dispatch", "handler", "openapi_document"]
+# Fail the cold start (Lambda's init) on a bad setting, with the setting's name, rather
+# than answer every request with an error.
+settings()
+
+__all__ = ["PUBLIC_ROUTES", "app", "dispatch", "handler", "needs_credentials",
+           "openapi_document"]

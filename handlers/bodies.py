@@ -2,18 +2,21 @@
 
 Unknown fields are ignored (``@mastra/client-js`` sends ``requestContext``,
 ``clientTools`` and the like, which this server does not use); wrong types,
-missing required fields and empty message lists are refused with a 400.
+missing required fields and empty message lists are refused with a 400. Types are
+strict, as in JavaScript: ``"3"`` and ``true`` are not integers.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from handlers import json_input
 from handlers.errors import HTTPError
+from storage.timeutil import from_iso
 
 MAX_PER_PAGE = 1000
 Id = Annotated[StrictStr, Field(min_length=1, max_length=512)]
@@ -52,7 +55,8 @@ class GenerateBody(_Body):
     memory: MemoryOption | None = None
     thread_id: Id | None = Field(default=None, alias="threadId")
     resource_id: Id | None = Field(default=None, alias="resourceId")
-    max_steps: Annotated[int, Field(ge=1, le=50)] | None = Field(default=None, alias="maxSteps")
+    max_steps: Annotated[StrictInt, Field(ge=1, le=50)] | None = Field(default=None,
+                                                                       alias="maxSteps")
     # Mastra Studio names its runs; the id goes into every chunk and a response header.
     run_id: RunId | None = Field(default=None, alias="runId")
 
@@ -121,7 +125,7 @@ class AttachmentBody(_Body):
     content_type: Annotated[StrictStr, Field(min_length=3, max_length=255)] = Field(
         alias="contentType"
     )
-    size: Annotated[int, Field(gt=0)] | None = None
+    size: Annotated[StrictInt, Field(gt=0)] | None = None
     filename: Annotated[StrictStr, Field(max_length=255)] | None = None
     thread_id: Id = Field(alias="threadId")
     resource_id: Id | None = Field(default=None, alias="resourceId")
@@ -158,34 +162,46 @@ def per_page_value(raw: str | None, default: int | None) -> int | None:
 
 
 def int_value(name: str, raw: str | None, default: int = 0) -> int:
-    """A non-negative integer query value.
+    """A non-negative integer query value: ASCII digits, a JavaScript-safe integer.
 
     Raises:
         HTTPError: 400 when it is not one.
     """
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HTTPError(400, f"{name} must be a non-negative integer") from None
-    if value < 0:
+    # int() would also take "+5", " 5", "1_000" and non-ASCII digits.
+    if not (raw.isascii() and raw.isdigit()):
         raise HTTPError(400, f"{name} must be a non-negative integer")
+    value = int(raw) if len(raw) <= 16 else json_input.MAX_SAFE_INTEGER + 1
+    if value > json_input.MAX_SAFE_INTEGER:
+        raise HTTPError(400, f"{name} must be at most {json_input.MAX_SAFE_INTEGER}")
     return value
+
+
+def time_value(name: str, raw: Any) -> datetime:
+    """An ISO-8601 timestamp given as a string (``Z`` or an offset; naive means UTC).
+
+    Raises:
+        HTTPError: 400 naming ``name`` for anything else (a number, a list, a date
+            outside what a UTC timestamp can hold).
+    """
+    if not isinstance(raw, str):
+        raise HTTPError(400, f"{name} must be an ISO timestamp string")
+    try:
+        return from_iso(raw)
+    except (ValueError, OverflowError):
+        raise HTTPError(400, f"{name} must be an ISO timestamp") from None
 
 
 def json_value(name: str, raw: str | None) -> Any:
     """A JSON-encoded query value (``metadata``, ``orderBy``, ``include``, ``filter``).
 
     Raises:
-        HTTPError: 400 when it is not valid JSON.
+        HTTPError: 400 naming ``name`` when it is not JSON or is nested too deep.
     """
     if raw is None or raw == "":
         return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise HTTPError(400, f"{name} must be JSON") from None
+    return json_input.parse_query(raw, name)
 
 
 __all__ = [
@@ -202,4 +218,5 @@ __all__ = [
     "int_value",
     "json_value",
     "per_page_value",
+    "time_value",
 ]

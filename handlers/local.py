@@ -22,6 +22,7 @@ import email.parser
 import email.policy
 import logging
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from handlers._wiring import get_app, settings
+from handlers._wiring import Settings, get_app, settings
 from handlers.cors import CORSMiddleware
 from handlers.events import LocalContext, rest_event
 from handlers.stream import stream_agent
@@ -192,7 +193,9 @@ def _form(raw: bytes, content_type: str) -> dict[str, bytes]:
 
 @asynccontextmanager
 async def _lifespan(_: Starlette) -> AsyncIterator[None]:
-    # Build the App before the first request: storage setup, agents import.
+    # Refuse bad settings before serving (uvicorn stops, naming the setting), then
+    # build the App before the first request: storage setup, agents import.
+    settings()
     await asyncio.to_thread(get_app)
     yield
 
@@ -224,8 +227,14 @@ def main() -> None:
     """Serve on ``STOWAGE_HOST:STOWAGE_PORT`` (default 127.0.0.1:4111)."""
     import uvicorn
 
-    host = os.environ.get("STOWAGE_HOST", DEFAULT_HOST)
-    port = int(os.environ.get("STOWAGE_PORT", str(DEFAULT_PORT)))
+    try:
+        Settings.from_env()
+        host = os.environ.get("STOWAGE_HOST", DEFAULT_HOST)
+        port = _port(os.environ.get("STOWAGE_PORT", str(DEFAULT_PORT)))
+    except ValueError as exc:
+        # A setting the server cannot run with: say which, and do not start.
+        print(f"stowage dev server: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     # Signed blob URLs must point at this server; EMF metrics are for CloudWatch only.
     os.environ.setdefault("STOWAGE_PUBLIC_URL", f"http://{host}:{port}")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -235,6 +244,12 @@ def main() -> None:
     print(f"Stowage dev server on http://{host}:{port}/api (OpenAPI: /api/openapi.json)",
           flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+def _port(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
+        raise ValueError(f"STOWAGE_PORT must be a TCP port (1-65535), got {raw!r}")
+    return int(raw)
 
 
 if __name__ == "__main__":

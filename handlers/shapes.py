@@ -5,6 +5,10 @@ download URLs; :func:`message_json` renders each as a short-lived URL with
 :class:`AttachmentLinks`, and only when the blob store's own parser
 (``BlobStore.key_of``) puts it under the message's resource's attachments: no
 spelling of another tenant's URI ever comes back signed.
+
+A message's text is sent once: format-2 content keeps it in its ``text`` parts, and
+``content.content`` (Mastra's optional plain-text copy) is left out when it only
+repeats them. Lists are bounded in bytes as well as in count (:func:`page_json`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from handlers.errors import HTTPError
+from handlers.sizes import PAGE_OVERHEAD, fitting, slice_within
 from storage.blob_uris import attachment_key_of
 from storage.errors import StorageError
 from storage.records import Message, Page, Resource, Score, Span, Thread, WorkflowRun
@@ -71,6 +77,7 @@ def message_json(message: Message, links: AttachmentLinks | None = None) -> dict
     content = message.content
     if links is not None:
         content = render_blob_urls(content, links.for_resource(message.resource_id))
+    content = without_repeated_text(content)
     return {
         "id": message.id,
         "role": message.role,
@@ -80,6 +87,24 @@ def message_json(message: Message, links: AttachmentLinks | None = None) -> dict
         "resourceId": message.resource_id,
         "type": message.type,
     }
+
+
+def without_repeated_text(content: dict[str, Any]) -> dict[str, Any]:
+    """Format-2 content without ``content.content`` when its one text part already says it.
+
+    Mastra keeps the plain text twice (``content.content`` and the ``text`` part), and
+    sending both doubles every list. Mastra's ``MessageList`` falls back to the (last)
+    text part when ``content.content`` is absent, so it is left out only when that
+    fallback gives back exactly the same text: one text part, equal to it.
+    """
+    plain = content.get("content")
+    parts = content.get("parts")
+    if not isinstance(plain, str) or not plain or not isinstance(parts, list):
+        return content
+    texts = [p.get("text") for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+    if texts != [plain]:
+        return content
+    return {k: v for k, v in content.items() if k != "content"}
 
 
 def render_blob_urls(content: dict[str, Any], url_for: UrlFor) -> dict[str, Any]:
@@ -188,19 +213,56 @@ def score_json(score: Score) -> dict[str, Any]:
     }
 
 
-def page_json(key: str, page: Page[Any], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+def page_json(key: str, page: Page[Any], render: Callable[[Any], dict[str, Any]],
+              budget: int | None = None, *, exact_slice: bool = True) -> dict[str, Any]:
     """``{<key>: [...], total, page, perPage, hasMore}``; ``perPage`` is ``false`` for "all".
 
     A ``pagination`` object repeats the counts, the shape Mastra's scores and
     observability routes use.
+
+    With a ``budget`` (bytes of the response), a page whose items would not fit stops
+    early: it keeps the leading items that fit, ``hasMore`` is true, and ``page`` and
+    ``perPage`` describe the slice actually returned (same first item, a smaller page
+    size that divides its offset), so continuing from ``page + 1`` with that
+    ``perPage`` misses nothing.
+
+    Args:
+        exact_slice: the items are exactly the page's slice; when they are not (a
+            message list with ``include`` windows merged in), an oversize page is
+            refused instead of cut.
+
+    Raises:
+        HTTPError: 413 when not even the first item fits, or when a page that cannot
+            be cut is over the budget.
     """
+    rendered = [render(item) for item in page.items]
+    number, size, has_more = page.page, page.per_page, page.has_more
+    if budget is not None:
+        room = budget - PAGE_OVERHEAD
+        kept = fitting(rendered, room)
+        if kept < len(rendered):
+            if kept == 0 or not exact_slice:
+                raise HTTPError(413, _oversize(key, rendered, kept, room))
+            offset = number * size if size is not None else 0
+            size = slice_within(offset, kept)
+            number, rendered, has_more = offset // size, rendered[:size], True
     counts = {
         "total": page.total,
-        "page": page.page,
-        "perPage": page.per_page if page.per_page is not None else False,
-        "hasMore": page.has_more,
+        "page": number,
+        "perPage": size if size is not None else False,
+        "hasMore": has_more,
     }
-    return {key: [render(item) for item in page.items], **counts, "pagination": counts}
+    return {key: rendered, **counts, "pagination": counts}
+
+
+def _oversize(key: str, rendered: list[dict[str, Any]], kept: int, room: int) -> str:
+    if kept == 0:
+        first = rendered[0].get("id") if isinstance(rendered[0], dict) else None
+        which = f"the first of these {key} ({first!r})" if first else f"the first of these {key}"
+        return (f"{which} alone is over the {room}-byte response budget; it cannot be sent "
+                "in one response")
+    return (f"these {key} are over the {room}-byte response budget; ask for fewer "
+            "(a smaller perPage or smaller include windows)")
 
 
 __all__ = [
@@ -213,4 +275,5 @@ __all__ = [
     "score_json",
     "span_json",
     "thread_json",
+    "without_repeated_text",
 ]

@@ -10,11 +10,12 @@ chunk (``{"type", "runId", "from": "AGENT", "payload"}``), ``: keepalive\\n\\n``
 after ``STOWAGE_KEEPALIVE_SECONDS`` without a chunk, an ``error`` chunk if the run
 fails midway, and ``data: [DONE]\\n\\n`` last.
 
-Errors found before the first chunk (bad JSON, unknown agent, a thread of another
-tenant, an oversize body, a retry of a turn still running) answer a JSON
-``{"error"}`` with a 4xx, like the api. A retry of a completed turn (same user message
-id) streams the stored answer in the same chunk shapes, without calling the model.
-The stream has no deadline: long answers belong here.
+Errors found before the first chunk (a body not declared JSON, bad JSON, unknown
+agent, a thread of another tenant, an oversize body, a retry of a turn still running)
+answer a JSON ``{"error"}`` with a 4xx, like the api, from the same checks
+(:mod:`handlers.json_input`). A retry of a completed turn (same user message id)
+streams the stored answer in the same chunk shapes, without calling the model. The
+stream has no deadline: long answers belong here.
 
 A client that disconnects cancels the run: the worker closes the agent's stream,
 so **nothing of the turn is saved** (the run is recorded ``canceled``) unless the
@@ -39,6 +40,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from handlers import json_input
 from handlers._wiring import get_app, settings
 from handlers.auth import authenticate
 from handlers.cors import CORSMiddleware
@@ -84,28 +86,49 @@ def _request_context(request: Request) -> dict[str, Any] | None:
     if not raw:
         return None
     try:
-        value = json.loads(raw)
-    except ValueError:
+        value = json_input.parse(raw, "x-amzn-request-context")
+    except HTTPError:
         return None
     return value if isinstance(value, dict) else None
 
 
-async def stream_agent(request: Request) -> Response:
-    """Validate, prepare the run (refusals are 4xx JSON), then stream its chunks."""
+def _generate_body(raw: bytes) -> Any:
+    """The validated body, parsed as the api parses its bodies (one parser, one limit).
+
+    Raises:
+        HTTPError: 400 not UTF-8 JSON, too deep or invalid.
+    """
     from handlers.bodies import GenerateBody
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "request body is not UTF-8 JSON") from None
+    value = json_input.parse(text) if text else {}
+    try:
+        return GenerateBody.model_validate(value)
+    except BodyError as exc:
+        raise HTTPError(400, describe_validation([dict(e) for e in exc.errors()])) from exc
+
+
+async def stream_agent(request: Request) -> Response:
+    """Validate, prepare the run (refusals are 4xx JSON), then stream its chunks.
+
+    The checks run in the api's order: body size (413), declared JSON (415), caller
+    (401), agent (404), body (400).
+    """
     from handlers.routes.agents import prepare_memory
 
     config = settings()
     try:
         raw = await _read_body(request, config.max_body_bytes)
+        if raw:
+            json_input.require_json(request.headers.get("content-type"))
         caller = authenticate(config, request.headers, _request_context(request))
         agent = get_app().agents.get(request.path_params["agent_id"])
         if agent is None:
             raise not_found("Agent")
-        try:
-            body = GenerateBody.model_validate_json(raw or b"{}")
-        except BodyError as exc:
-            raise HTTPError(400, describe_validation([dict(e) for e in exc.errors()])) from exc
+        body = _generate_body(raw)
         memory_arg = await asyncio.to_thread(prepare_memory, agent, body, caller)
         run = await asyncio.to_thread(agent.stream, body.messages, memory=memory_arg,
                                       max_steps=body.max_steps, run_id=body.run_id)
@@ -173,6 +196,9 @@ async def chunks(run: Any, keepalive: float) -> AsyncIterator[bytes]:
 
 @asynccontextmanager
 async def _lifespan(_: Starlette) -> AsyncIterator[None]:
+    # A bad setting stops uvicorn here, naming the setting: Lambda's init fails rather
+    # than every request answering an error.
+    settings()
     # Build the App while uvicorn starts (Lambda's init phase), not on the first request.
     try:
         await asyncio.to_thread(get_app)

@@ -71,6 +71,8 @@ WORKER_HANDLER = "handlers.worker.handler"
 SETUP_HANDLER = "handlers.setup.handler"
 STREAM_HANDLER = "run.sh"
 STREAM_ROUTE = ("api", "agents", "{id}", "stream")
+# Answered without authorization (probes send no credentials).
+HEALTH_ROUTE = ("api", "health")
 
 
 # --- Regions -------------------------------------------------------------------------

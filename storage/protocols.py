@@ -49,8 +49,16 @@ class MemoryStore(Protocol):
         """The thread, or ``None``."""
         ...
 
-    def save_thread(self, thread: Thread) -> Thread:
-        """Create or replace a thread. Returns the stored thread."""
+    def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
+        """Create or replace a thread. Returns the stored thread.
+
+        With ``if_absent=True`` only create it, in one conditional write: of two
+        racing creates of one id exactly one succeeds.
+
+        Raises:
+            ConflictError: ``if_absent`` and a thread with this id exists (nothing is
+                written).
+        """
         ...
 
     def update_thread(

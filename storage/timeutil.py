@@ -34,14 +34,22 @@ def to_iso(value: datetime) -> str:
 
 
 def from_iso(text: str) -> datetime:
-    """Parse an ISO-8601 timestamp (``Z`` or an offset; naive means UTC)."""
+    """Parse an ISO-8601 timestamp (``Z`` or an offset; naive means UTC).
+
+    Raises:
+        ValueError: not an ISO timestamp, or one no UTC datetime can hold
+            (``9999-12-31T23:59:59-14:00`` is past year 9999 in UTC).
+    """
     text = text.strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     value = datetime.fromisoformat(text.replace(" ", "T", 1))
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return to_ms(value)
+    try:
+        return to_ms(value)
+    except OverflowError:
+        raise ValueError(f"timestamp {text!r} is out of range in UTC") from None
 
 
 def to_epoch_ms(value: datetime) -> int:

@@ -8,15 +8,22 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from handlers._wiring import get_app, settings
 from handlers.auth import Caller
-from handlers.errors import HTTPError, not_found
+from handlers.errors import AuthError, HTTPError, not_found
 from handlers.shapes import AttachmentLinks
 from storage.records import Thread
 
 
 def caller_of(router: Router) -> Caller:
-    """The caller the api handler authenticated (put in the router's context)."""
+    """The caller the api handler authenticated (put in the router's context).
+
+    Raises:
+        AuthError: no authenticated caller (a public route reading tenant data): fail
+            closed rather than fall back to the all-seeing IAM caller.
+    """
     found = router.context.get("caller")
-    return found if isinstance(found, Caller) else Caller()
+    if not isinstance(found, Caller):
+        raise AuthError("this route needs an authenticated caller")
+    return found
 
 
 def agent_or_404(agent_id: str) -> Any:
@@ -60,6 +67,11 @@ def owned_thread(memory: Any, thread_id: str, caller: Caller) -> Thread:
     if thread is None or not caller.owns(thread.resource_id):
         raise not_found("Thread")
     return thread
+
+
+def response_budget() -> int:
+    """The bytes one answer may take (lists stop a page early to stay within it)."""
+    return settings().max_response_bytes
 
 
 def url_renderer(store: Any) -> AttachmentLinks | None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from handlers import json_input
 from handlers._wiring import get_app
 from handlers.auth import Caller
 from handlers.errors import HTTPError
@@ -41,15 +42,12 @@ def body_of(router: Any) -> dict[str, Any]:
     """The request's JSON object body (``{}`` when empty).
 
     Raises:
-        HTTPError: 400 when it is not a JSON object.
+        HTTPError: 400 when it is not a JSON object (or is nested too deep).
     """
     raw = router.current_event.body
     if not raw:
         return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise HTTPError(400, "request body is not valid JSON") from None
+    value = json_input.parse(raw)  # the one parser and nesting limit of every body
     if not isinstance(value, dict):
         raise HTTPError(400, "request body must be a JSON object")
     return value

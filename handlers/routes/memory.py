@@ -19,6 +19,7 @@ from handlers.bodies import (
     int_value,
     json_value,
     per_page_value,
+    time_value,
 )
 from handlers.errors import HTTPError, not_found
 from handlers.routes._common import (
@@ -26,16 +27,19 @@ from handlers.routes._common import (
     caller_of,
     memory_of,
     owned_thread,
+    response_budget,
     store_for,
     url_renderer,
 )
 from handlers.shapes import message_json, page_json, thread_json
+from storage.errors import ConflictError
 from storage.records import Include, Thread
-from storage.timeutil import from_iso
 
 router = Router()  # type: ignore[no-untyped-call]
 
 _SORT_FIELDS = {"createdAt": "created_at", "updatedAt": "updated_at"}
+# The one answer to a create whose id is taken, whoever took it.
+THREAD_ID_IN_USE = "threadId is already in use"
 
 
 @router.get("/memory/status", summary="Memory status", tags=["Memory"])
@@ -77,26 +81,33 @@ def list_threads(
         order_by=_SORT_FIELDS[field],
         direction=direction,
     )
-    return page_json("threads", result, thread_json)
+    return page_json("threads", result, thread_json, response_budget())
 
 
 @router.post("/memory/threads", summary="Create a thread", tags=["Memory"])
 def create_thread(body: Annotated[CreateThreadBody, Body()],
                   agent_id: AgentIdQ = None) -> dict[str, Any]:
-    """Create a thread for a resource; an existing id is a 409 (nothing is overwritten)."""
+    """Create a thread for a resource; an id in use is a 409 (nothing is overwritten).
+
+    The 409 is the same whoever holds the id (the caller or another tenant) and says
+    nothing about that thread. Thread ids are global (Mastra's schema), so a create
+    can only learn that an id is taken; ids the server picks are random UUIDs.
+    """
     caller = caller_of(router)
     memory = memory_of(store_for(agent_id))
     resource_id = caller.resource(body.resource_id)
     if not resource_id:
         raise HTTPError(400, "resourceId is required")
-    thread_id = body.thread_id or str(uuid.uuid4())
-    if memory.get_thread(thread_id) is not None:
-        raise HTTPError(409, "a thread with this id already exists")
-    thread = memory.save_thread(
-        Thread(id=thread_id, resource_id=resource_id, title=body.title,
-               metadata=dict(body.metadata or {}))
-    )
-    return thread_json(thread)
+    thread = Thread(id=body.thread_id or str(uuid.uuid4()), resource_id=resource_id,
+                    title=body.title, metadata=dict(body.metadata or {}))
+    try:
+        # One conditional write: two racing creates cannot both succeed.
+        created = memory.save_thread(thread, if_absent=True)
+    except ConflictError:
+        if memory.get_thread(thread.id) is None:
+            raise  # a write conflict to retry (DynamoDB), not a taken id
+        raise HTTPError(409, THREAD_ID_IN_USE) from None
+    return thread_json(created)
 
 
 @router.get("/memory/threads/<thread_id>", summary="Get a thread", tags=["Memory"])
@@ -136,27 +147,32 @@ def list_messages(
     include: Annotated[str | None, Query(
         description="JSON [{id, withPreviousMessages, withNextMessages}]")] = None,
     filter: Annotated[str | None, Query(
-        description='JSON {"dateRange": {"start", "end"}} (ISO timestamps)')] = None,
+        description='JSON {"dateRange": {"start", "end", "startExclusive", "endExclusive"}} '
+                    "(ISO timestamps, booleans)")] = None,
 ) -> dict[str, Any]:
     """A page of the thread's messages (``orderBy``, ``include``, ``filter`` as JSON)."""
+    # The query is checked before the thread is looked up: the same 400 for any thread.
+    direction = _message_direction(json_value("orderBy", order_by))
+    dates = _date_range(json_value("filter", filter))
+    windows = _includes(json_value("include", include))
     store = store_for(agent_id)
     memory = memory_of(store)
     thread = owned_thread(memory, thread_id, caller_of(router))
-    direction = _message_direction(json_value("orderBy", order_by))
-    start, end = _date_range(json_value("filter", filter))
     result = memory.list_messages(
         thread_id,
         # The thread's resource bounds the include windows too: never another tenant's.
         resource_id=thread.resource_id,
-        include=_includes(json_value("include", include)),
-        start=start,
-        end=end,
+        include=windows,
+        **dates,
         page=int_value("page", page),
         per_page=per_page_value(per_page, 40),
         direction=direction,
     )
     render = url_renderer(store)
-    return page_json("messages", result, lambda m: message_json(m, render))
+    # Paged by size too; include windows mix other messages in, so such a page is not
+    # cut but refused when it is too big.
+    return page_json("messages", result, lambda m: message_json(m, render), response_budget(),
+                     exact_slice=not windows)
 
 
 @router.get("/memory/threads/<thread_id>/working-memory", summary="Get working memory",
@@ -168,7 +184,9 @@ def get_working_memory(thread_id: str, agent_id: AgentIdQ = None,
     memory = memory_of(store_for(agent_id))
     thread = memory.get_thread(thread_id)
     if thread is not None and not caller.owns(thread.resource_id):
-        raise not_found("Thread")
+        # Another tenant's thread answers exactly as a missing one: nothing tells the
+        # caller it exists.
+        thread = None
     owner = caller.resource(_given(resource_id)) or (thread.resource_id if thread else None)
     if thread is not None and owner != thread.resource_id:
         raise not_found("Thread")
@@ -238,17 +256,41 @@ def _includes(raw: Any) -> list[Include]:
     return out
 
 
-def _date_range(raw: Any) -> tuple[Any, Any]:
+_DATE_BOUNDS = {"start": "start", "end": "end"}
+_DATE_FLAGS = {"startExclusive": "start_exclusive", "endExclusive": "end_exclusive"}
+
+
+def _date_range(raw: Any) -> dict[str, Any]:
+    """``filter``: ``{"dateRange": {start?, end?, startExclusive?, endExclusive?}}``.
+
+    Returns the ``list_messages`` keyword arguments. Anything else (a number or a list
+    for a date, an unknown key such as Mastra's ``roles``, which this server does not
+    filter by) is a 400 naming it: a filter is never silently ignored.
+    """
     if raw is None:
-        return None, None
+        return {}
     if not isinstance(raw, dict):
         raise HTTPError(400, "filter must be a JSON object")
-    dates = raw.get("dateRange") or {}
+    for key in raw:
+        if key != "dateRange":
+            raise HTTPError(400, f"filter.{key[:40]} is not supported (only filter.dateRange)")
+    dates = raw.get("dateRange")
+    if dates is None:
+        return {}
     if not isinstance(dates, dict):
-        raise HTTPError(400, "filter.dateRange must be an object {start, end}")
-    try:
-        start = from_iso(dates["start"]) if dates.get("start") else None
-        end = from_iso(dates["end"]) if dates.get("end") else None
-    except (TypeError, ValueError):
-        raise HTTPError(400, "filter.dateRange values must be ISO timestamps") from None
-    return start, end
+        raise HTTPError(400, "filter.dateRange must be an object {start, end, startExclusive, "
+                             "endExclusive}")
+    out: dict[str, Any] = {}
+    for key, value in dates.items():
+        where = f"filter.dateRange.{key[:40]}"
+        if key not in _DATE_BOUNDS and key not in _DATE_FLAGS:
+            raise HTTPError(400, f"{where} is not supported")
+        if value is None:  # JSON null: no bound
+            continue
+        if key in _DATE_BOUNDS:
+            out[_DATE_BOUNDS[key]] = time_value(where, value)
+        elif isinstance(value, bool):
+            out[_DATE_FLAGS[key]] = value
+        else:
+            raise HTTPError(400, f"{where} must be true or false")
+    return out

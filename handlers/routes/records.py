@@ -13,12 +13,18 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from handlers._wiring import get_app
-from handlers.bodies import PageQ, PerPageQ, ResourceIdQ, int_value, per_page_value
+from handlers.bodies import (
+    PageQ,
+    PerPageQ,
+    ResourceIdQ,
+    int_value,
+    per_page_value,
+    time_value,
+)
 from handlers.errors import HTTPError, not_found
-from handlers.routes._common import caller_of
+from handlers.routes._common import caller_of, response_budget
 from handlers.shapes import page_json, run_json, score_json, span_json
 from storage.records import Page, Score, page_of
-from storage.timeutil import from_iso
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -32,12 +38,7 @@ def _domain(name: str) -> Any:
 
 
 def _time(name: str, raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        return from_iso(raw)
-    except ValueError:
-        raise HTTPError(400, f"{name} must be an ISO timestamp") from None
+    return time_value(name, raw) if raw else None
 
 
 def _paging(page: str | None, per_page: str | None,
@@ -70,7 +71,7 @@ def list_runs(
         page=number,
         per_page=size,
     )
-    return page_json("runs", result, run_json)
+    return page_json("runs", result, run_json, response_budget())
 
 
 @router.get("/observability/traces", summary="List traces", tags=["Observability"])
@@ -98,7 +99,7 @@ def list_traces(
         page=number,
         per_page=size,
     )
-    return page_json("spans", result, span_json)
+    return page_json("spans", result, span_json, response_budget())
 
 
 @router.get("/observability/traces/<trace_id>", summary="Get a trace", tags=["Observability"])
@@ -119,7 +120,7 @@ def _scores(page: str | None, per_page: str | None, **filters: Any) -> dict[str,
         # list_scores has no resource filter: keep the tenant's own on this page.
         mine = [s for s in result.items if caller.owns(s.resource_id)]
         result = page_of(mine, total=len(mine), page=number, per_page=size)
-    return page_json("scores", result, score_json)
+    return page_json("scores", result, score_json, response_budget())
 
 
 @router.get("/scores/run/<run_id>", summary="Scores of a run", tags=["Scores"])

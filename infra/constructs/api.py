@@ -22,6 +22,7 @@ from infra.config import AuthMode
 from infra.constants import (
     API_FUNCTION_ID,
     API_HANDLER,
+    HEALTH_ROUTE,
     LWA_EXEC_WRAPPER,
     REST_API_ID,
     STREAM_FUNCTION_ID,
@@ -293,6 +294,16 @@ class ApiConstruct(Construct):
             default_integration=apigw.LambdaIntegration(self.api_function),
             any_method=True,
         )
+        # The health check answers load balancers and probes, which send no credentials.
+        health = api_root.add_resource(HEALTH_ROUTE[1]).add_method(
+            "GET",
+            apigw.LambdaIntegration(self.api_function),
+            authorization_type=apigw.AuthorizationType.NONE,
+        )
+        for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+            acknowledge(health, rule, "GET /api/health is a liveness probe for load balancers "
+                                      "and uptime checks, which send no credentials; it reads "
+                                      "no data (the handler makes no storage call).")
         resource: apigw.IResource = api_root
         for part in STREAM_ROUTE[1:]:
             resource = resource.get_resource(part) or resource.add_resource(part)

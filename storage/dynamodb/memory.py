@@ -132,12 +132,17 @@ class DynamoDBMemoryStore(MessageOps, ResourceOps, DynamoDBDomain):
         item = self.thread_docs.read(thread_key(thread_id))
         return thread_from_item(item) if item is not None else None
 
-    def save_thread(self, thread: Thread) -> Thread:
+    def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
         """Create or replace a thread (its messages and their count are kept).
 
-        A title or metadata that would take the item past the offload threshold is
-        offloaded (``title_ref``, ``metadata_ref``), as :meth:`update_thread` does; no
-        blob store: :class:`ItemTooLargeError` naming the largest of the two.
+        With ``if_absent`` only the conditional create runs. A title or metadata that
+        would take the item past the offload threshold is offloaded (``title_ref``,
+        ``metadata_ref``), as :meth:`update_thread` does.
+
+        Raises:
+            ConflictError: ``if_absent`` and the id exists.
+            ItemTooLargeError: too big for an item and no blob store (naming the
+                larger of title and metadata).
         """
         if not isinstance(thread, Thread):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
@@ -146,7 +151,7 @@ class DynamoDBMemoryStore(MessageOps, ResourceOps, DynamoDBDomain):
         uploads, size = self.thread_docs.fit(item, thread.id, f"thread {thread.id!r}")
         names, values, expression = self._thread_fields(thread, item, size)
         try:
-            old_refs = self._write_thread(thread, names, values, expression)
+            old_refs = self._write_thread(thread, names, values, expression, if_absent)
         except BaseException:
             self.offloader.discard(uploads)
             raise
@@ -154,7 +159,8 @@ class DynamoDBMemoryStore(MessageOps, ResourceOps, DynamoDBDomain):
         return thread
 
     def _write_thread(
-        self, thread: Thread, names: dict[str, str], values: dict[str, Any], expression: str
+        self, thread: Thread, names: dict[str, str], values: dict[str, Any], expression: str,
+        if_absent: bool,
     ) -> list[str]:
         """Create or replace the thread item; returns the blob URIs the replaced one held."""
         for _ in range(_RETRIES):
@@ -177,6 +183,8 @@ class DynamoDBMemoryStore(MessageOps, ResourceOps, DynamoDBDomain):
             except TransactionCanceled as exc:
                 if exc.reasons[:1] != ["ConditionalCheckFailed"]:
                     raise
+                if if_absent:
+                    raise ConflictError(f"thread {thread.id!r} already exists") from exc
             # It exists: replace it, moving it between resource counters if needed.
             current = self.dynamo.get(self.table, thread_key(thread.id))
             if current is None:

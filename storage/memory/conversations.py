@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from storage import validation as v
-from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
+from storage.errors import ConflictError, MessageIdConflictError, NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
 from storage.memory._common import check_time, clone, page_slice, within
 from storage.protocols import BlobStore, Direction, OrderBy, VectorStore
@@ -74,13 +74,19 @@ class InMemoryMemoryStore:
         with self._lock:
             return clone(self._threads.get(thread_id))
 
-    def save_thread(self, thread: Thread) -> Thread:
-        """Create or replace a thread. Returns the stored thread."""
+    def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
+        """Create or replace a thread (only create it with ``if_absent``).
+
+        Raises:
+            ConflictError: ``if_absent`` and the id exists.
+        """
         if not isinstance(thread, Thread):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         v.check_thread(thread)
         stored = clone(thread)
         with self._lock:
+            if if_absent and thread.id in self._threads:
+                raise ConflictError(f"thread {thread.id!r} already exists")
             self._threads[thread.id] = stored
             return clone(stored)
 

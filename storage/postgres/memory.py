@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import ConflictError, NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
 from storage.postgres import _codec as c
 from storage.postgres._base import PostgresDomain
@@ -94,21 +94,28 @@ class PostgresMemoryStore(PostgresDomain):
         )
         return thread_from_row(row) if row else None
 
-    def save_thread(self, thread: Thread) -> Thread:
-        """Create or replace a thread."""
+    def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
+        """Create or replace a thread (only create it with ``if_absent``).
+
+        Raises:
+            ConflictError: ``if_absent`` and the id exists.
+        """
         if not isinstance(thread, Thread):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         check_thread(thread)
         self._ready()
-        self._driver.execute(
+        on_conflict = "DO NOTHING" if if_absent else (
+            'DO UPDATE SET "resourceId" = EXCLUDED."resourceId", '
+            'title = EXCLUDED.title, metadata = EXCLUDED.metadata, '
+            '"createdAt" = EXCLUDED."createdAt", "createdAtZ" = EXCLUDED."createdAtZ", '
+            '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ"'
+        )
+        written = self._driver.execute(
             'INSERT INTO mastra_threads (id, "resourceId", title, metadata, '
             '"createdAt", "createdAtZ", "updatedAt", "updatedAtZ") '
             f"VALUES (:id, :resource_id, :title, CAST(:metadata AS jsonb), "
             f"{c.wall('created')}, {c.tstz('created')}, {c.wall('updated')}, {c.tstz('updated')}) "
-            'ON CONFLICT (id) DO UPDATE SET "resourceId" = EXCLUDED."resourceId", '
-            'title = EXCLUDED.title, metadata = EXCLUDED.metadata, '
-            '"createdAt" = EXCLUDED."createdAt", "createdAtZ" = EXCLUDED."createdAtZ", '
-            '"updatedAt" = EXCLUDED."updatedAt", "updatedAtZ" = EXCLUDED."updatedAtZ"',
+            f"ON CONFLICT (id) {on_conflict}",
             {
                 "id": thread.id,
                 "resource_id": thread.resource_id,
@@ -118,6 +125,8 @@ class PostgresMemoryStore(PostgresDomain):
                 "updated": c.iso(thread.updated_at),
             },
         )
+        if written == 0:
+            raise ConflictError(f"thread {thread.id!r} already exists")
         return thread
 
     def update_thread(

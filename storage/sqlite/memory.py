@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from storage import validation as v
-from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
+from storage.errors import ConflictError, MessageIdConflictError, NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
 from storage.protocols import BlobStore, Direction, OrderBy, VectorStore
 from storage.records import (
@@ -67,17 +67,24 @@ class SQLiteMemoryStore:
         with self._db.read("get_thread") as conn:
             return self._thread(conn, thread_id)
 
-    def save_thread(self, thread: Thread) -> Thread:
-        """Create or replace a thread. Returns the stored thread."""
+    def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
+        """Create or replace a thread (only create it with ``if_absent``).
+
+        Raises:
+            ConflictError: ``if_absent`` and the id exists.
+        """
         if not isinstance(thread, Thread):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         v.check_thread(thread)
+        on_conflict = "DO NOTHING" if if_absent else (
+            'DO UPDATE SET "resourceId" = excluded."resourceId", '
+            "title = excluded.title, metadata = excluded.metadata, "
+            '"createdAt" = excluded."createdAt", "updatedAt" = excluded."updatedAt"'
+        )
         with self._db.write("save_thread") as conn:
-            conn.execute(
+            written = conn.execute(
                 f"INSERT INTO {THREADS} ({_rows.THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
-                'ON CONFLICT(id) DO UPDATE SET "resourceId" = excluded."resourceId", '
-                "title = excluded.title, metadata = excluded.metadata, "
-                '"createdAt" = excluded."createdAt", "updatedAt" = excluded."updatedAt"',
+                f"ON CONFLICT(id) {on_conflict}",
                 (
                     thread.id,
                     thread.resource_id,
@@ -87,6 +94,8 @@ class SQLiteMemoryStore:
                     iso(thread.updated_at),
                 ),
             )
+            if written.rowcount == 0:
+                raise ConflictError(f"thread {thread.id!r} already exists")
         return thread
 
     def update_thread(

@@ -87,6 +87,28 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int]] = [
                                      "headers": {"Content-Type":
                                                  "application/x-www-form-urlencoded"}}, 415),
     ("POST", GEN, {"raw": "--x\r\n", "headers": {"Content-Type": "multipart/form-data"}}, 415),
+    # A body that declares no type is not taken for JSON (a cross-site form could send it)
+    ("POST", "/api/memory/threads", {"raw": '{"resourceId": "u-1", "threadId": "t-3"}',
+                                     "headers": {"Content-Type": ""}}, 415),
+    ("POST", GEN, {"raw": '{"messages": "hi"}', "headers": {"Content-Type": "text/plain"}}, 415),
+    ("POST", GEN, {"body": {"messages": "hi", "maxSteps": "3"}}, 400),
+    ("POST", GEN, {"body": {"messages": "hi", "maxSteps": True}}, 400),
+    ("POST", GEN, {"raw": '{"messages": ' + "[" * 70 + "]" * 70 + "}"}, 400),
+    ("GET", "/api/memory/threads/t-1/messages",
+     {"query": {"filter": json.dumps({"dateRange": {"start": 12345}})}}, 400),
+    ("GET", "/api/memory/threads/t-1/messages",
+     {"query": {"include": json.dumps([{"id": "m-1", "withNextMessages": 2**63}])}}, 400),
+    ("GET", "/api/memory/threads", {"query": {"page": "99999999999999999999"}}, 400),
+    # A timestamp past year 9999 once converted to UTC (was an OverflowError: a 500)
+    ("POST", "/api/observability/traces/query",
+     {"body": {"timeRange": {"from": "9999-12-31T23:59:59-14:00"}}}, 400),
+    ("POST", "/api/observability/traces/query",
+     {"body": {"timeRange": {}, "mode": "delta", "limit": 5,
+               "after": "9999-12-31T23:59:59-14:00"}}, 400),
+    ("POST", "/api/observability/traces/query",
+     {"raw": '{"timeRange": ' + "[" * 70 + "]" * 70 + "}"}, 400),
+    ("GET", "/api/workflows/agent:assistant/runs",
+     {"query": {"fromDate": "0001-01-01T00:00:00+14:00"}}, 400),
 ]
 
 
@@ -119,6 +141,15 @@ def test_oversize_body_is_413_and_changes_nothing(api: Call, seeded: App,
     small = api("POST", GEN, body={"messages": "ok", "memory": {"thread": "t-1",
                                                                 "resource": "u-1"}})
     assert small.status == 200
+
+
+def test_a_taken_thread_id_is_one_409_whoever_holds_it(api: Call, seeded: App) -> None:
+    before = _snapshot(seeded)
+    replies = [api("POST", "/api/memory/threads", body={"resourceId": r, "threadId": "t-1"})
+               for r in ("u-1", "u-2")]
+    assert [(r.status, r.body) for r in replies] == [
+        (409, {"error": "threadId is already in use"})] * 2
+    assert _snapshot(seeded) == before
 
 
 def test_a_thread_of_another_resource_is_not_found(api: Call, seeded: App) -> None:

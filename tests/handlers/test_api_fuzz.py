@@ -21,8 +21,11 @@ from agents import Agent, App, InlineJobRunner
 from handlers import _wiring
 from handlers.api import openapi_document
 from handlers.local import app as local_app
+from tests.handlers import hostile_queries
 
 schema = schemathesis.openapi.from_dict(json.loads(openapi_document()))
+# The JSON and number query parameters get hostile values: depth, range, wrong types.
+hostile_queries.install(schema, thread_id="t-1")
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +34,13 @@ def client() -> Iterator[Any]:
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-        _wiring.use_app(App(agents=[Agent(id="assistant", model="local/echo")],
-                            storage=storage.open("memory://"), jobs=InlineJobRunner()))
+        served = App(agents=[Agent(id="assistant", model="local/echo")],
+                     storage=storage.open("memory://"), jobs=InlineJobRunner())
+        _wiring.use_app(served)
+        # A thread with a turn, so the hostile query values reach the code that parses them.
+        served.get_agent("assistant").generate(
+            [{"id": "m-1", "role": "user", "content": "hello"}],
+            memory={"thread": "t-1", "resource": "u-1"})
         with TestClient(local_app) as test_client:
             yield test_client
         _wiring.use_app(None)

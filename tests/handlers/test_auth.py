@@ -91,7 +91,6 @@ def test_another_tenants_thread_is_404_everywhere(jwt_api: Call, app: App,
         bob("PATCH", "/api/memory/threads/t-a", body={"title": "mine now"}),
         bob("DELETE", "/api/memory/threads/t-a"),
         bob("GET", "/api/memory/threads/t-a/messages"),
-        bob("GET", "/api/memory/threads/t-a/working-memory", query={"agentId": "assistant"}),
         bob("POST", "/api/memory/threads/t-a/working-memory", body={"workingMemory": "x"}),
         bob("POST", "/api/agents/assistant/generate",
             body={"messages": "hi", "memory": {"thread": "t-a", "resource": "alice"}}),
@@ -103,6 +102,14 @@ def test_another_tenants_thread_is_404_everywhere(jwt_api: Call, app: App,
              app.storage.memory.list_messages("t-a").items,
              app.storage.memory.get_resource("alice"))
     assert after == before
+    # Reading working memory through her thread answers as through a missing one
+    # (Bob's own working memory, no thread): nothing says the thread exists.
+    foreign = bob("GET", "/api/memory/threads/t-a/working-memory", query={"agentId": "assistant"})
+    missing = bob("GET", "/api/memory/threads/nope/working-memory",
+                  query={"agentId": "assistant"})
+    assert foreign.status == missing.status == 200
+    assert foreign.body == missing.body and foreign.body["threadExists"] is False
+    assert foreign.body["workingMemory"] != "# alice"
     # The owner still sees it
     alice = as_user(jwt_api, "alice")
     assert alice("GET", "/api/memory/threads/t-a").body["title"] == "A's"

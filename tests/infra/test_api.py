@@ -77,7 +77,8 @@ def test_every_other_route_proxies_to_the_api_function(synth: Synth) -> None:
     stream_id, _ = _function(synth, STREAM_HANDLER)
     by_path = {_path_of(synth, m["ResourceId"]): m for m in _methods(synth).values()}
 
-    assert set(by_path) == {"/api/{proxy+}", "/api/agents/{id}/stream"}
+    assert set(by_path) == {"/api/{proxy+}", "/api/agents/{id}/stream", "/api/health"}
+    assert api_id in _integration_target(by_path["/api/health"]["Integration"])
     proxy = by_path["/api/{proxy+}"]
     assert proxy["HttpMethod"] == "ANY"
     assert proxy["Integration"].get("ResponseTransferMode", "BUFFERED") == "BUFFERED"
@@ -86,10 +87,25 @@ def test_every_other_route_proxies_to_the_api_function(synth: Synth) -> None:
     assert "/2015-03-31/functions/" in target
 
 
+def _guarded(synth: Synth) -> dict[str, dict]:
+    """Every method but the health check, which probes reach without credentials."""
+    return {k: m for k, m in _methods(synth).items()
+            if _path_of(synth, m["ResourceId"]) != "/api/health"}
+
+
 def test_iam_auth_on_every_method_by_default(dev: Synth) -> None:
-    assert {m["AuthorizationType"] for m in _methods(dev).values()} == {"AWS_IAM"}
+    assert {m["AuthorizationType"] for m in _guarded(dev).values()} == {"AWS_IAM"}
     assert not _methods(dev, preflights=True)  # no corsOrigins: no preflight routes
     assert not dev.resources("AWS::Cognito::UserPool")
+
+
+def test_only_the_health_check_needs_no_credentials_in_either_mode(dev: Synth,
+                                                                   full: Synth) -> None:
+    for synth in (dev, full):
+        (health,) = [m for m in _methods(synth).values()
+                     if _path_of(synth, m["ResourceId"]) == "/api/health"]
+        assert (health["HttpMethod"], health["AuthorizationType"]) == ("GET", "NONE")
+        assert len(_guarded(synth)) == len(_methods(synth)) - 1
 
 
 def test_cognito_option_puts_the_user_pool_authorizer_on_every_method(full: Synth) -> None:
@@ -97,7 +113,7 @@ def test_cognito_option_puts_the_user_pool_authorizer_on_every_method(full: Synt
     full.template.has_resource_properties(
         "AWS::ApiGateway::Authorizer", {"Type": "COGNITO_USER_POOLS"}
     )
-    for method in _methods(full).values():
+    for method in _guarded(full).values():
         assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
         assert method["AuthorizerId"] == {"Ref": authorizer_id}
     full.template.has_resource_properties(

@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -27,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from handlers import _wiring
 from handlers.api import openapi_document
 from handlers.local import app as local_app
+from tests.handlers import hostile_queries
 from tests.handlers.servers import free_port, serve
 from tests.reliability.conftest import PROFILE_NAME
 
@@ -49,7 +51,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with serve(local_app, port) as url:
             # Seed a thread with a turn, so reads of real ids answer 200 with bodies.
             reply = httpx.post(f"{url}/api/agents/assistant/generate", timeout=60, json={
-                "messages": "hello", "memory": {"thread": "t-1", "resource": "u-1"}})
+                "messages": [{"id": "m-1", "role": "user", "content": "hello"}],
+                "memory": {"thread": "t-1", "resource": "u-1"}})
             assert reply.status_code == 200, reply.text
             yield url
         _wiring.reset()
@@ -57,6 +60,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 # The document the api builds; the first test checks the server serves exactly it.
 schema = schemathesis.openapi.from_dict(json.loads(openapi_document()))
+# The JSON and number query parameters get hostile values: depth, range, wrong types.
+hostile_queries.install(schema, thread_id="t-1")
 
 
 def test_the_server_serves_the_fuzzed_document(base: str) -> None:
@@ -77,6 +82,26 @@ def test_every_documented_route_answers_as_documented(case: schemathesis.Case, b
         content_type_conformance,
         response_schema_conformance,
     ])
+    if response.status_code >= 400:
+        assert isinstance(response.json().get("error"), str), response.text
+
+
+HOSTILE = [("/api/memory/threads/t-1/messages", name)
+           for name in ("include", "orderBy", "filter", "page", "perPage")]
+HOSTILE += [("/api/memory/threads", name) for name in ("metadata", "page", "perPage")]
+
+
+@pytest.mark.parametrize(("path", "name"), HOSTILE, ids=[f"{p}?{n}" for p, n in HOSTILE])
+@settings(max_examples=500 if PROFILE_NAME == "deep" else 30, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_hostile_query_json_and_numbers_never_answer_5xx(base: str, path: str, name: str,
+                                                         data: st.DataObject) -> None:
+    # Each query parameter that carries JSON or a number, aimed at a thread that exists
+    # (with a message m-1 for include windows) on SQLite: depth, range, types, garbage.
+    query = {name: data.draw(hostile_queries.STRATEGIES[name], label=name)}
+    response = httpx.get(f"{base}{path}", params=query, timeout=60)
+    assert response.status_code < 500, (query, response.text[:300])
     if response.status_code >= 400:
         assert isinstance(response.json().get("error"), str), response.text
 

@@ -323,7 +323,7 @@ def test_a_page_past_any_list_is_a_400_on_every_paged_route(
             "/api/scores/scorer/s-1",
             "/api/scores/entity/AGENT/assistant",
         ]
-        too_far = [{"page": HUGE}, {"page": HUGE, "perPage": "false"},
+        too_far = [{"page": HUGE}, {"page": HUGE, "perPage": "false"}, {"page": str(10**15)},
                    {"page": str(MAX_OFFSET // 1000 + 1), "perPage": "1000"},
                    {"page": str(10**30), "perPage": "0"}]
         for route in routes:
@@ -335,9 +335,10 @@ def test_a_page_past_any_list_is_a_400_on_every_paged_route(
             ok = alice.call("GET", route, query={"resourceId": "alice", "page": "3",
                                                  "perPage": "1000"})
             assert ok.status == 200, (route, ok.body)
-        window = json.dumps([{"id": "m", "withPreviousMessages": int(HUGE)}])
-        reply = alice.messages("t-alice", include=window)
-        assert reply.status == 400 and "with_previous" in reply.body["error"]
+        for size, named in ((10**15, "with_previous"), (int(HUGE), "include")):
+            window = json.dumps([{"id": "m", "withPreviousMessages": size}])
+            reply = alice.messages("t-alice", include=window)
+            assert reply.status == 400 and named in reply.body["error"], reply.body
 
 
 # --- item 12: one verdict for big documents, whatever the route ----------------------------

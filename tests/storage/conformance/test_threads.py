@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from tests.storage.conformance.helpers import (
     conversation,
     domain,
     ids,
+    make_message,
     make_thread,
     new_thread,
     uid,
@@ -39,6 +41,56 @@ def test_save_thread_replaces_an_existing_one(memory: Any) -> None:
     replacement = make_thread(thread.resource_id, thread_id=thread.id, title="new", created=5)
     memory.save_thread(replacement)
     assert memory.get_thread(thread.id) == replacement
+
+
+def test_save_thread_if_absent_creates_a_new_one(memory: Any) -> None:
+    thread = make_thread(title="fresh", metadata={"k": 1})
+    assert memory.save_thread(thread, if_absent=True) == thread
+    assert memory.get_thread(thread.id) == thread
+
+
+def test_save_thread_if_absent_refuses_an_existing_id_and_writes_nothing(memory: Any) -> None:
+    # Given a thread with messages
+    thread = new_thread(memory, title="kept", metadata={"a": 1})
+    memory.save_messages([make_message(thread.id, "hi")])
+    before = memory.get_thread(thread.id)
+    # When a create with the same id arrives, for another resource
+    intruder = make_thread(thread_id=thread.id, title="taken over", metadata={"b": 2})
+    with pytest.raises(storage.ConflictError):
+        memory.save_thread(intruder, if_absent=True)
+    # Then the thread, its owner and its messages are as they were
+    assert memory.get_thread(thread.id) == before
+    assert memory.list_threads(resource_id=intruder.resource_id).total == 0
+    assert memory.list_threads(resource_id=thread.resource_id).total == 1
+    assert len(memory.list_messages(thread.id).items) == 1
+
+
+def test_racing_creates_of_one_id_exactly_one_wins(memory: Any) -> None:
+    thread_id, workers = uid("thread"), 8
+    barrier = threading.Barrier(workers)
+    won: list[str] = []
+    lost: list[str] = []
+    errors: list[BaseException] = []
+
+    def create(worker: int) -> None:
+        resource = f"res-{worker}"
+        barrier.wait()
+        try:
+            memory.save_thread(make_thread(resource, thread_id=thread_id), if_absent=True)
+            won.append(resource)
+        except storage.ConflictError:
+            lost.append(resource)
+        except BaseException as exc:  # collected: any other error fails the test
+            errors.append(exc)
+
+    runners = [threading.Thread(target=create, args=(w,)) for w in range(workers)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    assert errors == []
+    assert len(won) == 1 and len(lost) == workers - 1
+    assert memory.get_thread(thread_id).resource_id == won[0]
 
 
 def test_list_threads_by_resource(memory: Any) -> None:
