@@ -146,6 +146,7 @@ def test_each_function_receives_the_environment_it_reads(synth: Synth, handler: 
 
 
 @pytest.mark.node
+@pytest.mark.early  # its own CDK app (~1 GB): before this process's synths grow jsii's heap
 def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path: Path) -> None:
     # `make synth`: the CLI pinned in package.json runs cdk.json's app (python -m infra.app)
     # and reads its output.
