@@ -375,13 +375,7 @@ class MessageOps:
         v.check_id(thread_id, "thread id")
         if resource_id is not None:
             v.check_id(resource_id, "resource id")
-        wanted = list(include)
-        for inc in wanted:
-            if not isinstance(inc, Include):
-                raise ValidationError(f"expected an Include, got {type(inc).__name__}")
-            v.check_id(inc.id, "included message id")
-            v.check_non_negative(inc.with_previous, "with_previous")
-            v.check_non_negative(inc.with_next, "with_next")
+        wanted = v.check_includes(include)
         low = check_time(start, "start")
         high = check_time(end, "end")
         v.check_paging(page, per_page)
@@ -398,7 +392,7 @@ class MessageOps:
             chosen, total = self._newest_or_oldest(thread_id, page, per_page, forward)
         by_id = {m.id: m for m in chosen}
         for inc in wanted:
-            for m in self._window(inc):
+            for m in self._window(inc, resource_id):
                 by_id.setdefault(m.id, m)
         items = sorted(by_id.values(), key=lambda m: (m.created_at, m.id), reverse=not forward)
         return page_of(items, total=total, page=page, per_page=per_page)
@@ -462,8 +456,12 @@ class MessageOps:
             out.append(self._record(item))
         return out
 
-    def _window(self, inc: Include) -> list[Message]:
-        """An included message and its neighbours in its own thread (ascending)."""
+    def _window(self, inc: Include, resource_id: str | None) -> list[Message]:
+        """An included message and its neighbours in its own thread (ascending).
+
+        With ``resource_id``, messages of other resources are left out (before their
+        offloaded content is read): an include never crosses resources.
+        """
         where = self._locate([inc.id]).get(inc.id)
         if where is None:
             return []
@@ -477,6 +475,10 @@ class MessageOps:
             ScanIndexForward=False,
             ConsistentRead=True,
         )
+        if resource_id is not None and not any(
+            get_s(i, "sk") == sk and get_s(i, "resource_id") == resource_id for i in before
+        ):
+            return []  # the included message itself is another resource's (or just gone)
         after = self.dynamo.query_items(
             self.table,
             limit=inc.with_next + 1 if inc.with_next else 0,
@@ -485,6 +487,8 @@ class MessageOps:
             ConsistentRead=True,
         )
         rows = list(reversed(before)) + [i for i in after if get_s(i, "sk") != sk]
+        if resource_id is not None:
+            rows = [i for i in rows if get_s(i, "resource_id") == resource_id]
         return [self._record(i) for i in rows]
 
     def _locate(self, message_ids: Sequence[str]) -> dict[str, Location]:

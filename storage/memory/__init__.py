@@ -44,9 +44,14 @@ class InMemoryStore(PruneMixin):
         return "InMemoryStore()"
 
 
+OPTIONS: tuple[str, ...] = ()
+
+
 def open_url(parsed: SplitResult) -> InMemoryStore:
-    """``memory://``: a new, empty store (the URL's host and path are ignored)."""
-    del parsed
+    """``memory://``: a new, empty store (the URL's host and path are ignored; no options)."""
+    from storage.urls import url_options
+
+    url_options(parsed, OPTIONS)
     return InMemoryStore()
 
 

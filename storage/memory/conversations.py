@@ -230,14 +230,7 @@ class InMemoryMemoryStore(ThreadPruning):
         v.check_id(thread_id, "thread id")
         if resource_id is not None:
             v.check_id(resource_id, "resource id")
-        # A lone Include is accepted as a list of one (as the SQL backends do).
-        wanted = [include] if isinstance(include, Include) else list(include)
-        for item in wanted:
-            if not isinstance(item, Include):
-                raise ValidationError(f"expected an Include, got {type(item).__name__}")
-            v.check_id(item.id, "included message id")
-            v.check_non_negative(item.with_previous, "with_previous")
-            v.check_non_negative(item.with_next, "with_next")
+        wanted = v.check_includes(include)
         low = check_time(start, "start")
         high = check_time(end, "end")
         v.check_paging(page, per_page)
@@ -259,7 +252,7 @@ class InMemoryMemoryStore(ThreadPruning):
                 own.reverse()
             chosen = {m.id: m for m in page_slice(own, page, per_page)}
             for item in wanted:
-                for m in self._context_window(item):
+                for m in self._context_window(item, resource_id):
                     chosen.setdefault(m.id, m)
             items = sorted(
                 chosen.values(), key=lambda m: (m.created_at, m.id), reverse=direction == "desc"
@@ -365,14 +358,19 @@ class InMemoryMemoryStore(ThreadPruning):
             key=lambda m: (m.created_at, m.id),
         )
 
-    def _context_window(self, item: Include) -> list[Message]:
-        """The included message and its neighbours in its own thread."""
+    def _context_window(self, item: Include, resource_id: str | None) -> list[Message]:
+        """The included message and its neighbours in its own thread.
+
+        With ``resource_id``: nothing when the included message is another resource's,
+        and only that resource's messages of the window.
+        """
         target = self._messages.get(item.id)
-        if target is None:
+        if target is None or resource_id not in (None, target.resource_id):
             return []
         ordered = self._sorted_thread(target.thread_id)
         index = next(i for i, m in enumerate(ordered) if m.id == item.id)
-        return ordered[max(0, index - item.with_previous) : index + item.with_next + 1]
+        window = ordered[max(0, index - item.with_previous) : index + item.with_next + 1]
+        return [m for m in window if resource_id in (None, m.resource_id)]
 
     def _bump(self, thread_ids: set[str]) -> None:
         """Set ``updated_at`` of these threads (those still existing) to now."""

@@ -338,13 +338,18 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
                 "inc AS (SELECT x.id, x.prev, x.next FROM jsonb_to_recordset("
                 "CAST(:include AS jsonb)) AS x(id text, prev int, next int))",
                 "tgt AS (SELECT inc.id, inc.prev, inc.next, m.thread_id FROM inc "
-                "JOIN mastra_messages m ON m.id = inc.id)",
-                "ranked AS (SELECT m.id, m.thread_id, row_number() OVER "
+                "JOIN mastra_messages m ON m.id = inc.id"
+                + (' WHERE m."resourceId" = :resource_id' if resource_id is not None else "")
+                + ")",
+                'ranked AS (SELECT m.id, m.thread_id, m."resourceId", row_number() OVER '
                 '(PARTITION BY m.thread_id ORDER BY m."createdAt", m.id) AS rn '
                 "FROM mastra_messages m WHERE m.thread_id IN (SELECT thread_id FROM tgt))",
                 "ctx AS (SELECT r.id FROM tgt JOIN ranked t ON t.id = tgt.id "
                 "JOIN ranked r ON r.thread_id = t.thread_id "
-                "AND r.rn BETWEEN t.rn - tgt.prev AND t.rn + tgt.next)",
+                "AND r.rn BETWEEN t.rn - tgt.prev AND t.rn + tgt.next"
+                # A resource bounds the windows too: never another resource's messages.
+                + (' WHERE r."resourceId" = :resource_id' if resource_id is not None else "")
+                + ")",
             ]
             ids = "SELECT id FROM p UNION SELECT id FROM ctx"
         ctes.append(f"ids AS ({ids})")

@@ -293,14 +293,7 @@ class SQLiteMemoryStore(ThreadPruning):
         v.check_id(thread_id, "thread id")
         if resource_id is not None:
             v.check_id(resource_id, "resource id")
-        if isinstance(include, Include):
-            include = [include]
-        for item in include:
-            if not isinstance(item, Include):
-                raise ValidationError("include must hold Include(id, with_previous, with_next)")
-            v.check_id(item.id, "include id")
-            v.check_non_negative(item.with_previous, "with_previous")
-            v.check_non_negative(item.with_next, "with_next")
+        include = v.check_includes(include)
         v.check_paging(page, per_page)
         v.check_direction(direction)
         where = ["thread_id = ?"]
@@ -329,7 +322,7 @@ class SQLiteMemoryStore(ThreadPruning):
                 for row in rows:
                     found[row[0]] = _rows.message_from_row(row)
             for item in include:
-                for message in self._context_window(conn, item):
+                for message in self._context_window(conn, item, resource_id):
                     found.setdefault(message.id, message)
         items = sorted(found.values(), key=lambda m: (m.created_at, m.id), reverse=order == "DESC")
         return page_of(items, total=total, page=page, per_page=per_page)
@@ -512,14 +505,22 @@ class SQLiteMemoryStore(ThreadPruning):
         return found
 
     @staticmethod
-    def _context_window(conn: sqlite3.Connection, item: Include) -> list[Message]:
-        """The included message and its neighbours in its own thread, by (createdAt, id)."""
+    def _context_window(
+        conn: sqlite3.Connection, item: Include, resource_id: str | None
+    ) -> list[Message]:
+        """The included message and its neighbours in its own thread, by (createdAt, id).
+
+        With ``resource_id``: nothing when the included message is another resource's,
+        and only that resource's messages of the window.
+        """
         row = conn.execute(
             f"SELECT {_rows.MESSAGE_COLUMNS} FROM {MESSAGES} WHERE id = ?", (item.id,)
         ).fetchone()
         if row is None:
             return []
         target = _rows.message_from_row(row)
+        if resource_id not in (None, target.resource_id):
+            return []
         window = [target]
         key = (target.thread_id, row[5], row[5], target.id)
         if item.with_previous:
@@ -542,7 +543,7 @@ class SQLiteMemoryStore(ThreadPruning):
                     (*key, item.with_next),
                 )
             ]
-        return window
+        return [m for m in window if resource_id in (None, m.resource_id)]
 
     @staticmethod
     def _bump(conn: sqlite3.Connection, thread_ids: set[str]) -> None:
