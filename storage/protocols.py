@@ -458,3 +458,27 @@ class VectorAware(Protocol):
         vector store is told after the memory write commits.
         """
         ...
+
+
+@runtime_checkable
+class Prunable(Protocol):
+    """A domain that deletes its own expired records, a bounded batch at a time.
+
+    ``store.prune()`` (:mod:`storage.lifecycle.prune`) calls it until a batch deletes
+    nothing; the ``memory`` domain ages threads out, ``workflows`` runs,
+    ``observability`` spans and ``scores`` scores.
+    """
+
+    def prune_batch(self, before: datetime, *, limit: int) -> Mapping[str, int]:
+        """Delete up to ``limit`` of the oldest records older than ``before``, atomically.
+
+        A thread goes whole (messages, vectors, attachments, offloaded objects) through
+        the cascade ``delete_thread`` uses, or not at all; a record younger than
+        ``before`` when the batch commits is never deleted. Work a crash left undone
+        (blobs of threads already deleted) is finished first.
+
+        Returns:
+            Counts by domain (``threads`` and ``messages``, ``runs``, ``spans`` or
+            ``scores``); the domain's own count is 0 once nothing is left to delete.
+        """
+        ...

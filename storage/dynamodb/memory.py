@@ -25,6 +25,13 @@ from storage.dynamodb.driver import TransactionCanceled, update
 from storage.dynamodb.messages import MessageOps, thread_key
 from storage.dynamodb.offload import Offloader
 from storage.dynamodb.resources import ResourceOps
+from storage.dynamodb.retention import (
+    RetentionAware,
+    ThreadExpiry,
+    ThreadPruning,
+    pending_blobs_key,
+    pending_blobs_put,
+)
 from storage.dynamodb.schema import ALL, CRT, RES, UPD
 from storage.errors import ConflictError, NotFoundError, ValidationError
 from storage.keys import offload_prefix, thread_attachment_prefix
@@ -83,6 +90,7 @@ def _thread_item(thread: Thread) -> Item:
         "created_at": ms(thread.created_at),
         "updated_at": ms(thread.updated_at),
         "message_count": codec.n(10**12),  # the widest count it could hold
+        "expires_at": codec.n(10**10),  # a TTL, when a retention stamps one
         RES: s(thread.resource_id),
         UPD: s(sort_key(thread.updated_at, thread.id)),
         CRT: s(sort_key(thread.created_at, thread.id)),
@@ -107,7 +115,9 @@ def _counter_update(table: str, resource_id: str, delta: int) -> dict[str, Any]:
     )
 
 
-class DynamoDBMemoryStore(MessageOps, ResourceOps, DynamoDBDomain):
+class DynamoDBMemoryStore(
+    ThreadPruning, ThreadExpiry, RetentionAware, MessageOps, ResourceOps, DynamoDBDomain
+):
     """Threads, messages and resources on DynamoDB (see :class:`~storage.protocols.MemoryStore`)."""
 
     @property
@@ -229,6 +239,8 @@ class DynamoDBMemoryStore(MessageOps, ResourceOps, DynamoDBDomain):
             ":zero": codec.n(0),
             ":one": codec.n(1),
         }
+        expiry, unexpire, values_exp = self.expiry_update("threads", thread.updated_at)
+        values.update(values_exp)
         sets = [
             "id = :id",
             "resource_id = :rid",
@@ -244,7 +256,8 @@ class DynamoDBMemoryStore(MessageOps, ResourceOps, DynamoDBDomain):
         doc_sets, removes, doc_names, doc_values = self.thread_docs.assignments(item, size)
         names.update(doc_names)
         values.update(doc_values)
-        expression = "SET " + ", ".join([*sets, *doc_sets])
+        expression = "SET " + ", ".join([*sets, *doc_sets]) + expiry
+        removes = [*removes, *(["expires_at"] if unexpire else [])]
         if removes:
             expression += " REMOVE " + ", ".join(removes)
         return names, values, expression
@@ -276,7 +289,10 @@ class DynamoDBMemoryStore(MessageOps, ResourceOps, DynamoDBDomain):
             what=f"thread {thread_id!r}",
             text=title,
             patch=patch,
-            extra={"updated_at": ms(now), UPD: s(sort_key(now, thread_id))},
+            extra={
+                "updated_at": ms(now), UPD: s(sort_key(now, thread_id)),
+                **self.expiry("threads", now),
+            },
             missing=lambda: NotFoundError(f"thread {thread_id!r} does not exist"),
         )
         thread = self._thread(item)
@@ -292,39 +308,96 @@ class DynamoDBMemoryStore(MessageOps, ResourceOps, DynamoDBDomain):
         the delete fails instead of writing into a deleted thread.
         """
         v.check_id(thread_id, "thread id")
-        items = self.dynamo.query_items(
-            self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": s(f"THREAD#{thread_id}")},
-            ProjectionExpression="sk, resource_id, content_ref, title_ref, metadata_ref",
-            ConsistentRead=True,
-        )
+        self._delete_thread(thread_id)
+
+    def _delete_thread(self, thread_id: str, *, idle_before_ms: int | None = None) -> int | None:
+        """The thread cascade (``delete_thread``, and ``prune`` with ``idle_before_ms``).
+
+        For ``prune``, the first transaction also records the thread's blobs as pending
+        (``retention.pending_blobs_put``), so a failure before they are deleted is
+        finished by the next prune; the record goes once they are.
+
+        Returns:
+            How many messages went, or ``None`` when the thread is missing (or, with
+            ``idle_before_ms``, was written at or after it: a turn revived it).
+        """
+        items = self._thread_partition(thread_id)
         thread_item = next((i for i in items if get_s(i, "sk") == "THREAD"), None)
         if thread_item is None:
-            return
+            return None
         resource_id = get_s(thread_item, "resource_id") or ""
         messages = [i for i in items if (get_s(i, "sk") or "").startswith("MSG#")]
+        delete: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": thread_key(thread_id),
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        if idle_before_ms is not None:
+            delete["ConditionExpression"] += " AND updated_at < :idle"
+            delete["ExpressionAttributeValues"] = {":idle": codec.n(idle_before_ms)}
         actions: list[dict[str, Any]] = [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": thread_key(thread_id),
-                    "ConditionExpression": "attribute_exists(pk)",
-                }
-            },
+            {"Delete": delete},
             _counter_update(self.table, resource_id, -1),
         ]
+        pending = idle_before_ms is not None and self.blobs is not None
+        if pending:
+            actions.append(pending_blobs_put(self.table, resource_id, thread_id))
         for item in messages:
             actions += self._delete_message_actions(thread_id, get_s(item, "sk") or "")
         try:
             self._transact_in_chunks(actions)
         except TransactionCanceled as exc:
             if exc.reasons[:1] == ["ConditionalCheckFailed"]:
-                return  # deleted concurrently
+                return None  # deleted concurrently, or written to since
             raise
+        self._thread_blobs_deleted(
+            resource_id, thread_id, offloaded=any(Offloader.refs(i) for i in items)
+        )
+        if pending:
+            self.dynamo.call("DeleteItem", TableName=self.table, Key=pending_blobs_key(thread_id))
+        return len(messages)
+
+    def _thread_partition(self, thread_id: str) -> list[Item]:
+        """Every item of a thread's partition (keys and what the cascade needs)."""
+        return self.dynamo.query_items(
+            self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": s(f"THREAD#{thread_id}")},
+            ProjectionExpression=(
+                "sk, resource_id, content_ref, title_ref, metadata_ref, created_at"
+            ),
+            ConsistentRead=True,
+        )
+
+    def _delete_thread_items(
+        self, thread_id: str, *, written_until: int | None = None
+    ) -> tuple[int, list[str]]:
+        """Delete a thread's messages and locators (its item is gone: the expiry cascade).
+
+        Args:
+            written_until: only messages created at or before this epoch ms (a thread
+                recreated under the id keeps its new ones).
+
+        Returns:
+            How many messages went, and the blobs their offloaded contents were in.
+        """
+        messages = [
+            i for i in self._thread_partition(thread_id)
+            if (get_s(i, "sk") or "").startswith("MSG#")
+            and (written_until is None or get_n(i, "created_at") <= written_until)
+        ]
+        actions: list[dict[str, Any]] = []
+        for item in messages:
+            actions += self._delete_message_actions(thread_id, get_s(item, "sk") or "")
+        self._transact_in_chunks(actions)
+        return len(messages), [ref for item in messages for ref in Offloader.refs(item)]
+
+    def _thread_blobs_deleted(self, resource_id: str, thread_id: str, *, offloaded: bool) -> None:
+        """After a thread's items: its attachments, offloaded objects (if any) and the
+        vectors of its messages kept in another store."""
         if self.blobs is not None:
             self.blobs.delete_prefix(thread_attachment_prefix(resource_id, thread_id))
-            if any(Offloader.refs(i) for i in items):
+            if offloaded:
                 self.blobs.delete_prefix(offload_prefix("memory", thread_id))
         if self._foreign_vectors is not None:
             self._foreign_vectors.thread_deleted(thread_id)

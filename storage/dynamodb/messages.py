@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -77,6 +77,8 @@ class MessageOps:
     dynamo: Dynamo
     table: str
     offloader: Offloader
+    # From RetentionAware: the thread's TTL update (storage.dynamodb.retention).
+    expiry_update: Callable[[str, datetime], tuple[str, str, dict[str, Any]]]
 
     # --- writes -------------------------------------------------------------------
 
@@ -231,16 +233,19 @@ class MessageOps:
         return actions, deltas
 
     def _bump(self, thread_id: str, delta: int, now: datetime) -> dict[str, Any]:
+        # The thread's TTL moves with its updated_at, in the update the turn makes anyway.
+        expiry, unexpire, values = self.expiry_update("threads", now)
         return update(
             self.table,
             thread_key(thread_id),
-            "SET updated_at = :ua, #upd = :upd ADD message_count :d",
+            f"SET updated_at = :ua, #upd = :upd{expiry} ADD message_count :d{unexpire}",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#upd": UPD},
             ExpressionAttributeValues={
                 ":ua": ms(now),
                 ":upd": s(sort_key(now, thread_id)),
                 ":d": codec.n(delta),
+                **values,
             },
         )
 

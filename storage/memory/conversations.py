@@ -16,6 +16,7 @@ from storage import validation as v
 from storage.errors import ConflictError, MessageIdConflictError, NotFoundError, ValidationError
 from storage.keys import thread_attachment_prefix
 from storage.memory._common import check_time, clone, page_slice, within
+from storage.memory.retention import ThreadPruning
 from storage.protocols import BlobStore, Direction, OrderBy, VectorStore
 from storage.records import (
     Include,
@@ -41,7 +42,7 @@ def _check_text_or_none(value: object, what: str) -> None:
 
 
 
-class InMemoryMemoryStore:
+class InMemoryMemoryStore(ThreadPruning):
     """Threads, messages and resources in process memory (see ``MemoryStore``)."""
 
     def __init__(
@@ -52,6 +53,7 @@ class InMemoryMemoryStore:
         self._threads: dict[str, Thread] = {}
         self._messages: dict[str, Message] = {}
         self._resources: dict[str, Resource] = {}
+        self._pending_blob_prefixes: set[str] = set()
         self._vectors = ForeignVectors()
 
     def attach_blobs(self, blobs: BlobStore | None) -> None:
@@ -118,14 +120,28 @@ class InMemoryMemoryStore:
         """Delete the thread, its messages and its attachments."""
         v.check_id(thread_id, "thread id")
         with self._lock:
-            thread = self._threads.pop(thread_id, None)
-            if thread is None:
-                return
-            for message_id in [m.id for m in self._messages.values() if m.thread_id == thread_id]:
-                del self._messages[message_id]
-            self._vectors.thread_deleted(thread_id)
-            if self._blobs is not None:
-                self._blobs.delete_prefix(thread_attachment_prefix(thread.resource_id, thread_id))
+            self._delete_thread_locked(thread_id)
+
+    def _delete_thread_locked(self, thread_id: str) -> int | None:
+        """The thread cascade ``delete_thread`` and ``prune`` share (the lock is held).
+
+        Returns:
+            How many messages went, or ``None`` when there is no thread.
+        """
+        thread = self._threads.pop(thread_id, None)
+        if thread is None:
+            return None
+        doomed = [m.id for m in self._messages.values() if m.thread_id == thread_id]
+        for message_id in doomed:
+            del self._messages[message_id]
+        self._vectors.thread_deleted(thread_id)
+        if self._blobs is not None:
+            # Noted first: a blob store failing here leaves the prefix for the next prune.
+            prefix = thread_attachment_prefix(thread.resource_id, thread_id)
+            self._pending_blob_prefixes.add(prefix)
+            self._blobs.delete_prefix(prefix)
+            self._pending_blob_prefixes.discard(prefix)
+        return len(doomed)
 
     def list_threads(
         self,
