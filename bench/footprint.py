@@ -87,7 +87,7 @@ def _command(pid: int) -> str:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return "?"
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:160] or "?"
+    return " ".join(raw.decode(errors="replace").replace("\0", " ").split())[:160] or "?"
 
 
 def tree(root: int) -> list[int]:

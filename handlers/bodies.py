@@ -80,6 +80,13 @@ class GenerateBody(_Body):
         return arg
 
     @property
+    def resource_given(self) -> str | None:
+        """The resource the call names (``memory.resource``, else ``resourceId``)."""
+        if self.memory is not None and self.memory.resource is not None:
+            return self.memory.resource
+        return self.resource_id
+
+    @property
     def thread_id_given(self) -> str | None:
         """The thread id the call names, however it was given."""
         thread: Any = self.memory.thread if self.memory is not None else None

@@ -12,12 +12,16 @@ grants on the local store.
 
 Storage is ``storage.from_env()`` (the embedded default: ``.stowage/`` under the
 project root) and the model ``local/echo`` unless ``STOWAGE_MODEL`` names another.
-``STOWAGE_HOST`` / ``STOWAGE_PORT`` move the server.
+``STOWAGE_HOST`` / ``STOWAGE_PORT`` move the server. With a retention
+(``STOWAGE_RETENTION``), the server prunes at start and then every
+``STOWAGE_PRUNE_INTERVAL`` seconds (default 3600; ``0`` turns it off), in a thread,
+as the deployed stack's schedule does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.parser
 import email.policy
 import logging
@@ -39,9 +43,11 @@ from handlers.cors import CORSMiddleware
 from handlers.events import LocalContext, rest_event
 from handlers.stream import stream_agent
 from handlers.uploads import verify_local_upload
+from storage.lifecycle.retention import Retention
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PRUNE_INTERVAL_S = 3600.0
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4111
 # Powertools' resolver keeps the current event on a class attribute, and a Lambda
@@ -191,13 +197,57 @@ def _form(raw: bytes, content_type: str) -> dict[str, bytes]:
     return fields
 
 
+def prune_interval(env: dict[str, str] | None = None) -> float:
+    """``STOWAGE_PRUNE_INTERVAL``: seconds between prunes (``0``: never).
+
+    Raises:
+        ValueError: not a number, or negative.
+    """
+    raw = (os.environ if env is None else env).get("STOWAGE_PRUNE_INTERVAL", "").strip()
+    try:
+        seconds = float(raw) if raw else DEFAULT_PRUNE_INTERVAL_S
+    except ValueError:
+        raise ValueError(f"STOWAGE_PRUNE_INTERVAL must be seconds, got {raw!r}") from None
+    if seconds < 0 or seconds != seconds:
+        raise ValueError(f"STOWAGE_PRUNE_INTERVAL must be 0 or more seconds, got {raw!r}")
+    return seconds
+
+
+async def prune_periodically(store: Any, interval: float) -> None:
+    """Prune ``store`` now and every ``interval`` seconds until cancelled."""
+    while True:
+        try:
+            receipt = await asyncio.to_thread(store.prune)
+            if any(receipt.counts.values()):
+                log.info("prune: %s", " ".join(f"{k}={v}" for k, v in receipt.counts.items()))
+        except Exception:  # a failed prune is retried next time; the server serves on
+            log.exception("prune failed")
+        await asyncio.sleep(interval)
+
+
+def _start_pruning() -> asyncio.Task[None] | None:
+    store = get_app().storage
+    interval = prune_interval()
+    if store is None or not getattr(store, "retention", None) or interval == 0:
+        return None  # no retention configured: nothing ever expires
+    log.info("prune: every %ss with retention %s", interval, store.retention)
+    return asyncio.create_task(prune_periodically(store, interval))
+
+
 @asynccontextmanager
 async def _lifespan(_: Starlette) -> AsyncIterator[None]:
     # Refuse bad settings before serving (uvicorn stops, naming the setting), then
     # build the App before the first request: storage setup, agents import.
     settings()
     await asyncio.to_thread(get_app)
-    yield
+    pruning = _start_pruning()
+    try:
+        yield
+    finally:
+        if pruning is not None:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -229,6 +279,8 @@ def main() -> None:
 
     try:
         Settings.from_env()
+        Retention.from_env(os.environ)  # the store reads it later; refuse it now
+        prune_interval()
         host = os.environ.get("STOWAGE_HOST", DEFAULT_HOST)
         port = _port(os.environ.get("STOWAGE_PORT", str(DEFAULT_PORT)))
     except ValueError as exc:

@@ -1,8 +1,10 @@
 """Records as Mastra's server renders them: camelCase JSON, ISO timestamps, list envelopes.
 
 Stored messages hold blob URIs (``s3://``, ``file://``, ``memory://blobs/``), never
-download URLs; :func:`message_json` renders each as a short-lived URL with the
-store's ``url_for`` so a browser can fetch the attachment.
+download URLs; :func:`message_json` renders each as a short-lived URL with
+:class:`AttachmentLinks`, and only when the blob store's own parser
+(``BlobStore.key_of``) puts it under the message's resource's attachments: no
+spelling of another tenant's URI ever comes back signed.
 
 A message's text is sent once: format-2 content keeps it in its ``text`` parts, and
 ``content.content`` (Mastra's optional plain-text copy) is left out when it only
@@ -17,15 +19,45 @@ from typing import Any
 
 from handlers.errors import HTTPError
 from handlers.sizes import PAGE_OVERHEAD, fitting, slice_within
+from storage.blob_uris import attachment_key_of
 from storage.errors import StorageError
 from storage.records import Message, Page, Resource, Score, Span, Thread, WorkflowRun
 from storage.timeutil import to_iso
 
 log = logging.getLogger(__name__)
 
-BLOB_SCHEMES = ("s3://", "file://", "memory://blobs/")
+UrlFor = Callable[[str], "str | None"]
+"""A blob URI -> its download URL, or ``None`` to leave the value as it is."""
 
-UrlFor = Callable[[str], str]
+
+class AttachmentLinks:
+    """Download URLs for the attachments of stored messages.
+
+    Args:
+        blobs: the blob store the messages' attachments live in.
+        expires_in: lifetime of each URL, seconds.
+    """
+
+    def __init__(self, blobs: Any, expires_in: int) -> None:
+        self.blobs = blobs
+        self.expires_in = expires_in
+
+    def for_resource(self, resource_id: str | None) -> UrlFor:
+        """A renderer that signs only ``resource_id``'s attachments (nothing for ``None``)."""
+
+        def render(uri: str) -> str | None:
+            if resource_id is None:
+                return None
+            try:
+                attachment_key_of(self.blobs, uri, resource_id)
+                url: str = self.blobs.url_for(uri, expires_in=self.expires_in)
+            except StorageError:
+                # Not this store's, not this resource's, or deleted: no link, and no hint why.
+                log.info("shapes: no download URL for a blob reference")
+                return None
+            return url
+
+        return render
 
 
 def thread_json(thread: Thread) -> dict[str, Any]:
@@ -40,9 +72,11 @@ def thread_json(thread: Thread) -> dict[str, Any]:
     }
 
 
-def message_json(message: Message, url_for: UrlFor | None = None) -> dict[str, Any]:
-    """A message in Mastra's DB shape, blob URIs rendered as download URLs."""
-    content = render_blob_urls(message.content, url_for) if url_for else message.content
+def message_json(message: Message, links: AttachmentLinks | None = None) -> dict[str, Any]:
+    """A message in Mastra's DB shape, its own attachments rendered as download URLs."""
+    content = message.content
+    if links is not None:
+        content = render_blob_urls(content, links.for_resource(message.resource_id))
     content = without_repeated_text(content)
     return {
         "id": message.id,
@@ -74,7 +108,11 @@ def without_repeated_text(content: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_blob_urls(content: dict[str, Any], url_for: UrlFor) -> dict[str, Any]:
-    """A copy of format-2 content whose attachment and file-part URIs are download URLs."""
+    """A copy of format-2 content whose attachment and file-part URIs are download URLs.
+
+    A value ``url_for`` gives no URL for (inline data, a public URL, a blob that is
+    not the resource's) is left as it is.
+    """
     out = dict(content)
     attachments = content.get("experimental_attachments")
     if isinstance(attachments, list):
@@ -94,14 +132,10 @@ def render_blob_urls(content: dict[str, Any], url_for: UrlFor) -> dict[str, Any]
 
 
 def _render(value: Any, url_for: UrlFor) -> Any:
-    if not isinstance(value, str) or not value.startswith(BLOB_SCHEMES):
+    if not isinstance(value, str) or "://" not in value or value.startswith("data:"):
         return value
-    try:
-        return url_for(value)
-    except StorageError:
-        # A URI of another store (or a deleted blob): leave it for the caller to see.
-        log.info("shapes: no download URL for a blob uri scheme=%s", value.split(":", 1)[0])
-        return value
+    url = url_for(value)
+    return value if url is None else url
 
 
 def resource_json(resource: Resource) -> dict[str, Any]:
@@ -232,7 +266,7 @@ def _oversize(key: str, rendered: list[dict[str, Any]], kept: int, room: int) ->
 
 
 __all__ = [
-    "BLOB_SCHEMES",
+    "AttachmentLinks",
     "message_json",
     "page_json",
     "render_blob_urls",

@@ -31,6 +31,8 @@ CONTEXT_KEYS = (
     "auth",
     "models",
     "spanRetentionDays",
+    "retention",
+    "pruneIntervalHours",
     "removalPolicy",
     "tablePrefix",
     "agentsModule",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 from infra.constants import (
@@ -25,6 +26,8 @@ from infra.constants import (
     REGIONS,
     WEB_ADAPTER,
 )
+from storage.errors import ValidationError
+from storage.lifecycle.retention import STORAGE_DOMAIN, Retention
 
 AuthMode = Literal["iam", "cognito"]
 RemovalMode = Literal["destroy", "retain"]
@@ -78,6 +81,12 @@ class StowageConfig:
         throttle_rate: steady-state requests per second the API stage accepts.
         throttle_burst: burst of requests the API stage accepts.
         alarm_email: subscribed to the alarm topic when given.
+        retention: the maximum age per domain (context ``retention``: an object
+            ``{"threads": "90d", ...}`` or ``threads=90d,...``); ``spans`` defaults to
+            ``spanRetentionDays``. Functions get it as ``STOWAGE_RETENTION``.
+        prune_interval_hours: how often the scheduled prune runs on the PostgreSQL
+            domains with an age (``pruneIntervalHours``; each run may wake a paused
+            Aurora cluster, hence daily by default).
         vector_dimensions: semantic recall on, with vectors of this size (the memory
             table's vector index and the embedder agree on it); ``None``: off.
         embedder: the embedder semantic recall uses (``bedrock/<model-id>``); Titan
@@ -102,6 +111,8 @@ class StowageConfig:
     throttle_rate: int = 50
     throttle_burst: int = 100
     alarm_email: str | None = None
+    retention: Retention = field(default_factory=Retention)
+    prune_interval_hours: int = 24
     vector_dimensions: int | None = None
     embedder: str | None = None
     dynamodb_domains: tuple[str, ...] = field(init=False)
@@ -161,6 +172,8 @@ class StowageConfig:
             self.alarm_email is None or bool(_EMAIL.match(self.alarm_email)),
             f"alarmEmail {self.alarm_email!r} is not an email address",
         )
+        _check(isinstance(self.retention, Retention), "retention must be a Retention")
+        _check(1 <= self.prune_interval_hours <= 24 * 7, "pruneIntervalHours must be 1..168")
         self._check_semantic_recall()
         if self.postgres and not self.postgres_domains:
             object.__setattr__(self, "postgres_domains", DOMAINS)
@@ -168,6 +181,25 @@ class StowageConfig:
             self, "dynamodb_domains", tuple(d for d in DOMAINS if d not in self.postgres_domains)
         )
 
+    def _aged_domains(self) -> tuple[str, ...]:
+        """Storage domains whose records have a maximum age."""
+        return tuple(STORAGE_DOMAIN[key] for key in self.retention.ages())
+
+    @property
+    def ttl_domains(self) -> tuple[str, ...]:
+        """DynamoDB tables whose TTL must be on (observability always: spans expire)."""
+        aged = set(self._aged_domains()) | {"observability"}
+        return tuple(d for d in self.dynamodb_domains if d in aged)
+
+    @property
+    def expiry_consumer(self) -> bool:
+        """Threads expire by TTL on DynamoDB, so their expiry must cascade (a stream)."""
+        return self.retention.threads is not None and "memory" in self.dynamodb_domains
+
+    @property
+    def pruned_domains(self) -> tuple[str, ...]:
+        """PostgreSQL domains with an age: the scheduled prune deletes there."""
+        return tuple(d for d in self.postgres_domains if d in self._aged_domains())
     def _check_semantic_recall(self) -> None:
         if self.vector_dimensions is None:
             _check(self.embedder is None, "embedder is set but vectorDimensions is not")
@@ -209,6 +241,7 @@ class StowageConfig:
         """
         stage = _text(context, "stage") or "dev"
         postgres = _flag(context, "postgres")
+        span_days = _int(context, "spanRetentionDays", 30)
         models = _names(context, "models") or (DEFAULT_MODEL,)
         return cls(
             stage=stage,
@@ -216,7 +249,7 @@ class StowageConfig:
             postgres_domains=_names(context, "postgresDomains"),
             auth=_text(context, "auth") or "iam",  # type: ignore[arg-type]
             model_ids=models,
-            span_retention_days=_int(context, "spanRetentionDays", 30),
+            span_retention_days=span_days,
             removal=_text(context, "removalPolicy"),  # type: ignore[arg-type]
             table_prefix=_text(context, "tablePrefix"),
             agents_module=_text(context, "agentsModule"),
@@ -229,6 +262,8 @@ class StowageConfig:
             throttle_rate=_int(context, "throttleRateLimit", 50),
             throttle_burst=_int(context, "throttleBurstLimit", 100),
             alarm_email=_text(context, "alarmEmail"),
+            retention=_retention(context, span_days),
+            prune_interval_hours=_int(context, "pruneIntervalHours", 24),
             vector_dimensions=_int(context, "vectorDimensions", 0) or None,
             embedder=_text(context, "embedder"),
         )
@@ -343,6 +378,27 @@ def _int(context: Mapping[str, Any], key: str, default: int) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     raise ConfigError(f"{key} must be an integer, got {value!r}")
+
+
+def _retention(context: Mapping[str, Any], span_days: int) -> Retention:
+    """``retention`` (an object, or ``threads=90d,...`` from ``-c``); spans default to
+    ``spanRetentionDays``, as they expired before retention existed."""
+    value = context.get("retention")
+    try:
+        if value is None or value == "":
+            entries: dict[str, Any] = {}
+        elif isinstance(value, str):
+            entries = dict(Retention.entries(value, source="retention"))
+        elif isinstance(value, Mapping):
+            entries = dict(value)
+        else:
+            raise ConfigError("retention must be an object like {\"threads\": \"90d\"}")
+        if "spans" not in entries:
+            _check(1 <= span_days <= 3650, "spanRetentionDays must be 1..3650")
+            entries["spans"] = timedelta(days=span_days)
+        return Retention.from_mapping(entries, source="retention")
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _names(context: Mapping[str, Any], key: str) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ API_ID = "Api"
 WORKER_ID = "Worker"
 MONITORING_ID = "Monitoring"
 SETUP_ID = "Setup"
+RETENTION_ID = "Retention"
 
 # Construct ids inside the constructs, so tests can find resources by path.
 TABLE_IDS = {domain: f"{domain.capitalize()}Table" for domain in DOMAINS}
@@ -29,6 +30,11 @@ SETUP_FUNCTION_ID = "SetupFunction"
 SETUP_RESOURCE_ID = "StorageSetup"
 DASHBOARD_ID = "Dashboard"
 ALARM_TOPIC_ID = "AlarmTopic"
+EXPIRY_FUNCTION_ID = "ExpiryFunction"
+EXPIRY_DLQ_ID = "ExpiryDlq"
+PRUNE_FUNCTION_ID = "PruneFunction"
+PRUNE_DLQ_ID = "PruneDlq"
+PRUNE_SCHEDULE_ID = "PruneSchedule"
 
 # Stack outputs (``cdk deploy`` prints them as <Stack>.<Name>).
 OUTPUT_API_URL = "ApiUrl"
@@ -69,6 +75,8 @@ STREAM_PORT = "8080"
 API_HANDLER = "handlers.api.handler"
 WORKER_HANDLER = "handlers.worker.handler"
 SETUP_HANDLER = "handlers.setup.handler"
+EXPIRY_HANDLER = "handlers.expiry.handler"
+PRUNE_HANDLER = "handlers.prune.handler"
 STREAM_HANDLER = "run.sh"
 STREAM_ROUTE = ("api", "agents", "{id}", "stream")
 # Answered without authorization (probes send no credentials).

@@ -39,6 +39,7 @@ from infra.constants import (
     OUTPUT_USER_POOL_CLIENT_ID,
     OUTPUT_USER_POOL_ID,
     POSTGRES_ID,
+    RETENTION_ID,
     SETUP_ID,
     STORAGE_ID,
     WORKER_ID,
@@ -47,6 +48,7 @@ from infra.constructs.api import ApiConstruct
 from infra.constructs.functions import grant, powertools_layer
 from infra.constructs.monitoring import MonitoringConstruct
 from infra.constructs.postgres import PostgresConstruct
+from infra.constructs.retention import RetentionConstruct
 from infra.constructs.setup import SetupConstruct
 from infra.constructs.storage import StorageConstruct
 from infra.constructs.worker import WorkerConstruct
@@ -121,6 +123,8 @@ class StowageStack(Stack):
             deletion_protection=protect,
             noncurrent_version_days=config.noncurrent_version_days,
             cors_origins=config.cors_origins,
+            ttl_domains=config.ttl_domains,
+            stream_domains=("memory",) if config.expiry_consumer else (),
             # Semantic recall searches the memory table's vector index (vectors live on
             # the message items); with memory on Aurora the vectors go to pgvector.
             vector_dimensions=(
@@ -181,19 +185,41 @@ class StowageStack(Stack):
             "stream": self.api.stream_function,
             "worker": self.worker.function,
         }
-        for function in self.functions.values():
+        self.retention = RetentionConstruct(
+            self,
+            RETENTION_ID,
+            asset=asset,
+            environment={**self._base_environment(resume_wait=None), **deployed},
+            layers=layers,
+            removal=removal,
+            retention=config.retention,
+            memory_table=self.storage.tables["memory"] if config.expiry_consumer else None,
+            prune_every=config.prune_interval_hours if config.pruned_domains else None,
+            bucket=self.storage.bucket,
+            offload_domains=config.dynamodb_domains,
+        )
+        for function in [*self.functions.values(), *self._retention_functions().values()]:
             # New code runs only once the storage it expects is set up.
             function.node.add_dependency(self.setup.resource)
         self._grant()
+        self._grant_retention()
         self.monitoring = MonitoringConstruct(
             self,
             MONITORING_ID,
-            functions=self.functions,
+            functions={**self.functions, **self._retention_functions()},
             tables=self.storage.tables,
             dlq=self.worker.dlq,
             queue=self.worker.queue,
             rest_api=self.api.rest_api,
             alarm_email=config.alarm_email,
+            dead_letters={
+                name: queue
+                for name, queue in (
+                    ("expiry", self.retention.expiry_dlq),
+                    ("prune", self.retention.prune_dlq),
+                )
+                if queue is not None
+            },
         )
         self._outputs()
         self._check_region()
@@ -225,7 +251,7 @@ class StowageStack(Stack):
         env = {
             **self.storage_urls(resume_wait=resume_wait, deployed=True),
             "STOWAGE_MODEL": self.config.default_model,
-            "STOWAGE_SPAN_TTL_DAYS": str(self.config.span_retention_days),
+            "STOWAGE_RETENTION": str(self.config.retention),
             "STOWAGE_STAGE": self.config.stage,
             "POWERTOOLS_METRICS_NAMESPACE": "Stowage",
             "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -304,6 +330,30 @@ class StowageStack(Stack):
         self.storage.grant_setup(self.setup.function)
         if self.postgres is not None:
             self.postgres.grant_data_api(self.setup.function)
+
+    def _retention_functions(self) -> dict[str, lambda_.Function]:
+        functions = {
+            "expiry": self.retention.expiry_function,
+            "prune": self.retention.prune_function,
+        }
+        return {name: f for name, f in functions.items() if f is not None}
+
+    def _grant_retention(self) -> None:
+        # The expiry cascade writes the memory table (deletes, the thread count, a
+        # tombstone) and deletes blobs; the prune deletes in Aurora and blobs.
+        for name, function in self._retention_functions().items():
+            if name == "expiry":
+                self.storage.grant_table(function, "memory", write=True)
+            if self.postgres is not None and name == "prune":
+                self.postgres.grant_data_api(function)
+            self.storage.grant_blobs(function, write=False, delete=True)
+            acknowledge(
+                function,
+                f"AwsSolutions-IAM5[Resource::<{self._logical_id(self.storage.bucket)}.Arn>"
+                f"/{BLOBS_PREFIX}/*]",
+                "Deleted threads' blobs are found by key prefix at run time; the grant is "
+                f"limited to the {BLOBS_PREFIX}/ prefix of this stack's bucket.",
+            )
 
     def _grant_bedrock(self, function: lambda_.Function) -> None:
         resources: list[str] = []

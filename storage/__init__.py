@@ -65,8 +65,17 @@ def from_env(environ: dict[str, str] | None = None) -> CompositeStore:
     DynamoDB memory table as the messages). With nothing set this is the
     embedded default: ``sqlite:///.stowage/stowage.db`` + ``file:///.stowage/blobs``,
     under the project root whatever the cwd (the resolved path is logged once).
+    ``STOWAGE_RETENTION`` (``threads=90d,runs=30d,spans=14d,scores=180d``) is the
+    composite's retention (``store.prune()``, DynamoDB's TTL).
+
+    Raises:
+        ValidationError: a bad URL, or a retention naming an unknown domain or an age
+            that does not parse (the message names it): startup stops there.
     """
     env = os.environ if environ is None else environ
+    from storage.lifecycle.retention import Retention
+
+    retention = Retention.from_env(env)  # refused before any store is opened
     default_url = env.get("STOWAGE_STORAGE_URL") or DEFAULT_STORAGE_URL
     blobs_url = env.get("STOWAGE_BLOBS_URL") or (
         DEFAULT_BLOBS_URL if default_url == DEFAULT_STORAGE_URL else None
@@ -88,7 +97,7 @@ def from_env(environ: dict[str, str] | None = None) -> CompositeStore:
         overrides["vectors"] = overrides["memory"]
     if blobs_url:
         overrides["blobs"] = _open(blobs_url)
-    store = CompositeStore(_open(default_url), **overrides)
+    store = CompositeStore(_open(default_url), **overrides, retention=retention)
     if default_url == DEFAULT_STORAGE_URL and not _logged_default.is_set():
         _logged_default.set()
         from storage.urls import local_path, project_root

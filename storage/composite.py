@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.lifecycle.prune import PruneMixin
+from storage.lifecycle.retention import Retention
 from storage.protocols import (
     DOMAINS,
     BlobStore,
@@ -25,7 +27,7 @@ def _is_store(value: Any) -> bool:
     return callable(getattr(value, "setup", None)) and any(hasattr(value, d) for d in DOMAINS)
 
 
-class CompositeStore:
+class CompositeStore(PruneMixin):
     """Maps each domain to a store (its domain is taken) or to a domain object.
 
     Example:
@@ -36,7 +38,9 @@ class CompositeStore:
     Domains that offload big items (DynamoDB's) or clean up attachments get this
     composite's ``blobs``; the memory domain gets its ``vectors`` (``attach_vectors``)
     and the vector domain its ``memory`` (``attach_memory``), so deleting a message
-    deletes its vector wherever each lives.
+    deletes its vector wherever each lives. ``retention``
+    (``storage.lifecycle.Retention``) is what :meth:`prune` deletes by, and what
+    domains that stamp expiry times at write time (DynamoDB's TTL) are handed.
     """
 
     memory: MemoryStore | None
@@ -56,6 +60,7 @@ class CompositeStore:
         scores: Any = None,
         blobs: Any = None,
         vectors: Any = None,
+        retention: Retention | None = None,
     ) -> None:
         given = {
             "memory": memory,
@@ -80,6 +85,8 @@ class CompositeStore:
                 self._owners.append(owner)
         self._attach_blobs()
         self._attach_vectors()
+        if retention is not None:
+            self.attach_retention(retention)
 
     def _attach_blobs(self) -> None:
         if self.blobs is None:

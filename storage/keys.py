@@ -10,9 +10,21 @@ def _part(value: str) -> str:
     return quote(value, safe="")
 
 
+def resource_attachment_prefix(resource_id: str) -> str:
+    """``attachments/<resource>/``: every attachment of every thread of a resource."""
+    return f"attachments/{_part(resource_id)}/"
+
+
 def thread_attachment_prefix(resource_id: str, thread_id: str) -> str:
     """``attachments/<resource>/<thread>/``: every attachment of a thread lives here."""
-    return f"attachments/{_part(resource_id)}/{_part(thread_id)}/"
+    return f"{resource_attachment_prefix(resource_id)}{_part(thread_id)}/"
+
+
+def is_attachment_of(key: str, resource_id: str) -> bool:
+    """Whether blob ``key`` (a store's key, from its ``key_of``) is one of the resource's
+    attachments. Compare keys, never URIs: a URI can hide another key behind a query,
+    a fragment, a case change or an encoding."""
+    return key.startswith(resource_attachment_prefix(resource_id))
 
 
 def attachment_key(resource_id: str, thread_id: str, sha256_hex: str) -> str:

@@ -136,6 +136,16 @@ class MemoryStore(Protocol):
         sorted by ``(created_at, id)`` in ``direction``. ``total`` counts the thread's
         filtered messages only; unknown include ids are ignored. ``per_page=None``
         returns every message, ``per_page=0`` none (only the includes).
+
+        ``resource_id`` also bounds the include windows: an include whose message
+        belongs to another resource is ignored (as an unknown id is), and a window
+        keeps only that resource's messages. So with a resource given, an include
+        never reads across resources (the HTTP route passes the listed thread's).
+
+        Raises:
+            ValidationError: bad ids, paging (``page * per_page`` over
+                ``validation.MAX_OFFSET``, ``per_page`` over ``validation.MAX_PER_PAGE``)
+                or include windows (over ``MAX_PER_PAGE``).
         """
         ...
 
@@ -318,6 +328,24 @@ class BlobStore(Protocol):
         """A short-lived https (or local) URL that downloads the blob."""
         ...
 
+    def uri_for(self, key: str) -> str:
+        """The URI :meth:`put` returns for ``key`` (nothing is read or written)."""
+        ...
+
+    def key_of(self, uri: str) -> str:
+        """The key one of this store's URIs names: the one parser of blob URIs.
+
+        Every read goes through it, and so must every ownership check: compare the
+        key it returns (``storage.keys.is_attachment_of``), never the URI's text.
+        Shared rules in :mod:`storage.blob_uris`: the scheme in any case, no query,
+        fragment, user or port, no ``.``/``..`` segment.
+
+        Raises:
+            ValidationError: not one of this store's URIs (another scheme, bucket,
+                prefix or folder), or ambiguous.
+        """
+        ...
+
 
 @runtime_checkable
 class VectorStore(Protocol):
@@ -451,5 +479,29 @@ class VectorAware(Protocol):
         A store whose vectors live beside its messages (the same SQLite file, the same
         PostgreSQL database, the same DynamoDB table) cascades there itself; any other
         vector store is told after the memory write commits.
+        """
+        ...
+
+
+@runtime_checkable
+class Prunable(Protocol):
+    """A domain that deletes its own expired records, a bounded batch at a time.
+
+    ``store.prune()`` (:mod:`storage.lifecycle.prune`) calls it until a batch deletes
+    nothing; the ``memory`` domain ages threads out, ``workflows`` runs,
+    ``observability`` spans and ``scores`` scores.
+    """
+
+    def prune_batch(self, before: datetime, *, limit: int) -> Mapping[str, int]:
+        """Delete up to ``limit`` of the oldest records older than ``before``, atomically.
+
+        A thread goes whole (messages, vectors, attachments, offloaded objects) through
+        the cascade ``delete_thread`` uses, or not at all; a record younger than
+        ``before`` when the batch commits is never deleted. Work a crash left undone
+        (blobs of threads already deleted) is finished first.
+
+        Returns:
+            Counts by domain (``threads`` and ``messages``, ``runs``, ``spans`` or
+            ``scores``); the domain's own count is 0 once nothing is left to delete.
         """
         ...

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from storage.errors import ValidationError
 
@@ -54,9 +55,25 @@ def open_url(url: str) -> Any:
     return factory(parsed)
 
 
-def query_params(parsed: SplitResult) -> dict[str, str]:
-    """The URL's query string as a flat dict (last value wins)."""
-    return {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+def url_options(parsed: SplitResult, known: Collection[str]) -> dict[str, str]:
+    """The URL's query options as a flat dict (last value wins), all of them ``known``.
+
+    Every backend declares its options once and calls this, so a misspelled option
+    (``?timout=5``, ``?regoin=eu-west-1``) is refused instead of silently ignored.
+
+    Raises:
+        ValidationError: an option the backend does not know (each is named).
+    """
+    pairs = parse_qsl(parsed.query, keep_blank_values=True)
+    unknown = sorted({name for name, _ in pairs if name not in known})
+    if unknown:
+        listed = ", ".join(repr(name) for name in unknown)
+        offered = ", ".join(sorted(known)) if len(known) <= 12 else "see the README"
+        raise ValidationError(
+            f"unknown {parsed.scheme}: URL option{'s' if len(unknown) > 1 else ''} {listed} "
+            f"(known: {offered or 'none'})"
+        )
+    return dict(pairs)
 
 
 def project_root() -> Path:
@@ -90,4 +107,24 @@ def local_path(parsed: SplitResult) -> Path:
     path = Path(relative).expanduser()
     if not path.is_absolute():
         path = project_root() / path
-    return path
+    return creatable(path, parsed.scheme)
+
+
+def creatable(path: Path, scheme: str) -> Path:
+    """``path`` (a database file, a blob folder) if Stowage may create it.
+
+    Inside the project root missing folders are created (``.stowage/`` on first
+    use). Elsewhere the folder that will hold it must already exist: a mistyped
+    ``sqlite:////data/app.db`` is refused instead of creating ``/data`` at the
+    filesystem root.
+
+    Raises:
+        ValidationError: outside the project root and its parent folder is missing.
+    """
+    resolved = Path(os.path.abspath(path))  # ".." folded, so it cannot climb out unseen
+    if resolved.parent.is_dir() or resolved.is_relative_to(project_root()):
+        return resolved
+    raise ValidationError(
+        f"{scheme}: the folder {str(resolved.parent)!r} does not exist; create it first "
+        f"(Stowage creates missing folders only inside the project root {project_root()})"
+    )

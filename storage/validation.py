@@ -14,10 +14,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from storage.errors import MessageIdConflictError, ValidationError
-from storage.records import ROLES
+from storage.records import ROLES, Include
 
 MAX_ID_LENGTH = 512
 MAX_JSON_DEPTH = 30
+MAX_PER_PAGE = 100_000
+"""The largest page (and include window) a list call takes; ``per_page=None`` reads all."""
+MAX_OFFSET = 2**31 - 1
+"""The largest ``page * per_page`` (and ``page``): past any real list, and within every
+backend's integers (SQLite and PostgreSQL take 64 bits, the Data API and DynamoDB's
+``Limit`` 32), so a huge page number is refused the same way everywhere."""
 _METADATA_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _FORBIDDEN_KEYS = frozenset({"__proto__", "prototype", "constructor"})
 SORT_FIELDS = frozenset({"created_at", "updated_at"})
@@ -140,15 +146,38 @@ def check_content(content: object) -> dict[str, Any]:
 
 
 def check_paging(page: object, per_page: object, *, allow_all: bool = True) -> None:
-    """``page`` >= 0; ``per_page`` >= 0, or ``None`` for everything."""
+    """``page`` >= 0; ``per_page`` 0..:data:`MAX_PER_PAGE`, or ``None`` for everything.
+
+    ``page * per_page`` (the offset) is at most :data:`MAX_OFFSET`, so
+    ``page=99999999999999999999`` is a :class:`ValidationError` on every backend
+    rather than an integer overflow in one driver and an empty page in another.
+    """
     if not isinstance(page, int) or isinstance(page, bool) or page < 0:
         raise ValidationError(f"page must be a non-negative integer, got {page!r}")
+    if page > MAX_OFFSET:
+        raise ValidationError(f"page must be at most {MAX_OFFSET}, got {_short(page)}")
     if per_page is None:
         if not allow_all:
             raise ValidationError("per_page must be given")
         return
     if not isinstance(per_page, int) or isinstance(per_page, bool) or per_page < 0:
         raise ValidationError(f"per_page must be a non-negative integer or None, got {per_page!r}")
+    if per_page > MAX_PER_PAGE:
+        raise ValidationError(
+            f"per_page must be at most {MAX_PER_PAGE} (None reads everything), "
+            f"got {_short(per_page)}"
+        )
+    if page * per_page > MAX_OFFSET:
+        raise ValidationError(
+            f"page * per_page must be at most {MAX_OFFSET}, got page {_short(page)} "
+            f"of {per_page}"
+        )
+
+
+def _short(number: int) -> str:
+    # An attacker's 5,000-digit number is not echoed back whole.
+    text = str(number)
+    return text if len(text) <= 24 else f"{text[:12]}...({len(text)} digits)"
 
 
 def check_sort(order_by: object, direction: object) -> None:
@@ -169,6 +198,28 @@ def check_non_negative(value: object, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValidationError(f"{what} must be a non-negative integer, got {value!r}")
     return value
+
+
+def check_includes(include: object) -> list[Include]:
+    """The ``include`` of ``list_messages``: :class:`Include` items (a lone one is a list of
+    one), each with a valid id and windows of 0..:data:`MAX_PER_PAGE` messages."""
+    items = [include] if isinstance(include, Include) else include
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise ValidationError("include must be a list of Include(id, with_previous, with_next)")
+    out = []
+    for item in items:
+        if not isinstance(item, Include):
+            raise ValidationError(
+                f"include must hold Include(id, with_previous, with_next), got "
+                f"{type(item).__name__}"
+            )
+        check_id(item.id, "included message id")
+        for name in ("with_previous", "with_next"):
+            size = check_non_negative(getattr(item, name), name)
+            if size > MAX_PER_PAGE:
+                raise ValidationError(f"{name} must be at most {MAX_PER_PAGE}, got {_short(size)}")
+        out.append(item)
+    return out
 
 
 # --- whole records -------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 moto is imported here, first, so it patches botocore before any client exists, and
 its DynamoDB gets the test-support patch (``tests/support/moto_dynamodb.py``: a
-TransactWriteItems that does not copy the whole table per action) before any test.
+TransactWriteItems that does not copy the whole table per action) before any test;
+botocore sessions share one data loader (``tests/support/botocore_data.py``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import os
 import moto  # noqa: F401  (must be imported before boto3/pynamodb build a client)
 import pytest
 
-from tests.support import moto_dynamodb
+from tests.support import botocore_data, moto_dynamodb
 
 moto_dynamodb.install()
+botocore_data.share()
 
 # Tests never reach AWS: fake credentials and a fixed region for every boto3 client.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -58,3 +60,13 @@ def local_embedder(_local_model: object) -> object:
     from tests.embedding import CountingEmbedder
 
     return CountingEmbedder(_local_model)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``early`` run first (in their collected order), the rest as collected.
+
+    A test that starts a whole second application (``cdk synth`` through the CLI: its
+    own Python and Node processes, ~1 GB) adds that to whatever the pytest process
+    already holds; first, it adds it to a small process.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("early") is None)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from handlers._wiring import get_app, settings
 from handlers.auth import Caller
 from handlers.errors import AuthError, HTTPError, not_found
-from handlers.shapes import UrlFor
+from handlers.shapes import AttachmentLinks
 from storage.records import Thread
 
 
@@ -74,15 +74,10 @@ def response_budget() -> int:
     return settings().max_response_bytes
 
 
-def url_renderer(store: Any) -> UrlFor | None:
-    """``blobs.url_for`` with the configured lifetime, or ``None`` without a blob store."""
+def url_renderer(store: Any) -> AttachmentLinks | None:
+    """Download links for ``store``'s attachments (the configured lifetime), or ``None``
+    without a blob store."""
     blobs = getattr(store, "blobs", None)
     if blobs is None:
         return None
-    ttl = settings().url_ttl
-
-    def render(uri: str) -> str:
-        url: str = blobs.url_for(uri, expires_in=ttl)
-        return url
-
-    return render
+    return AttachmentLinks(blobs, settings().url_ttl)

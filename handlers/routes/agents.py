@@ -10,13 +10,15 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from agents.deadline import Deadline
+from agents.messages import is_inline, normalize_input
 from handlers._wiring import get_app
 from handlers.bodies import GenerateBody
 from handlers.errors import HTTPError
 from handlers.observability import count
 from handlers.routes._common import agent_or_404, caller_of, owned_thread, url_renderer
-from handlers.shapes import BLOB_SCHEMES, message_json
-from storage.keys import thread_attachment_prefix
+from handlers.shapes import message_json
+from storage.blob_uris import attachment_key_of
+from storage.errors import ValidationError
 
 log = logging.getLogger(__name__)
 router = Router()  # type: ignore[no-untyped-call]
@@ -78,8 +80,8 @@ def prepare_memory(agent: Any, body: GenerateBody, caller: Any) -> dict[str, Any
         HTTPError: 404 when the thread exists and belongs to another tenant.
     """
     memory_arg = body.memory_arg(caller.resource_id)
-    if caller.resource_id is not None:
-        _check_blob_refs(body.messages, caller.resource_id)
+    _check_blob_refs(body.messages, caller.resource(body.resource_given),
+                     getattr(agent.storage, "blobs", None))
     thread_id = body.thread_id_given
     memory = getattr(agent.storage, "memory", None)
     if caller.resource_id is not None and thread_id and memory is not None:
@@ -93,16 +95,56 @@ def _messages(body: GenerateBody) -> Any:
     return body.messages
 
 
-def _check_blob_refs(messages: Any, resource_id: str) -> None:
-    """Refuse blob URIs outside the tenant's attachments (the model would read them).
+def _check_blob_refs(messages: Any, resource_id: str | None, blobs: Any) -> None:
+    """Refuse blob URIs that are not the turn's resource's attachments.
+
+    The model would read them (``file`` parts, ``experimental_attachments``) and the
+    answer would sign them. Each reference is parsed by the blob store's own
+    ``key_of``, the parser its reads use, and its key compared with the resource's
+    attachment prefix (``storage.blob_uris.attachment_key_of``): no query, fragment,
+    case or encoding can make another tenant's blob look like one's own. Checked:
+    every reference the model would read (not inline bytes, not a public http(s)
+    URL), and any other string of the messages that is one of the store's URIs.
+    A turn with no resource may reference no blob at all.
 
     Raises:
-        HTTPError: 403 for a URI of another tenant, or not an attachment at all.
+        HTTPError: 403 for a reference outside the resource's attachments.
     """
-    own = f"/{thread_attachment_prefix(resource_id, '_').rsplit('/', 2)[0]}/"
-    for value in _strings(messages):
-        if value.startswith(BLOB_SCHEMES) and own not in value:
-            raise HTTPError(403, "a message references a blob outside your attachments")
+    read = _model_references(messages)
+    for value in [*read, *_strings(messages)]:
+        if value not in read and not _is_store_uri(blobs, value):
+            continue  # text that only mentions a URI of no store here: the model reads text
+        try:
+            if blobs is None or resource_id is None:
+                raise ValidationError("no resource owns attachments in this call")
+            attachment_key_of(blobs, value, resource_id)
+        except ValidationError:
+            raise HTTPError(403, "a message references a blob outside your attachments "
+                                 "(send the uri an upload or an earlier answer gave)") from None
+
+
+def _model_references(messages: Any) -> set[str]:
+    """Every URL the model would fetch from the blob store, as the agent reads messages."""
+    found: set[str] = set()
+    for draft in normalize_input(messages):
+        content = draft.content
+        values = [p.get("data") for p in content.get("parts") or []
+                  if isinstance(p, dict) and p.get("type") == "file"]
+        values += [a.get("url") for a in content.get("experimental_attachments") or []
+                   if isinstance(a, dict)]
+        found.update(v for v in values if isinstance(v, str) and not is_inline(v)
+                     and not v.startswith(("http://", "https://")))
+    return found
+
+
+def _is_store_uri(blobs: Any, value: str) -> bool:
+    if blobs is None or "://" not in value:
+        return False
+    try:
+        blobs.key_of(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def _strings(value: Any) -> Any:

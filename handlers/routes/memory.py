@@ -157,9 +157,11 @@ def list_messages(
     windows = _includes(json_value("include", include))
     store = store_for(agent_id)
     memory = memory_of(store)
-    owned_thread(memory, thread_id, caller_of(router))
+    thread = owned_thread(memory, thread_id, caller_of(router))
     result = memory.list_messages(
         thread_id,
+        # The thread's resource bounds the include windows too: never another tenant's.
+        resource_id=thread.resource_id,
         include=windows,
         **dates,
         page=int_value("page", page),

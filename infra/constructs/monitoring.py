@@ -41,6 +41,7 @@ class MonitoringConstruct(Construct):
         queue: sqs.Queue,
         rest_api: apigw.RestApi,
         alarm_email: str | None,
+        dead_letters: Mapping[str, sqs.Queue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, ALARM_TOPIC_ID, enforce_ssl=True)
@@ -62,6 +63,16 @@ class MonitoringConstruct(Construct):
             dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
             action,
         )
+        # Other dead-letter queues (the expiry stream's, the prune schedule's): any
+        # message there is work that failed every retry.
+        for name, queue in (dead_letters or {}).items():
+            self._alarm(
+                f"{name}DlqDepth",
+                queue.metric_approximate_number_of_messages_visible(
+                    period=PERIOD, statistic="Maximum"
+                ),
+                action,
+            )
         for domain, table in tables.items():
             self._alarm(f"{domain.capitalize()}TableThrottles", _throttles(domain, table), action)
         self._alarm("Api5xx", rest_api.metric_server_error(period=PERIOD), action)

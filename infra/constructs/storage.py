@@ -51,6 +51,10 @@ class StorageConstruct(Construct):
             is kept (the bucket is versioned) before S3 expires it.
         cors_origins: origins browsers may upload from with a presigned POST (``*``
             when none are configured).
+        ttl_domains: tables whose TTL (on ``expires_at``) is on; ``None``: those the
+            definitions give one (the stack passes the domains with a retention age).
+        stream_domains: tables with a stream of old images (the memory table when
+            expired threads must cascade: ``RetentionConstruct``).
         vector_dimensions: give the memory table the vector index semantic recall
             searches (``schema.with_vector_index``), of this many dimensions; ``None``:
             no vector index.
@@ -72,9 +76,16 @@ class StorageConstruct(Construct):
         deletion_protection: bool,
         noncurrent_version_days: int = 30,
         cors_origins: Sequence[str] = (),
+        ttl_domains: Sequence[str] | None = None,
+        stream_domains: Sequence[str] = (),
         vector_dimensions: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.ttl_domains = tuple(
+            d for d in domains if (d in ttl_domains if ttl_domains is not None
+                                   else definitions[d].ttl_attribute)
+        )
+        self.stream_domains = tuple(stream_domains)
         self.noncurrent_version_days = noncurrent_version_days
         self.definitions = {d: definitions[d] for d in domains}
         if vector_dimensions is not None and "memory" in self.definitions:
@@ -112,7 +123,12 @@ class StorageConstruct(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            time_to_live_attribute=definition.ttl_attribute,
+            time_to_live_attribute=(
+                definition.ttl_attribute if domain in self.ttl_domains else None
+            ),
+            stream=(
+                dynamodb.StreamViewType.OLD_IMAGE if domain in self.stream_domains else None
+            ),
             deletion_protection=deletion_protection,
             removal_policy=removal,
         )

@@ -20,14 +20,23 @@ from storage import validation as v
 from storage.dynamodb import codec
 from storage.dynamodb._base import DynamoDBDomain, page_slice
 from storage.dynamodb.codec import Item, get_n, get_s, get_time, ms, s, sort_key
+from storage.dynamodb.documents import VERSION, Documents, DocumentWriter
 from storage.dynamodb.driver import TransactionCanceled, update
-from storage.dynamodb.itemsize import item_size
 from storage.dynamodb.messages import MessageOps, thread_key
+from storage.dynamodb.offload import Offloader
+from storage.dynamodb.resources import ResourceOps
+from storage.dynamodb.retention import (
+    RetentionAware,
+    ThreadExpiry,
+    ThreadPruning,
+    pending_blobs_key,
+    pending_blobs_put,
+)
 from storage.dynamodb.schema import ALL, CRT, RES, UPD
-from storage.errors import ConflictError, ItemTooLargeError, NotFoundError, ValidationError
+from storage.errors import ConflictError, NotFoundError, ValidationError
 from storage.keys import offload_prefix, thread_attachment_prefix
 from storage.protocols import Direction, OrderBy, VectorStore
-from storage.records import Message, MessageUpdate, Page, Resource, Thread, page_of
+from storage.records import Message, MessageUpdate, Page, Thread, page_of
 from storage.timeutil import utcnow
 from storage.vector_cascade import ForeignVectors
 
@@ -52,13 +61,12 @@ def counter_key(resource_id: str) -> Item:
     return {"pk": s(f"RES#{resource_id}"), "sk": s("COUNT")}
 
 
-def resource_key(resource_id: str) -> Item:
-    """A resource's key."""
-    return {"pk": s(f"RES#{resource_id}"), "sk": s("RESOURCE")}
+THREAD_DOCS = Documents(text="title", counters=("message_count",), domain="memory")
+"""A thread's documents: its title and metadata (offloaded under ``offload/memory/<id>/``)."""
 
 
 def thread_from_item(item: Item) -> Thread:
-    """A thread item as a record."""
+    """A thread item (documents resolved) as a record."""
     created = get_time(item, "created_at")
     updated = get_time(item, "updated_at")
     assert created is not None and updated is not None
@@ -82,6 +90,7 @@ def _thread_item(thread: Thread) -> Item:
         "created_at": ms(thread.created_at),
         "updated_at": ms(thread.updated_at),
         "message_count": codec.n(10**12),  # the widest count it could hold
+        "expires_at": codec.n(10**10),  # a TTL, when a retention stamps one
         RES: s(thread.resource_id),
         UPD: s(sort_key(thread.updated_at, thread.id)),
         CRT: s(sort_key(thread.created_at, thread.id)),
@@ -106,37 +115,64 @@ def _counter_update(table: str, resource_id: str, delta: int) -> dict[str, Any]:
     )
 
 
-class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
+class DynamoDBMemoryStore(
+    ThreadPruning, ThreadExpiry, RetentionAware, MessageOps, ResourceOps, DynamoDBDomain
+):
     """Threads, messages and resources on DynamoDB (see :class:`~storage.protocols.MemoryStore`)."""
+
+    @property
+    def thread_docs(self) -> DocumentWriter:
+        """Writes thread titles and metadata (in place, or whole and offloaded)."""
+        return DocumentWriter(self.dynamo, self.table, self.offloader, THREAD_DOCS)
+
+    def _thread(self, item: Item) -> Thread | None:
+        """The record of a thread item read (``None`` if it was deleted meanwhile)."""
+        key = thread_key(get_s(item, "id") or "")
+        resolved = self.thread_docs.read(key, item)
+        return thread_from_item(resolved) if resolved is not None else None
 
     # --- threads ------------------------------------------------------------------
 
     def get_thread(self, thread_id: str) -> Thread | None:
         """The thread, or ``None`` (one strongly consistent GetItem)."""
         v.check_id(thread_id, "thread id")
-        item = self.dynamo.get(self.table, thread_key(thread_id))
-        return thread_from_item(item) if item else None
+        return self._thread_by_key(thread_id)
+
+    def _thread_by_key(self, thread_id: str) -> Thread | None:
+        item = self.thread_docs.read(thread_key(thread_id))
+        return thread_from_item(item) if item is not None else None
 
     def save_thread(self, thread: Thread, *, if_absent: bool = False) -> Thread:
         """Create or replace a thread (its messages and their count are kept).
 
-        With ``if_absent`` only the conditional create runs.
+        With ``if_absent`` only the conditional create runs. A title or metadata that
+        would take the item past the offload threshold is offloaded (``title_ref``,
+        ``metadata_ref``), as :meth:`update_thread` does.
 
         Raises:
             ConflictError: ``if_absent`` and the id exists.
+            ItemTooLargeError: too big for an item and no blob store (naming the
+                larger of title and metadata).
         """
         if not isinstance(thread, Thread):
             raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         v.check_thread(thread)
-        names, values, expression = self._thread_fields(thread)
-        # Thread metadata is a native map merged key by key on the server, so it cannot
-        # be offloaded: refuse a thread that would not fit rather than half-write it.
-        size = item_size(_thread_item(thread))
-        if size > self.offloader.threshold:
-            raise ItemTooLargeError(
-                f"thread {thread.id!r} is {size} bytes, over the {self.offloader.threshold}-byte "
-                "limit for a thread item (its metadata is too large)"
-            )
+        item = _thread_item(thread)
+        uploads, size = self.thread_docs.fit(item, thread.id, f"thread {thread.id!r}")
+        names, values, expression = self._thread_fields(thread, item, size)
+        try:
+            old_refs = self._write_thread(thread, names, values, expression, if_absent)
+        except BaseException:
+            self.offloader.discard(uploads)
+            raise
+        self.offloader.discard(sorted(set(old_refs) - set(uploads)))
+        return thread
+
+    def _write_thread(
+        self, thread: Thread, names: dict[str, str], values: dict[str, Any], expression: str,
+        if_absent: bool,
+    ) -> list[str]:
+        """Create or replace the thread item; returns the blob URIs the replaced one held."""
         for _ in range(_RETRIES):
             # Fast path: a new thread, created with its resource's counter bump at once.
             try:
@@ -153,7 +189,7 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
                         _counter_update(self.table, thread.resource_id, 1),
                     ]
                 )
-                return thread
+                return []
             except TransactionCanceled as exc:
                 if exc.reasons[:1] != ["ConditionalCheckFailed"]:
                     raise
@@ -181,31 +217,33 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
                 ]
             try:
                 self.dynamo.transact(actions)
-                return thread
+                return self.thread_docs.refs(current)
             except TransactionCanceled as exc:
                 if exc.reasons[:1] != ["ConditionalCheckFailed"]:
                     raise
         raise ConflictError(f"thread {thread.id!r} kept changing while being saved")
 
     def _thread_fields(
-        self, thread: Thread
+        self, thread: Thread, item: Item, size: int
     ) -> tuple[dict[str, str], dict[str, Any], str]:
-        names = {"#res": RES, "#upd": UPD, "#crt": CRT, "#all": ALL, "#md": "metadata"}
+        """The UpdateItem writing ``thread`` whole; its documents as fitted in ``item``."""
+        names = {"#res": RES, "#upd": UPD, "#crt": CRT, "#all": ALL, "#dv": VERSION}
         values: dict[str, Any] = {
             ":id": s(thread.id),
             ":rid": s(thread.resource_id),
-            ":md": codec.to_av(thread.metadata),
             ":ca": ms(thread.created_at),
             ":ua": ms(thread.updated_at),
             ":upd": s(sort_key(thread.updated_at, thread.id)),
             ":crt": s(sort_key(thread.created_at, thread.id)),
             ":all": s(thread_shard(thread.id)),
             ":zero": codec.n(0),
+            ":one": codec.n(1),
         }
+        expiry, unexpire, values_exp = self.expiry_update("threads", thread.updated_at)
+        values.update(values_exp)
         sets = [
             "id = :id",
             "resource_id = :rid",
-            "#md = :md",
             "created_at = :ca",
             "updated_at = :ua",
             "#res = :rid",
@@ -213,13 +251,15 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
             "#crt = :crt",
             "#all = :all",
             "message_count = if_not_exists(message_count, :zero)",
+            "#dv = if_not_exists(#dv, :zero) + :one",
         ]
-        expression = "SET " + ", ".join(sets)
-        if thread.title is not None:
-            values[":title"] = s(thread.title)
-            expression = expression.replace("SET ", "SET title = :title, ", 1)
-        else:
-            expression += " REMOVE title"
+        doc_sets, removes, doc_names, doc_values = self.thread_docs.assignments(item, size)
+        names.update(doc_names)
+        values.update(doc_values)
+        expression = "SET " + ", ".join([*sets, *doc_sets]) + expiry
+        removes = [*removes, *(["expires_at"] if unexpire else [])]
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
         return names, values, expression
 
     def update_thread(
@@ -227,8 +267,14 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
     ) -> Thread:
         """Set the title and merge ``metadata`` key by key server side; one UpdateItem.
 
+        While the item provably fits, one conditional UpdateItem (one ``SET`` per key:
+        concurrent merges of different keys never overwrite each other). When it may
+        not, the thread is read, merged and written whole, its title or metadata
+        offloaded like :meth:`save_thread` would (see ``storage.dynamodb.documents``).
+
         Raises:
             NotFoundError: no such thread.
+            ItemTooLargeError: too big for an item and no blob store.
         """
         v.check_id(thread_id, "thread id")
         if title is not None:
@@ -237,33 +283,22 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
             v.check_json(title, "thread title")
         patch = v.check_metadata(metadata, "thread metadata") if metadata is not None else {}
         now = utcnow()
-        names = {"#upd": UPD}
-        if patch:
-            names["#md"] = "metadata"
-        values: dict[str, Any] = {":ua": ms(now), ":upd": s(sort_key(now, thread_id))}
-        sets = ["updated_at = :ua", "#upd = :upd"]
-        if title is not None:
-            sets.append("title = :title")
-            values[":title"] = s(title)
-        # One SET per key: concurrent merges of different keys never overwrite each other.
-        for i, (key, value) in enumerate(patch.items()):
-            names[f"#k{i}"] = key
-            values[f":v{i}"] = codec.to_av(value)
-            sets.append(f"#md.#k{i} = :v{i}")
-        try:
-            out = self.dynamo.call(
-                "UpdateItem",
-                TableName=self.table,
-                Key=thread_key(thread_id),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ConflictError as exc:
-            raise NotFoundError(f"thread {thread_id!r} does not exist") from exc
-        return thread_from_item(out["Attributes"])
+        item = self.thread_docs.update(
+            thread_key(thread_id),
+            key_id=thread_id,
+            what=f"thread {thread_id!r}",
+            text=title,
+            patch=patch,
+            extra={
+                "updated_at": ms(now), UPD: s(sort_key(now, thread_id)),
+                **self.expiry("threads", now),
+            },
+            missing=lambda: NotFoundError(f"thread {thread_id!r} does not exist"),
+        )
+        thread = self._thread(item)
+        if thread is None:
+            raise NotFoundError(f"thread {thread_id!r} was deleted while being updated")
+        return thread
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete the thread, its messages and their blobs.
@@ -273,39 +308,96 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
         the delete fails instead of writing into a deleted thread.
         """
         v.check_id(thread_id, "thread id")
-        items = self.dynamo.query_items(
-            self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": s(f"THREAD#{thread_id}")},
-            ProjectionExpression="sk, resource_id, content_ref",
-            ConsistentRead=True,
-        )
+        self._delete_thread(thread_id)
+
+    def _delete_thread(self, thread_id: str, *, idle_before_ms: int | None = None) -> int | None:
+        """The thread cascade (``delete_thread``, and ``prune`` with ``idle_before_ms``).
+
+        For ``prune``, the first transaction also records the thread's blobs as pending
+        (``retention.pending_blobs_put``), so a failure before they are deleted is
+        finished by the next prune; the record goes once they are.
+
+        Returns:
+            How many messages went, or ``None`` when the thread is missing (or, with
+            ``idle_before_ms``, was written at or after it: a turn revived it).
+        """
+        items = self._thread_partition(thread_id)
         thread_item = next((i for i in items if get_s(i, "sk") == "THREAD"), None)
         if thread_item is None:
-            return
+            return None
         resource_id = get_s(thread_item, "resource_id") or ""
         messages = [i for i in items if (get_s(i, "sk") or "").startswith("MSG#")]
+        delete: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": thread_key(thread_id),
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        if idle_before_ms is not None:
+            delete["ConditionExpression"] += " AND updated_at < :idle"
+            delete["ExpressionAttributeValues"] = {":idle": codec.n(idle_before_ms)}
         actions: list[dict[str, Any]] = [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": thread_key(thread_id),
-                    "ConditionExpression": "attribute_exists(pk)",
-                }
-            },
+            {"Delete": delete},
             _counter_update(self.table, resource_id, -1),
         ]
+        pending = idle_before_ms is not None and self.blobs is not None
+        if pending:
+            actions.append(pending_blobs_put(self.table, resource_id, thread_id))
         for item in messages:
             actions += self._delete_message_actions(thread_id, get_s(item, "sk") or "")
         try:
             self._transact_in_chunks(actions)
         except TransactionCanceled as exc:
             if exc.reasons[:1] == ["ConditionalCheckFailed"]:
-                return  # deleted concurrently
+                return None  # deleted concurrently, or written to since
             raise
+        self._thread_blobs_deleted(
+            resource_id, thread_id, offloaded=any(Offloader.refs(i) for i in items)
+        )
+        if pending:
+            self.dynamo.call("DeleteItem", TableName=self.table, Key=pending_blobs_key(thread_id))
+        return len(messages)
+
+    def _thread_partition(self, thread_id: str) -> list[Item]:
+        """Every item of a thread's partition (keys and what the cascade needs)."""
+        return self.dynamo.query_items(
+            self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": s(f"THREAD#{thread_id}")},
+            ProjectionExpression=(
+                "sk, resource_id, content_ref, title_ref, metadata_ref, created_at"
+            ),
+            ConsistentRead=True,
+        )
+
+    def _delete_thread_items(
+        self, thread_id: str, *, written_until: int | None = None
+    ) -> tuple[int, list[str]]:
+        """Delete a thread's messages and locators (its item is gone: the expiry cascade).
+
+        Args:
+            written_until: only messages created at or before this epoch ms (a thread
+                recreated under the id keeps its new ones).
+
+        Returns:
+            How many messages went, and the blobs their offloaded contents were in.
+        """
+        messages = [
+            i for i in self._thread_partition(thread_id)
+            if (get_s(i, "sk") or "").startswith("MSG#")
+            and (written_until is None or get_n(i, "created_at") <= written_until)
+        ]
+        actions: list[dict[str, Any]] = []
+        for item in messages:
+            actions += self._delete_message_actions(thread_id, get_s(item, "sk") or "")
+        self._transact_in_chunks(actions)
+        return len(messages), [ref for item in messages for ref in Offloader.refs(item)]
+
+    def _thread_blobs_deleted(self, resource_id: str, thread_id: str, *, offloaded: bool) -> None:
+        """After a thread's items: its attachments, offloaded objects (if any) and the
+        vectors of its messages kept in another store."""
         if self.blobs is not None:
             self.blobs.delete_prefix(thread_attachment_prefix(resource_id, thread_id))
-            if any("content_ref" in i for i in messages):
+            if offloaded:
                 self.blobs.delete_prefix(offload_prefix("memory", thread_id))
         if self._foreign_vectors is not None:
             self._foreign_vectors.thread_deleted(thread_id)
@@ -394,7 +486,7 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
                     ExpressionAttributeValues={":a": s(f"THREAD#{shard:02d}")},
                 )
             ]
-        threads = [thread_from_item(i) for i in items if get_s(i, "sk") == "THREAD"]
+        threads = [t for i in items if get_s(i, "sk") == "THREAD" and (t := self._thread(i))]
         threads = [
             t
             for t in threads
@@ -419,7 +511,7 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
             ScanIndexForward=forward,
         )
         counter = next((i for i in items if get_s(i, "sk") == "COUNT"), None)
-        threads = [thread_from_item(i) for i in items if get_s(i, "sk") == "THREAD"]
+        threads = [t for i in items if get_s(i, "sk") == "THREAD" and (t := self._thread(i))]
         if counter is None and forward and len(threads) >= want:
             # Ascending, the counter sorts last: only a full read would reach it.
             counter = self.dynamo.get(self.table, counter_key(resource_id))
@@ -427,86 +519,3 @@ class DynamoDBMemoryStore(MessageOps, DynamoDBDomain):
         return page_of(
             page_slice(threads, page, per_page), total=max(total, 0), page=page, per_page=per_page
         )
-
-    # --- resources ----------------------------------------------------------------
-
-    def get_resource(self, resource_id: str) -> Resource | None:
-        """The resource, or ``None``."""
-        v.check_id(resource_id, "resource id")
-        item = self.dynamo.get(self.table, resource_key(resource_id))
-        return _resource_from_item(item) if item else None
-
-    def update_resource(
-        self,
-        resource_id: str,
-        *,
-        working_memory: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> Resource:
-        """Create the resource if missing, set working memory, merge metadata server side."""
-        v.check_id(resource_id, "resource id")
-        if working_memory is not None:
-            if not isinstance(working_memory, str):
-                raise ValidationError("working memory must be a string or None")
-            v.check_json(working_memory, "working memory")
-        patch = v.check_metadata(metadata, "resource metadata") if metadata is not None else {}
-        for _ in range(_RETRIES):
-            now = utcnow()
-            names: dict[str, str] = {"#md": "metadata"}
-            values: dict[str, Any] = {":ua": ms(now)}
-            sets = ["updated_at = :ua"]
-            if working_memory is not None:
-                sets.append("working_memory = :wm")
-                values[":wm"] = s(working_memory)
-            for i, (key, value) in enumerate(patch.items()):
-                names[f"#k{i}"] = key
-                values[f":v{i}"] = codec.to_av(value)
-                sets.append(f"#md.#k{i} = :v{i}")
-            try:
-                out = self.dynamo.call(
-                    "UpdateItem",
-                    TableName=self.table,
-                    Key=resource_key(resource_id),
-                    UpdateExpression="SET " + ", ".join(sets),
-                    ConditionExpression="attribute_exists(#md)",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                    ReturnValues="ALL_NEW",
-                )
-                return _resource_from_item(out["Attributes"])
-            except ConflictError:
-                pass
-            # Missing: create it whole; a concurrent creator wins and we merge again.
-            item: Item = {
-                **resource_key(resource_id),
-                "id": s(resource_id),
-                "metadata": codec.to_av(patch),
-                "created_at": ms(now),
-                "updated_at": ms(now),
-            }
-            if working_memory is not None:
-                item["working_memory"] = s(working_memory)
-            try:
-                self.dynamo.call(
-                    "PutItem",
-                    TableName=self.table,
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-                return _resource_from_item(item)
-            except ConflictError:
-                continue
-        raise ConflictError(f"resource {resource_id!r} kept changing while being updated")
-
-
-def _resource_from_item(item: Item) -> Resource:
-    created = get_time(item, "created_at")
-    updated = get_time(item, "updated_at")
-    assert created is not None and updated is not None
-    return Resource(
-        id=get_s(item, "id") or "",
-        working_memory=get_s(item, "working_memory"),
-        metadata=codec.from_av(item.get("metadata", {"M": {}})),
-        created_at=created,
-        updated_at=updated,
-    )

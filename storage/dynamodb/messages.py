@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,8 @@ class MessageOps:
     dynamo: Dynamo
     table: str
     offloader: Offloader
+    # From RetentionAware: the thread's TTL update (storage.dynamodb.retention).
+    expiry_update: Callable[[str, datetime], tuple[str, str, dict[str, Any]]]
 
     # --- writes -------------------------------------------------------------------
 
@@ -235,10 +237,12 @@ class MessageOps:
         added to its structure version ``sv``, which says whether the neighbour lists
         semantic recall reads are still exact (``neighbours.py``).
         """
+        # The thread's TTL moves with its updated_at, in the update the turn makes anyway.
+        expiry, unexpire, values = self.expiry_update("threads", now)
         return update(
             self.table,
             thread_key(thread_id),
-            "SET updated_at = :ua, #upd = :upd ADD message_count :d, #sv :c",
+            f"SET updated_at = :ua, #upd = :upd{expiry} ADD message_count :d, #sv :c{unexpire}",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#upd": UPD, "#sv": STRUCTURE_VERSION},
             ExpressionAttributeValues={
@@ -246,6 +250,7 @@ class MessageOps:
                 ":upd": s(sort_key(now, thread_id)),
                 ":d": codec.n(delta),
                 ":c": codec.n(abs(delta) if changes is None else changes),
+                **values,
             },
         )
 
@@ -377,7 +382,7 @@ class MessageOps:
         v.check_id(thread_id, "thread id")
         if resource_id is not None:
             v.check_id(resource_id, "resource id")
-        wanted = _checked_includes(include)
+        wanted = v.check_includes(include)
         low = check_time(start, "start")
         high = check_time(end, "end")
         v.check_paging(page, per_page)
@@ -396,7 +401,7 @@ class MessageOps:
         else:
             chosen, total = self._newest_or_oldest(thread_id, page, per_page, forward)
         by_id = {m.id: m for m in chosen}
-        for m in self._windows().read(wanted):
+        for m in self._windows().read(wanted, resource_id):
             by_id.setdefault(m.id, m)
         items = sorted(by_id.values(), key=lambda m: (m.created_at, m.id), reverse=not forward)
         return page_of(items, total=total, page=page, per_page=per_page)
@@ -413,7 +418,7 @@ class MessageOps:
         """
         if resource_id is not None:
             v.check_id(resource_id, "resource id")
-        return self._windows().read(_checked_includes(include), resource_id)
+        return self._windows().read(v.check_includes(include), resource_id)
 
     _window_hints: Hints | None = None
 
@@ -580,18 +585,6 @@ def _reshaped(message: Message, new_sk: str, old: Location | None) -> list[str]:
 
 def _message_key(thread_id: str, sk: str) -> Item:
     return {"pk": s(f"THREAD#{thread_id}"), "sk": s(sk)}
-
-
-def _checked_includes(include: Sequence[Include] | Include) -> list[Include]:
-    # A lone Include is a list of one, as on the other backends.
-    wanted = [include] if isinstance(include, Include) else list(include)
-    for inc in wanted:
-        if not isinstance(inc, Include):
-            raise ValidationError(f"expected an Include, got {type(inc).__name__}")
-        v.check_id(inc.id, "included message id")
-        v.check_non_negative(inc.with_previous, "with_previous")
-        v.check_non_negative(inc.with_next, "with_next")
-    return wanted
 
 
 def _refuse_moves(records: Sequence[Message], locators: dict[str, Location]) -> None:

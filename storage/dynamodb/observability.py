@@ -21,6 +21,7 @@ from storage.dynamodb._base import DynamoDBDomain, check_time, index_items, page
 from storage.dynamodb.codec import Item, get_s, get_time, ms, s, sort_key
 from storage.dynamodb.driver import TransactionCanceled, put, transaction_chunks
 from storage.dynamodb.offload import REF_SUFFIX, Offloader
+from storage.dynamodb.retention import RetentionAware, SpanPruning
 from storage.dynamodb.schema import ALL, RES, TTL
 from storage.errors import NotFoundError
 from storage.keys import offload_prefix
@@ -38,7 +39,7 @@ def span_key(trace_id: str, span_id: str) -> Item:
     return {"pk": s(f"TRACE#{trace_id}"), "sk": s(f"SPAN#{span_id}")}
 
 
-class DynamoDBObservabilityStore(DynamoDBDomain):
+class DynamoDBObservabilityStore(SpanPruning, RetentionAware, DynamoDBDomain):
     """Traces on DynamoDB (see :class:`~storage.protocols.ObservabilityStore`).
 
     Args:
@@ -218,7 +219,9 @@ class DynamoDBObservabilityStore(DynamoDBDomain):
                 item[RES] = s(span.resource_id)
             if span.thread_id is not None:
                 item["thr"] = s(span.thread_id)
-        if self.span_ttl_days:
+        item.update(self.expiry("spans", span.started_at))
+        if TTL not in item and self.span_ttl_days:
+            # The older setting (STOWAGE_SPAN_TTL_DAYS): days after the write.
             item[TTL] = codec.n(int(time.time()) + self.span_ttl_days * 86_400)
         return item
 

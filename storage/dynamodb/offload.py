@@ -15,6 +15,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 
+from storage.dynamodb import codec
 from storage.dynamodb.codec import Item
 from storage.dynamodb.itemsize import ITEM_LIMIT, attribute_size, item_size
 from storage.errors import ItemTooLargeError, ValidationError
@@ -42,50 +43,82 @@ class Offloader:
         self.threshold = threshold
         self.blobs: BlobStore | None = None
 
-    def fit(self, item: Item, names: Sequence[str], key_parts: Sequence[str]) -> list[str]:
+    def fit(
+        self,
+        item: Item,
+        names: Sequence[str],
+        key_parts: Sequence[str],
+        *,
+        what: str | None = None,
+        domain: str | None = None,
+    ) -> list[str]:
         """Offload ``names`` (largest first) until ``item`` fits; mutates ``item``.
+
+        A name may hold a JSON document as a string (``S``) or a native map (``M``,
+        thread and resource metadata), which is offloaded as its JSON text.
+
+        Args:
+            item: the item, sized as it will be written.
+            names: the attributes that may move to the blob store.
+            key_parts: offload keys are ``offload/<domain>/<parts>/<name>/<sha256>``.
+            what: the item in error messages (``thread 't-1'``); the domain's by default.
+            domain: the offload keys' domain segment (default: this offloader's).
 
         Returns:
             The URIs uploaded (so a failed write can delete them).
 
         Raises:
             ItemTooLargeError: the item is over the threshold and there is no blob
-                store, or it is still over once every offloadable attribute is out.
+                store (the message names its largest attribute), or it is still over
+                once every offloadable attribute is out.
         """
         size = item_size(item)
         if size <= self.threshold:
             return []
         candidates = sorted(
-            (name for name in names if "S" in item.get(name, {})),
+            (name for name in names if {"S", "M"} & item.get(name, {}).keys()),
             key=lambda name: attribute_size(name, item[name]),
             reverse=True,
         )
+        label = what or f"{self.domain} item"
         if self.blobs is None:
+            largest = (
+                f" (its largest attribute, {candidates[0]!r}, is "
+                f"{attribute_size(candidates[0], item[candidates[0]])} bytes)"
+                if candidates else ""
+            )
             raise ItemTooLargeError(
-                f"{self.domain} item is {size} bytes, over the {self.threshold}-byte threshold, "
+                f"{label} is {size} bytes, over the {self.threshold}-byte threshold{largest}, "
                 "and no blob store is configured to offload to"
             )
         uploaded: list[str] = []
         for name in candidates:
-            data = item.pop(name)["S"].encode("utf-8")
+            value = item.pop(name)
+            text = value["S"] if "S" in value else codec.dumps(codec.from_av(value))
+            data = text.encode("utf-8")
             digest = hashlib.sha256(data).hexdigest()
             uri = self.blobs.put(
-                offload_key(self.domain, *key_parts, name, digest),
+                offload_key(domain or self.domain, *key_parts, name, digest),
                 data,
                 content_type="application/json",
             )
             uploaded.append(uri)
             item[name + REF_SUFFIX] = {"S": uri}
-            log.info("offloaded domain=%s attribute=%s bytes=%s", self.domain, name, len(data))
+            log.info("offloaded domain=%s attribute=%s bytes=%s", domain or self.domain, name,
+                     len(data))
             size = item_size(item)
             if size <= self.threshold:
                 return uploaded
         raise ItemTooLargeError(
-            f"{self.domain} item is still {size} bytes after offloading every large attribute"
+            f"{label} is still {size} bytes after offloading every large attribute"
         )
 
-    def resolve(self, item: Item, names: Iterable[str]) -> Item:
-        """Put offloaded attributes back (reads the blobs); returns ``item``."""
+    def resolve(self, item: Item, names: Iterable[str], *, maps: Iterable[str] = ()) -> Item:
+        """Put offloaded attributes back (reads the blobs); returns ``item``.
+
+        ``maps`` names the attributes that were native maps (their JSON becomes ``M``).
+        """
+        as_maps = set(maps)
         for name in names:
             ref = item.pop(name + REF_SUFFIX, None)
             if ref is None:
@@ -94,7 +127,8 @@ class Offloader:
                 raise ItemTooLargeError(
                     f"{self.domain} item has an offloaded {name!r} but no blob store is attached"
                 )
-            item[name] = {"S": self.blobs.get(ref["S"]).decode("utf-8")}
+            text = self.blobs.get(ref["S"]).decode("utf-8")
+            item[name] = codec.to_av(codec.loads(text)) if name in as_maps else {"S": text}
         return item
 
     @staticmethod

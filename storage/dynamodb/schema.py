@@ -92,7 +92,9 @@ class TableSchema:
         sort_key: the table's sort key.
         indexes: secondary indexes, global and local.
         ttl_attribute: the attribute DynamoDB's TTL reads (epoch seconds), if any.
-            The backend writes it only when a retention is configured.
+            The backend writes it only when a retention is configured
+            (``storage.dynamodb.retention``); the CDK turns TTL on for the tables whose
+            domain has an age (observability always: spans expire by default).
         items: the item kinds and their keys (documentation).
     """
 
@@ -131,6 +133,7 @@ MEMORY = TableSchema(
     suffix="memory",
     partition_key=PK,
     sort_key=SK,
+    ttl_attribute=TTL,
     items=(
         "thread: pk=THREAD#<thread>, sk=THREAD (sorts after its messages; holds message_count, "
         "sv and nbc: whether its neighbour lists are exact)",
@@ -139,6 +142,8 @@ MEMORY = TableSchema(
         "message locator: pk=MSGID#<message>, sk=MSGID (thread and sort key of the message)",
         "resource: pk=RES#<resource>, sk=RESOURCE",
         "thread counter: pk=RES#<resource>, sk=COUNT (upd=crt='~': first in a desc Query)",
+        "expiry tombstone: pk=EXPIRED#<thread>, sk=<expires_at> (a TTL'd thread was counted)",
+        "pending blobs: pk=PENDING#BLOBS, sk=<thread> (a pruned thread's blobs still to delete)",
     ),
     indexes=(
         IndexSchema(
@@ -167,6 +172,7 @@ WORKFLOWS = TableSchema(
     suffix="workflows",
     partition_key=PK,
     sort_key=SK,
+    ttl_attribute=TTL,
     items=("run: pk=RUN#<run id>, sk=WF#<workflow name> (get_run by id alone is a Query)",),
     indexes=(
         IndexSchema(
@@ -227,6 +233,7 @@ SCORES = TableSchema(
     suffix="scores",
     partition_key=PK,
     sort_key=SK,
+    ttl_attribute=TTL,
     items=("score: pk=SCORE#<id>, sk=SCORE",),
     indexes=(
         IndexSchema("by-scorer", KeyAttribute("scorer"), KeyAttribute(CRT), serves="a scorer's"),

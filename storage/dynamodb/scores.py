@@ -10,6 +10,7 @@ from storage.dynamodb import codec
 from storage.dynamodb._base import DynamoDBDomain, check_time, index_items, page_slice
 from storage.dynamodb.codec import Item, get_s, get_time, ms, s, sort_key
 from storage.dynamodb.offload import Offloader
+from storage.dynamodb.retention import RetentionAware, ScorePruning
 from storage.dynamodb.schema import ALL, CRT
 from storage.errors import ValidationError
 from storage.records import Page, Score, page_of
@@ -34,7 +35,7 @@ def score_key(score_id: str) -> Item:
     return {"pk": s(f"SCORE#{score_id}"), "sk": s("SCORE")}
 
 
-class DynamoDBScoreStore(DynamoDBDomain):
+class DynamoDBScoreStore(ScorePruning, RetentionAware, DynamoDBDomain):
     """Scores on DynamoDB (see :class:`~storage.protocols.ScoreStore`)."""
 
     def save_score(self, score: Score) -> Score:
@@ -125,6 +126,7 @@ class DynamoDBScoreStore(DynamoDBDomain):
             item["ent"] = s(f"{score.entity_type}#{score.entity_id}")
         if score.trace_id is not None:
             item["trace"] = s(score.trace_id)
+        item.update(self.expiry("scores", score.created_at))
         return item
 
     def _record(self, item: Item) -> Score:

@@ -17,15 +17,17 @@ from storage.dynamodb.scores import DynamoDBScoreStore
 from storage.dynamodb.vectors import DynamoDBVectorStore
 from storage.dynamodb.workflows import DynamoDBWorkflowStore
 from storage.errors import UnavailableError, ValidationError
+from storage.lifecycle.prune import PruneMixin
 from storage.protocols import BlobStore
-from storage.urls import query_params
+from storage.urls import url_options
 
 log = logging.getLogger(__name__)
 
+OPTIONS = ("region", "endpoint", "offload_threshold", "span_ttl_days", "vector_dimensions")
 _PREFIX_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
-class DynamoDBStore:
+class DynamoDBStore(PruneMixin):
     """Memory, workflows, observability and scores on DynamoDB; ``blobs`` is ``None``.
 
     Give it a blob store (``attach_blobs``, or a :class:`~storage.CompositeStore` with
@@ -194,7 +196,7 @@ def _projection(projection: Any) -> dict[str, Any]:
 def open_url(parsed: SplitResult) -> DynamoDBStore:
     """``dynamodb://<prefix>?region=&endpoint=&offload_threshold=&span_ttl_days=&vector_dimensions=``."""
     prefix = unquote(parsed.netloc + parsed.path).strip("/")
-    params = query_params(parsed)
+    params = url_options(parsed, OPTIONS)
     ttl = params.get("span_ttl_days") or os.environ.get("STOWAGE_SPAN_TTL_DAYS")
     threshold = params.get("offload_threshold")
     dims = params.get("vector_dimensions") or os.environ.get("STOWAGE_VECTOR_DIMENSIONS")

@@ -16,7 +16,8 @@ from storage.dynamodb import codec
 from storage.dynamodb._base import DynamoDBDomain, check_time, index_items, page_slice, within
 from storage.dynamodb.codec import Item, get_s, get_time, ms, s, sort_key
 from storage.dynamodb.offload import REF_SUFFIX, Offloader
-from storage.dynamodb.schema import ALL, CRT, RES
+from storage.dynamodb.retention import RetentionAware, RunPruning
+from storage.dynamodb.schema import ALL, CRT, RES, TTL
 from storage.records import Page, WorkflowRun, page_of
 from storage.timeutil import utcnow
 
@@ -30,7 +31,7 @@ def run_key(workflow_name: str, run_id: str) -> Item:
     return {"pk": s(f"RUN#{run_id}"), "sk": s(f"WF#{workflow_name}")}
 
 
-class DynamoDBWorkflowStore(DynamoDBDomain):
+class DynamoDBWorkflowStore(RunPruning, RetentionAware, DynamoDBDomain):
     """Workflow runs on DynamoDB (see :class:`~storage.protocols.WorkflowStore`)."""
 
     def persist_snapshot(
@@ -63,6 +64,7 @@ class DynamoDBWorkflowStore(DynamoDBDomain):
             RES: s(resource_id or "x" * v.MAX_ID_LENGTH),
             "resource_id": s(resource_id or "x" * v.MAX_ID_LENGTH),
         }
+        item.update(self.expiry("runs", now))
         uploads = self.offloader.fit(item, _BIG, (workflow_name, run_id))
         names = {"#st": "status", "#crt": CRT, "#all": ALL, "#snap": "snapshot"}
         values: dict[str, Any] = {
@@ -83,6 +85,11 @@ class DynamoDBWorkflowStore(DynamoDBDomain):
             "#crt = if_not_exists(#crt, :crt)",
             "#all = :all",
         ]
+        # A run expires an age after its first save, like created_at (kept on updates).
+        expires = self.retention.expires_at("runs", now)
+        if expires is not None:
+            sets.append(f"{TTL} = if_not_exists({TTL}, :exp)")
+            values[":exp"] = codec.n(expires)
         if "snapshot" in item:
             sets.append("#snap = :snap")
             values[":snap"] = item["snapshot"]

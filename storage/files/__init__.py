@@ -9,12 +9,14 @@ from __future__ import annotations
 from urllib.parse import SplitResult
 
 from storage.files.store import FileBlobStore, FileStore
-from storage.urls import local_path, query_params
+from storage.urls import local_path, url_options
+
+OPTIONS = ("public_url",)
 
 
 def open_url(parsed: SplitResult) -> FileStore:
     """The store a ``file:`` URL names (see :func:`storage.urls.local_path`)."""
-    public_url = query_params(parsed).get("public_url") or None
+    public_url = url_options(parsed, OPTIONS).get("public_url") or None
     return FileStore(local_path(parsed), public_url=public_url)
 
 

@@ -18,11 +18,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, cast
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
+from storage.blob_uris import check_blob_key, split_blob_uri
 from storage.errors import NotFoundError, StorageError, UnavailableError, ValidationError
 from storage.files import signing
-from storage.validation import check_id
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,8 @@ class FileBlobStore:
 
     def _path(self, key: str, *, prefix: bool = False) -> Path:
         """The file of ``key``; refuses anything that could leave the root."""
-        check_id(key, "blob key")
-        if "\\" in key or key.startswith("/"):
-            raise ValidationError(f"blob key {key!r} must be a relative path with '/' separators")
-        parts = key.split("/")
-        if prefix and parts[-1] == "":
-            parts = parts[:-1]
-        if not parts or any(p in ("", ".", "..") for p in parts):
-            raise ValidationError(f"blob key {key!r} has an empty, '.' or '..' segment")
+        check_blob_key(key, prefix=prefix)
+        parts = [p for p in key.split("/") if p] if prefix else key.split("/")
         if parts[0].startswith(_RESERVED):
             raise ValidationError(f"blob keys starting with {_RESERVED!r} are reserved")
         path = self.root.joinpath(*parts)
@@ -75,20 +69,24 @@ class FileBlobStore:
     def key_of(self, uri: str) -> str:
         """The key a URI of this store names.
 
+        ``file:///<root>/<key>`` (or ``file://localhost/...``), percent-decoded once as
+        a file URI is; split by :func:`storage.blob_uris.split_blob_uri`, so a query, a
+        fragment or a ``..`` (encoded or not) never reaches the folder.
+
         Raises:
             ValidationError: not a ``file://`` URI under this store's root.
         """
-        if not isinstance(uri, str):
-            raise ValidationError(f"blob URI must be a string, got {type(uri).__name__}")
-        parsed = urlsplit(uri)
-        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
-            raise ValidationError(f"{uri!r} is not a file:// URI")
-        path = Path(unquote(parsed.path))
+        parts = split_blob_uri(uri)
+        if parts.scheme != "file" or parts.host not in ("", "localhost"):
+            raise ValidationError(f"{uri!r} is not a file:// URI of this machine")
         try:
-            relative = path.relative_to(self.root)
-        except ValueError as exc:
-            raise ValidationError(f"{uri!r} is not in the blob folder {self.root}") from exc
-        key = relative.as_posix()
+            raw = unquote("/" + parts.path, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"{uri!r} percent-encodes bytes that are not UTF-8") from exc
+        root = self.root.as_posix().rstrip("/") + "/"
+        if not raw.startswith(root):
+            raise ValidationError(f"{uri!r} is not in the blob folder {self.root}")
+        key = raw[len(root) :]
         self._path(key)  # the same checks as a key given directly
         return key
 

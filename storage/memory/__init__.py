@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import SplitResult
 
+from storage.lifecycle.prune import PruneMixin
 from storage.memory.blobs import InMemoryBlobStore
 from storage.memory.conversations import InMemoryMemoryStore
 from storage.memory.observability import InMemoryObservabilityStore
@@ -20,7 +21,7 @@ from storage.memory.vectors import InMemoryVectorStore
 from storage.memory.workflows import InMemoryWorkflowStore
 
 
-class InMemoryStore:
+class InMemoryStore(PruneMixin):
     """Every domain in memory; ``memory`` cleans up attachments in ``blobs`` and vectors."""
 
     def __init__(self) -> None:
@@ -43,9 +44,14 @@ class InMemoryStore:
         return "InMemoryStore()"
 
 
+OPTIONS: tuple[str, ...] = ()
+
+
 def open_url(parsed: SplitResult) -> InMemoryStore:
-    """``memory://``: a new, empty store (the URL's host and path are ignored)."""
-    del parsed
+    """``memory://``: a new, empty store (the URL's host and path are ignored; no options)."""
+    from storage.urls import url_options
+
+    url_options(parsed, OPTIONS)
     return InMemoryStore()
 
 

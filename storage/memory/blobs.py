@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from storage import validation as v
+from storage.blob_uris import check_blob_key, split_blob_uri
 from storage.errors import NotFoundError, ValidationError
 
 URI_PREFIX = "memory://blobs/"
@@ -20,20 +21,6 @@ _CHUNK = 1024 * 1024
 class _Blob:
     data: bytes
     content_type: str | None
-
-
-def check_key(key: object, *, prefix: bool = False) -> str:
-    """A relative ``/``-separated key with no empty, ``.`` or ``..`` segment (as files/S3)."""
-    v.check_id(key, "blob key")
-    assert isinstance(key, str)
-    if key.startswith("/") or "\\" in key:
-        raise ValidationError(f"blob key {key!r} must be a relative path with '/' separators")
-    parts = key.split("/")
-    if prefix and parts[-1] == "":
-        parts = parts[:-1]
-    if not parts or any(p in ("", ".", "..") for p in parts):
-        raise ValidationError(f"blob key {key!r} has an empty, '.' or '..' segment")
-    return key
 
 
 def _read_all(data: bytes | bytearray | memoryview | BinaryIO) -> bytes:
@@ -70,8 +57,12 @@ class InMemoryBlobStore:
         *,
         content_type: str | None = None,
     ) -> str:
-        """Store bytes under ``key``. Returns ``memory://blobs/<key>``."""
-        check_key(key)
+        """Store bytes under ``key`` (see ``storage.blob_uris.check_blob_key``).
+
+        Returns:
+            ``memory://blobs/<key>``.
+        """
+        check_blob_key(key)
         if content_type is not None:
             v.check_id(content_type, "content type")
         payload = _read_all(data)
@@ -95,14 +86,16 @@ class InMemoryBlobStore:
 
     def delete(self, uris: Sequence[str]) -> None:
         """Delete blobs; unknown URIs are ignored."""
-        keys = [self._key(uri) for uri in v.check_ids(uris, "blob URI")]
+        if isinstance(uris, str):
+            raise ValidationError("delete takes a list of URIs, not a single string")
+        keys = [self.key_of(uri) for uri in uris]
         with self._lock:
             for key in keys:
                 self._blobs.pop(key, None)
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete every blob whose key starts with ``prefix``."""
-        check_key(prefix, prefix=True)
+        check_blob_key(prefix, prefix=True)
         with self._lock:
             for key in [k for k in self._blobs if k.startswith(prefix)]:
                 del self._blobs[key]
@@ -115,17 +108,25 @@ class InMemoryBlobStore:
         return f"data:{media};base64,{base64.b64encode(blob.data).decode('ascii')}"
 
     def _blob(self, uri: str) -> _Blob:
-        key = self._key(uri)
+        key = self.key_of(uri)
         with self._lock:
             blob = self._blobs.get(key)
         if blob is None:
             raise NotFoundError(f"no blob at {uri!r}")
         return blob
 
+    def uri_for(self, key: str) -> str:
+        """The URI of ``key`` (``memory://blobs/<key>``)."""
+        return URI_PREFIX + check_blob_key(key)
+
     @staticmethod
-    def _key(uri: object) -> str:
-        v.check_id(uri, "blob URI")
-        assert isinstance(uri, str)
-        if not uri.startswith(URI_PREFIX) or len(uri) == len(URI_PREFIX):
+    def key_of(uri: str) -> str:
+        """The key a ``memory://blobs/<key>`` URI names (see :mod:`storage.blob_uris`).
+
+        Raises:
+            ValidationError: not one of this store's URIs.
+        """
+        parts = split_blob_uri(uri)
+        if parts.scheme != "memory" or parts.host != "blobs":
             raise ValidationError(f"{uri!r} is not a memory://blobs/ URI")
-        return uri[len(URI_PREFIX) :]
+        return check_blob_key(parts.path)

@@ -11,6 +11,7 @@ from typing import Any
 from storage import validation as v
 from storage.errors import NotFoundError, ValidationError
 from storage.memory._common import check_time, clone, page_slice, within
+from storage.memory.retention import SpanPruning
 from storage.records import SPAN_FIELDS, SPAN_KEY_FIELDS, Page, Span, SpanUpdate, page_of
 
 _TEXT_FIELDS = ("entity_type", "entity_id", "entity_name", "resource_id", "thread_id", "run_id")
@@ -55,7 +56,7 @@ def check_span_update(update: object) -> None:
             raise ValidationError(f"span {name} must be a datetime")
 
 
-class InMemoryObservabilityStore:
+class InMemoryObservabilityStore(SpanPruning):
     """Traces made of spans, in process memory (see ``ObservabilityStore``)."""
 
     def __init__(self, *, lock: threading.RLock | None = None) -> None:

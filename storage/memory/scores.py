@@ -7,10 +7,11 @@ import threading
 from storage import validation as v
 from storage.errors import ValidationError
 from storage.memory._common import check_time, clone, page_slice
+from storage.memory.retention import ScorePruning
 from storage.records import Page, Score, page_of
 
 
-class InMemoryScoreStore:
+class InMemoryScoreStore(ScorePruning):
     """Scores in process memory (see ``ScoreStore``)."""
 
     def __init__(self, *, lock: threading.RLock | None = None) -> None:

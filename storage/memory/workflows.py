@@ -8,11 +8,12 @@ from typing import Any
 
 from storage import validation as v
 from storage.memory._common import check_time, clone, page_slice, within
+from storage.memory.retention import RunPruning
 from storage.records import Page, WorkflowRun, page_of
 from storage.timeutil import utcnow
 
 
-class InMemoryWorkflowStore:
+class InMemoryWorkflowStore(RunPruning):
     """Workflow (and agent) runs in process memory (see ``WorkflowStore``)."""
 
     def __init__(self, *, lock: threading.RLock | None = None) -> None:

@@ -21,9 +21,11 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlunsplit
 
 from storage.errors import ValidationError
 from storage.postgres.store import PostgresStore
-from storage.urls import query_params
+from storage.urls import url_options
 
-_OURS = ("pool", "min_size", "max_size", "auto_migrate")
+OPTIONS = ("pool", "min_size", "max_size", "auto_migrate")
+"""Ours on a ``postgresql://`` URL; libpq's own connection keywords are accepted too."""
+DATA_API_OPTIONS = ("secret", "database", "region", "endpoint", "resume_wait", "auto_migrate")
 
 
 def _flag(value: str, name: str = "pool") -> bool:
@@ -57,14 +59,21 @@ def _int(params: dict[str, str], name: str, default: int) -> int:
         raise ValidationError(f"{name} must be an integer") from exc
 
 
+def _libpq_keywords() -> list[str]:
+    """Every connection keyword the installed libpq knows (``sslmode``, ``connect_timeout``...)."""
+    from psycopg import pq
+
+    return [option.keyword.decode() for option in pq.Conninfo.get_defaults()]
+
+
 def open_url(parsed: SplitResult) -> PostgresStore:
     """Open ``postgresql://`` / ``postgres://`` with psycopg 3."""
     from storage.postgres.psycopg_driver import PsycopgDriver
 
     if not parsed.path.strip("/"):
         raise ValidationError(f"PostgreSQL URL needs a database name: {parsed.scheme}://.../db")
-    params = query_params(parsed)
-    libpq_query = urlencode([(k, v) for k, v in parse_qsl(parsed.query) if k not in _OURS])
+    params = url_options(parsed, (*OPTIONS, *_libpq_keywords()))
+    libpq_query = urlencode([(k, v) for k, v in parse_qsl(parsed.query) if k not in OPTIONS])
     conninfo = urlunsplit(("postgresql", parsed.netloc, parsed.path, libpq_query, ""))
     pool = _flag(params["pool"]) if "pool" in params else None
     driver = PsycopgDriver(
@@ -81,7 +90,7 @@ def open_data_api_url(parsed: SplitResult) -> PostgresStore:
     from storage.postgres.data_api import DataApiDriver
 
     arn = unquote(parsed.netloc + parsed.path).rstrip("/")
-    params = query_params(parsed)
+    params = url_options(parsed, DATA_API_OPTIONS)
     if not arn.startswith("arn:"):
         raise ValidationError(f"Data API URL must name a cluster ARN, got {arn!r}")
     secret = params.get("secret")

@@ -6,14 +6,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from storage import validation
 from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
 from storage.postgres import _codec as c
 from storage.postgres.driver import Json, Row, Session
 from storage.records import Include, Message, Resource, Thread
-from storage.validation import (
-    check_id,
-    check_non_negative,
-)
 
 THREAD_COLS = (
     'id, "resourceId" AS resource_id, title, metadata::text AS metadata, '
@@ -242,19 +239,8 @@ def with_resource(message: Message, resource_id: Any) -> Message:
 
 
 def check_includes(include: Sequence[Include]) -> list[dict[str, Any]]:
-    if isinstance(include, Include):
-        raise ValidationError("include must be a list of Include")
-    out = []
-    for item in include:
-        if not isinstance(item, Include):
-            raise ValidationError(f"include items must be Include, got {type(item).__name__}")
-        out.append(
-            {
-                "id": check_id(item.id, "include id"),
-                "prev": check_non_negative(item.with_previous, "with_previous"),
-                "next": check_non_negative(item.with_next, "with_next"),
-            }
-        )
-    return out
-
-
+    """The checked includes as the rows the list query's ``jsonb_to_recordset`` reads."""
+    return [
+        {"id": item.id, "prev": item.with_previous, "next": item.with_next}
+        for item in validation.check_includes(include)
+    ]

@@ -506,6 +506,8 @@ def _translate(exc: Exception, code: str) -> StorageError:
     if _is_response_too_large(exc):
         return ItemTooLargeError(f"over the Data API's 1 MiB response limit: {message}")
     match = _SQLSTATE.search(message)
+    if match and match.group(1) == "3D000":  # invalid_catalog_name
+        return StorageError(f"PostgreSQL database does not exist (create it first): {message}")
     if match:
         return error_for_sqlstate(match.group(1))(f"PostgreSQL error {match.group(1)}: {message}")
     if "duplicate key" in message:

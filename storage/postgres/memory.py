@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from storage.errors import ConflictError, NotFoundError, ValidationError
-from storage.keys import thread_attachment_prefix
 from storage.postgres import _codec as c
 from storage.postgres._base import PostgresDomain
 from storage.postgres._memory_sql import (
@@ -36,6 +35,7 @@ from storage.postgres._memory_sql import (
     with_resource,
 )
 from storage.postgres.driver import Json, Session
+from storage.postgres.retention import ThreadPruning, delete_pending_blobs, thread_cascade_sql
 from storage.protocols import BlobStore, Direction, OrderBy, VectorStore
 from storage.records import (
     Include,
@@ -66,7 +66,7 @@ from storage.vector_cascade import ForeignVectors
 log = logging.getLogger(__name__)
 
 
-class PostgresMemoryStore(PostgresDomain):
+class PostgresMemoryStore(ThreadPruning, PostgresDomain):
     """The ``memory`` domain on PostgreSQL, in Mastra's tables."""
 
     _blobs: BlobStore | None = None
@@ -169,13 +169,21 @@ class PostgresMemoryStore(PostgresDomain):
         check_id(thread_id, "thread id")
         self._ready()
         row = self._driver.fetch_one(
-            "WITH gone AS (DELETE FROM mastra_messages WHERE thread_id = :id), "
-            "thread AS (DELETE FROM mastra_threads WHERE id = :id RETURNING \"resourceId\") "
-            'SELECT "resourceId" AS resource_id FROM thread',
+            thread_cascade_sql(
+                'SELECT id, "resourceId" FROM mastra_threads WHERE id = :id FOR UPDATE',
+                record_blobs=self._blobs is not None,
+            ),
             {"id": thread_id},
         )
-        if row is not None and self._blobs is not None:
-            self._blobs.delete_prefix(thread_attachment_prefix(row["resource_id"], thread_id))
+        if row is not None:
+            self._thread_deleted(row["resource_id"], thread_id)
+        elif self._foreign_vectors is not None:
+            self._foreign_vectors.thread_deleted(thread_id)
+
+    def _thread_deleted(self, resource_id: str, thread_id: str) -> None:
+        """After the commit: the deleted thread's blobs, and its vectors kept elsewhere
+        (``delete_thread`` and ``prune``)."""
+        delete_pending_blobs(self._driver, self._blobs, [(resource_id, thread_id)])
         if self._foreign_vectors is not None:
             self._foreign_vectors.thread_deleted(thread_id)
 
@@ -330,13 +338,18 @@ class PostgresMemoryStore(PostgresDomain):
                 "inc AS (SELECT x.id, x.prev, x.next FROM jsonb_to_recordset("
                 "CAST(:include AS jsonb)) AS x(id text, prev int, next int))",
                 "tgt AS (SELECT inc.id, inc.prev, inc.next, m.thread_id FROM inc "
-                "JOIN mastra_messages m ON m.id = inc.id)",
-                "ranked AS (SELECT m.id, m.thread_id, row_number() OVER "
+                "JOIN mastra_messages m ON m.id = inc.id"
+                + (' WHERE m."resourceId" = :resource_id' if resource_id is not None else "")
+                + ")",
+                'ranked AS (SELECT m.id, m.thread_id, m."resourceId", row_number() OVER '
                 '(PARTITION BY m.thread_id ORDER BY m."createdAt", m.id) AS rn '
                 "FROM mastra_messages m WHERE m.thread_id IN (SELECT thread_id FROM tgt))",
                 "ctx AS (SELECT r.id FROM tgt JOIN ranked t ON t.id = tgt.id "
                 "JOIN ranked r ON r.thread_id = t.thread_id "
-                "AND r.rn BETWEEN t.rn - tgt.prev AND t.rn + tgt.next)",
+                "AND r.rn BETWEEN t.rn - tgt.prev AND t.rn + tgt.next"
+                # A resource bounds the windows too: never another resource's messages.
+                + (' WHERE r."resourceId" = :resource_id' if resource_id is not None else "")
+                + ")",
             ]
             ids = "SELECT id FROM p UNION SELECT id FROM ctx"
         ctes.append(f"ids AS ({ids})")

@@ -11,6 +11,7 @@ from storage.errors import NotFoundError, ValidationError
 from storage.postgres import _codec as c
 from storage.postgres._base import PostgresDomain
 from storage.postgres.driver import Json, Row, Session
+from storage.postgres.retention import SpanPruning
 from storage.records import SPAN_FIELDS, SPAN_KEY_FIELDS, Page, Span, SpanUpdate, page_of
 from storage.validation import check_id, check_ids, check_json, check_paging, check_span
 
@@ -120,7 +121,7 @@ def _apply(span: Span, update: SpanUpdate) -> Span:
     return updated
 
 
-class PostgresObservabilityStore(PostgresDomain):
+class PostgresObservabilityStore(SpanPruning, PostgresDomain):
     """The ``observability`` domain on PostgreSQL."""
 
     def create_spans(self, spans: Sequence[Span]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,26 @@ def translate(exc: psycopg.Error) -> StorageError:
         return UnavailableError(f"PostgreSQL unavailable: {exc}")
     cls = error_for_sqlstate(sqlstate)
     return cls(f"PostgreSQL error {sqlstate or ''}: {str(exc).strip()}".replace("  ", " "))
+
+
+_MISSING_DATABASE = re.compile(r'database "(?P<name>[^"]*)" does not exist')
+
+
+def connect_error(exc: psycopg.Error) -> StorageError:
+    """Why a connection failed, as a storage error.
+
+    A missing database is a configuration mistake, not an outage: it is a plain
+    :class:`StorageError` that says so (libpq gives no SQLSTATE for a refused
+    connection, only the server's message). Anything else is :class:`UnavailableError`.
+    """
+    missing = _MISSING_DATABASE.search(str(exc))
+    if missing:
+        name = missing.group("name")
+        return StorageError(
+            f"PostgreSQL database {name!r} does not exist: create it first "
+            f"(createdb {name}, or CREATE DATABASE {name})"
+        )
+    return UnavailableError(f"cannot connect to PostgreSQL: {str(exc).strip()}")
 
 
 def _dropped(exc: psycopg.Error, conn: Connection | None) -> bool:
@@ -119,11 +140,15 @@ class PsycopgDriver(Driver):
                 connect_timeout=max(1, int(self._timeout)),
             )
         except psycopg.Error as exc:
-            raise UnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
+            raise connect_error(exc) from exc
 
     def _get_pool(self) -> ConnectionPool[Connection]:
         with self._lock:
             if self._pool is None:
+                # One direct connection first: a pool retries a refused connection in the
+                # background until its timeout and then only says it got none, so a
+                # missing database or a wrong password would cost 10 s and lose the reason.
+                self._connect().close()
                 self._pool = ConnectionPool(
                     self._conninfo,
                     connection_class=psycopg.Connection,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from storage.errors import StorageError
 from storage.postgres.driver import Driver, Session
+from storage.postgres.retention import MIGRATION_STATEMENTS as RETENTION_STATEMENTS
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +247,8 @@ MIGRATIONS: list[Migration] = [
             'ON mastra_threads ("resourceId", "updatedAt" DESC, id DESC)',
         ),
     ),
+    Migration(3, "stowage: retention (pending blob deletions, an age index per domain)",
+              RETENTION_STATEMENTS),
 ]
 
 

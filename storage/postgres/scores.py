@@ -13,6 +13,7 @@ from storage.errors import ValidationError
 from storage.postgres import _codec as c
 from storage.postgres._base import PostgresDomain
 from storage.postgres.driver import Json, Row
+from storage.postgres.retention import ScorePruning
 from storage.records import Page, Score, page_of
 from storage.validation import check_id, check_paging, check_score
 
@@ -57,7 +58,7 @@ def _score(row: Row) -> Score:
     )
 
 
-class PostgresScoreStore(PostgresDomain):
+class PostgresScoreStore(ScorePruning, PostgresDomain):
     """The ``scores`` domain on PostgreSQL."""
 
     def save_score(self, score: Score) -> Score:

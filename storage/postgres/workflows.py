@@ -9,6 +9,7 @@ from typing import Any
 from storage.postgres import _codec as c
 from storage.postgres._base import PostgresDomain
 from storage.postgres.driver import Json, Row
+from storage.postgres.retention import RunPruning
 from storage.records import Page, WorkflowRun, page_of
 from storage.timeutil import utcnow
 from storage.validation import check_id, check_paging, check_run
@@ -38,7 +39,7 @@ def _run(row: Row) -> WorkflowRun:
     )
 
 
-class PostgresWorkflowStore(PostgresDomain):
+class PostgresWorkflowStore(RunPruning, PostgresDomain):
     """The ``workflows`` domain on PostgreSQL."""
 
     def persist_snapshot(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO, cast
 from urllib.parse import SplitResult, unquote
@@ -18,13 +19,15 @@ from urllib.parse import SplitResult, unquote
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from storage.blob_uris import check_blob_key, split_blob_uri
 from storage.errors import NotFoundError, StorageError, UnavailableError, ValidationError
 from storage.keys import attachment_key
 
 log = logging.getLogger(__name__)
 
+OPTIONS = ("region", "endpoint", "kms_key")
 DELETE_LIMIT = 1000
 # One 5 MiB part in memory at a time (S3's smallest part): a Lambda can stream a blob
 # of any size through a fixed few MB; s3transfer grows parts past 10,000 of them.
@@ -32,6 +35,33 @@ TRANSFER = TransferConfig(
     multipart_threshold=8 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024, use_threads=False
 )
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+# AWS's naming rules for buckets created today ("General purpose bucket naming rules").
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_LIKE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def check_bucket(bucket: object) -> str:
+    """A bucket name S3 accepts today, checked before any request is made.
+
+    Raises:
+        ValidationError: the name breaks S3's naming rules (3-63 characters of a-z, 0-9,
+            ``.`` and ``-``, a letter or digit at each end, no ``..``, not an IP address).
+    """
+    if (
+        not isinstance(bucket, str)
+        or not _BUCKET.match(bucket)
+        or ".." in bucket
+        or _IP_LIKE.match(bucket)
+        or bucket.startswith(_RESERVED_PREFIXES)
+        or bucket.endswith(_RESERVED_SUFFIXES)
+    ):
+        raise ValidationError(
+            f"S3 bucket name {bucket!r} is not valid: 3-63 characters of a-z, 0-9, '.' and "
+            "'-', starting and ending with a letter or digit"
+        )
+    return bucket
 
 
 class S3BlobStore:
@@ -58,10 +88,10 @@ class S3BlobStore:
         client: Any = None,
         transfer: TransferConfig | None = None,
     ) -> None:
-        if not bucket or "/" in bucket:
-            raise ValidationError(f"S3 bucket name {bucket!r} is not valid")
-        self.bucket = bucket
+        self.bucket = check_bucket(bucket)
         self.prefix = prefix.strip("/")
+        if self.prefix:
+            check_blob_key(self.prefix)
         self.region = region
         self.kms_key_id = kms_key_id
         self.transfer = transfer or TRANSFER
@@ -76,12 +106,7 @@ class S3BlobStore:
     # --- keys and URIs ---------------------------------------------------------------
 
     def _full_key(self, key: str, *, prefix: bool = False) -> str:
-        if not isinstance(key, str) or not key.strip() or key.startswith("/"):
-            raise ValidationError(f"blob key {key!r} must be a non-empty relative key")
-        parts = key.split("/")
-        inner = parts[:-1] if prefix else parts
-        if any(p.strip() in ("", ".", "..") for p in inner) or (not prefix and not parts[-1]):
-            raise ValidationError(f"blob key {key!r} has an empty, '.' or '..' segment")
+        check_blob_key(key, prefix=prefix)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def uri_for(self, key: str) -> str:
@@ -91,15 +116,17 @@ class S3BlobStore:
     def key_of(self, uri: str) -> str:
         """The key (relative to the prefix) of one of this store's URIs.
 
+        ``s3://<bucket>/<prefix>/<key>``, the key as written (S3 keys are not
+        percent-decoded); split by :func:`storage.blob_uris.split_blob_uri`.
+
         Raises:
             ValidationError: not an ``s3://`` URI under this bucket and prefix.
         """
-        if not isinstance(uri, str):
-            raise ValidationError(f"blob URI must be a string, got {type(uri).__name__}")
-        root = f"s3://{self.bucket}/" + (f"{self.prefix}/" if self.prefix else "")
-        if not uri.startswith(root) or len(uri) == len(root):
-            raise ValidationError(f"{uri!r} is not a blob of {root}")
-        return uri[len(root) :]
+        parts = split_blob_uri(uri)
+        root = f"{self.prefix}/" if self.prefix else ""
+        if parts.scheme != "s3" or parts.host != self.bucket or not parts.path.startswith(root):
+            raise ValidationError(f"{uri!r} is not a blob of s3://{self.bucket}/{root}")
+        return check_blob_key(parts.path[len(root) :])
 
     # --- BlobStore -----------------------------------------------------------------------
 
@@ -264,6 +291,8 @@ class S3BlobStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
                 raise _translate(exc, self.bucket) from exc
+        except BotoCoreError as exc:
+            raise _translate(exc, self.bucket) from exc
         region = self.region or self.client.meta.region_name
         kwargs: dict[str, Any] = {"Bucket": self.bucket}
         if region and region != "us-east-1":
@@ -287,10 +316,15 @@ _SSE_FIELDS = {
 
 
 def _translate(exc: Exception, key: str) -> StorageError:
+    if isinstance(exc, ParamValidationError):
+        # botocore refused the request before sending it: the caller's input is wrong.
+        return ValidationError(f"S3 request for {key!r} is not valid: {exc}")
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in _MISSING:
             return NotFoundError(f"no blob {key!r}")
+        if code in ("InvalidBucketName", "KeyTooLongError", "InvalidArgument"):
+            return ValidationError(f"S3 refused {key!r}: {code}")
         if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return StorageError(f"S3 refused access to {key!r}: {code}")
         return UnavailableError(f"S3 request for {key!r} failed ({code})")
@@ -321,9 +355,9 @@ class S3Store:
 
 def open_url(parsed: SplitResult) -> S3Store:
     """``s3://<bucket>/<prefix>?region=&endpoint=&kms_key=``."""
-    from storage.urls import query_params
+    from storage.urls import url_options
 
-    params = query_params(parsed)
+    params = url_options(parsed, OPTIONS)
     return S3Store(
         S3BlobStore(
             parsed.netloc,

@@ -19,12 +19,14 @@ from storage.sqlite.scores import SQLiteScoreStore
 from storage.sqlite.store import SQLiteStore
 from storage.sqlite.vectors import SQLiteVectorStore
 from storage.sqlite.workflows import SQLiteWorkflowStore
-from storage.urls import local_path, query_params
+from storage.urls import local_path, url_options
+
+OPTIONS = ("timeout", "driver")
 
 
 def open_url(parsed: SplitResult) -> SQLiteStore:
     """The store a ``sqlite:`` URL names (see :func:`storage.urls.local_path`)."""
-    params = query_params(parsed)
+    params = url_options(parsed, OPTIONS)
     timeout = DEFAULT_TIMEOUT_S
     if "timeout" in params:
         try:

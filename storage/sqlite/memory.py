@@ -27,6 +27,7 @@ from storage.sqlite import _rows
 from storage.sqlite._codec import dumps, iso
 from storage.sqlite._sql import bound, chunks, count, direction_sql, limit_clause, marks
 from storage.sqlite.db import SQLiteDatabase
+from storage.sqlite.retention import ThreadPruning, delete_pending_blobs, record_pending_blobs
 from storage.sqlite.schema import MESSAGES, RESOURCES, THREADS, column_is_required
 from storage.timeutil import utcnow
 from storage.vector_cascade import ForeignVectors
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 _ORDER_COLUMNS = {"created_at": '"createdAt"', "updated_at": '"updatedAt"'}
 
 
-class SQLiteMemoryStore:
+class SQLiteMemoryStore(ThreadPruning):
     """Threads, messages and resources (``mastra_threads``, ``_messages``, ``_resources``).
 
     Args:
@@ -137,15 +138,38 @@ class SQLiteMemoryStore:
         """Delete the thread, its messages and its attachments in the attached blob store."""
         v.check_id(thread_id, "thread id")
         with self._db.write("delete_thread") as conn:
-            row = conn.execute(
-                f'SELECT "resourceId" FROM {THREADS} WHERE id = ?', (thread_id,)
-            ).fetchone()
-            conn.execute(f"DELETE FROM {MESSAGES} WHERE thread_id = ?", (thread_id,))
-            conn.execute(f"DELETE FROM {THREADS} WHERE id = ?", (thread_id,))
-        # Blobs go after the commit: a failure here leaves orphan bytes, never a message
-        # pointing at a missing blob.
-        if row is not None and self._blobs is not None:
-            self._blobs.delete_prefix(thread_attachment_prefix(row[0], thread_id))
+            gone = self._delete_thread_rows(conn, thread_id)
+        if gone is not None:
+            self._thread_deleted(gone[0], thread_id)
+        else:
+            self._vectors.thread_deleted(thread_id)
+
+    def _delete_thread_rows(
+        self, conn: sqlite3.Connection, thread_id: str
+    ) -> tuple[str, int] | None:
+        """The thread cascade's rows (``delete_thread`` and ``prune`` share it).
+
+        Returns:
+            ``(resource id, messages deleted)``, or ``None`` when there is no thread.
+        """
+        row = conn.execute(
+            f'SELECT "resourceId" FROM {THREADS} WHERE id = ?', (thread_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        messages = conn.execute(f"DELETE FROM {MESSAGES} WHERE thread_id = ?", (thread_id,))
+        conn.execute(f"DELETE FROM {THREADS} WHERE id = ?", (thread_id,))
+        if self._blobs is not None:
+            # Blobs go after the commit (a message never points at a missing blob); the
+            # record makes a crash before then finish on the next prune.
+            record_pending_blobs(conn, thread_attachment_prefix(row[0], thread_id))
+        return row[0], int(messages.rowcount)
+
+    def _thread_deleted(self, resource_id: str, thread_id: str) -> None:
+        """After the commit: the deleted thread's blobs, and its vectors kept elsewhere."""
+        delete_pending_blobs(
+            self._db, self._blobs, [thread_attachment_prefix(resource_id, thread_id)]
+        )
         self._vectors.thread_deleted(thread_id)
 
     def list_threads(
@@ -269,14 +293,7 @@ class SQLiteMemoryStore:
         v.check_id(thread_id, "thread id")
         if resource_id is not None:
             v.check_id(resource_id, "resource id")
-        if isinstance(include, Include):
-            include = [include]
-        for item in include:
-            if not isinstance(item, Include):
-                raise ValidationError("include must hold Include(id, with_previous, with_next)")
-            v.check_id(item.id, "include id")
-            v.check_non_negative(item.with_previous, "with_previous")
-            v.check_non_negative(item.with_next, "with_next")
+        include = v.check_includes(include)
         v.check_paging(page, per_page)
         v.check_direction(direction)
         where = ["thread_id = ?"]
@@ -305,7 +322,7 @@ class SQLiteMemoryStore:
                 for row in rows:
                     found[row[0]] = _rows.message_from_row(row)
             for item in include:
-                for message in self._context_window(conn, item):
+                for message in self._context_window(conn, item, resource_id):
                     found.setdefault(message.id, message)
         items = sorted(found.values(), key=lambda m: (m.created_at, m.id), reverse=order == "DESC")
         return page_of(items, total=total, page=page, per_page=per_page)
@@ -488,14 +505,22 @@ class SQLiteMemoryStore:
         return found
 
     @staticmethod
-    def _context_window(conn: sqlite3.Connection, item: Include) -> list[Message]:
-        """The included message and its neighbours in its own thread, by (createdAt, id)."""
+    def _context_window(
+        conn: sqlite3.Connection, item: Include, resource_id: str | None
+    ) -> list[Message]:
+        """The included message and its neighbours in its own thread, by (createdAt, id).
+
+        With ``resource_id``: nothing when the included message is another resource's,
+        and only that resource's messages of the window.
+        """
         row = conn.execute(
             f"SELECT {_rows.MESSAGE_COLUMNS} FROM {MESSAGES} WHERE id = ?", (item.id,)
         ).fetchone()
         if row is None:
             return []
         target = _rows.message_from_row(row)
+        if resource_id not in (None, target.resource_id):
+            return []
         window = [target]
         key = (target.thread_id, row[5], row[5], target.id)
         if item.with_previous:
@@ -518,7 +543,7 @@ class SQLiteMemoryStore:
                     (*key, item.with_next),
                 )
             ]
-        return window
+        return [m for m in window if resource_id in (None, m.resource_id)]
 
     @staticmethod
     def _bump(conn: sqlite3.Connection, thread_ids: set[str]) -> None:

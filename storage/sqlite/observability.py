@@ -15,6 +15,7 @@ from storage.sqlite import _rows
 from storage.sqlite._codec import iso
 from storage.sqlite._sql import bound, chunks, count, limit_clause, marks
 from storage.sqlite.db import SQLiteDatabase
+from storage.sqlite.retention import SpanPruning
 from storage.sqlite.schema import SPANS
 from storage.timeutil import utcnow
 
@@ -41,7 +42,7 @@ _FILTERS = {
 }
 
 
-class SQLiteObservabilityStore:
+class SQLiteObservabilityStore(SpanPruning):
     """Traces made of spans.
 
     Args:

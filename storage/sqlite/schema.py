@@ -32,6 +32,7 @@ RESOURCES = "mastra_resources"
 WORKFLOWS = "mastra_workflow_snapshot"
 SCORES = "mastra_scorers"
 SPANS = "mastra_ai_spans"
+PENDING_BLOB_DELETES = "stowage_pending_blob_deletes"
 VECTORS = "stowage_message_vectors"
 VECTOR_INDEX = "stowage_vector_index"
 
@@ -198,6 +199,18 @@ def _create_indexes(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _create_retention_tables(conn: sqlite3.Connection) -> None:
+    # Blob prefixes of deleted threads not yet cleaned (storage.sqlite.retention).
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {PENDING_BLOB_DELETES} ("
+        'prefix TEXT NOT NULL PRIMARY KEY, "createdAt" TEXT NOT NULL)'
+    )
+    # prune: the oldest spans first (threads, runs and scores have their time index).
+    conn.execute(
+        f'CREATE INDEX IF NOT EXISTS stowage_spans_started ON "{SPANS}" ("startedAt")'
+    )
+
+
 def _create_vector_tables(conn: sqlite3.Connection) -> None:
     # Plain tables, not a vec0 virtual table: the triggers below then work for every
     # writer of the file, Mastra's libsql included, which has no sqlite-vec loaded.
@@ -248,6 +261,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "indexes for every list query", _create_indexes),
     Migration(4, "message vectors for semantic recall, kept in step by triggers",
               _create_vector_tables),
+    Migration(5, "retention: pending blob deletions, spans by age", _create_retention_tables),
 )
 
 

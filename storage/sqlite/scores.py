@@ -11,6 +11,7 @@ from storage.sqlite import _rows
 from storage.sqlite._codec import dumps, iso
 from storage.sqlite._sql import limit_clause
 from storage.sqlite.db import SQLiteDatabase
+from storage.sqlite.retention import ScorePruning
 from storage.sqlite.schema import SCORES
 from storage.timeutil import utcnow
 
@@ -24,7 +25,7 @@ _FILTERS = {
 }
 
 
-class SQLiteScoreStore:
+class SQLiteScoreStore(ScorePruning):
     """Scores, newest first.
 
     Args:

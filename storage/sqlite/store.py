@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from storage.lifecycle.prune import PruneMixin
 from storage.protocols import BlobStore
 from storage.sqlite.db import DEFAULT_TIMEOUT_S, SQLiteDatabase
 from storage.sqlite.memory import SQLiteMemoryStore
@@ -14,7 +15,7 @@ from storage.sqlite.vectors import SQLiteVectorStore
 from storage.sqlite.workflows import SQLiteWorkflowStore
 
 
-class SQLiteStore:
+class SQLiteStore(PruneMixin):
     """Memory, workflows, observability, scores and vectors in one file, in Mastra's schema.
 
     Tables are created on first use; :meth:`setup` does it eagerly. Safe to share

@@ -12,11 +12,12 @@ from storage.sqlite import _rows
 from storage.sqlite._codec import dumps, iso, loads_dict
 from storage.sqlite._sql import bound, limit_clause
 from storage.sqlite.db import SQLiteDatabase
+from storage.sqlite.retention import RunPruning
 from storage.sqlite.schema import WORKFLOWS
 from storage.timeutil import utcnow
 
 
-class SQLiteWorkflowStore:
+class SQLiteWorkflowStore(RunPruning):
     """Runs and their snapshots; a run's status is its snapshot's ``status``.
 
     Args:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from aws_cdk import App, Stack
 
 from infra import constants as c
 from infra.nag import acknowledge
+from storage.lifecycle import Retention
 from tests.node import node_env
 
 from .conftest import Synth
@@ -138,7 +140,9 @@ def test_each_function_receives_the_environment_it_reads(synth: Synth, handler: 
     assert bucket in json.dumps(env["STOWAGE_BLOBS_URL"])
     assert '"s3://"' in json.dumps(env["STOWAGE_BLOBS_URL"])
     assert env["STOWAGE_MODEL"] == f"bedrock/{config.model_ids[0]}"
-    assert env["STOWAGE_SPAN_TTL_DAYS"] == str(config.span_retention_days)
+    assert env["STOWAGE_RETENTION"] == str(config.retention)
+    spans = Retention.parse(env["STOWAGE_RETENTION"]).spans
+    assert spans == timedelta(days=config.span_retention_days)
     assert env["POWERTOOLS_SERVICE_NAME"].startswith("stowage-")
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Stowage"
     assert ("STOWAGE_AUTH" in env) == (handler != c.WORKER_HANDLER)
@@ -146,6 +150,7 @@ def test_each_function_receives_the_environment_it_reads(synth: Synth, handler: 
 
 
 @pytest.mark.node
+@pytest.mark.early  # its own CDK app (~1 GB): before this process's synths grow jsii's heap
 def test_the_pinned_cdk_cli_synthesizes_the_app(tmp_path: Path) -> None:
     # `make synth`: the CLI pinned in package.json runs cdk.json's app (python -m infra.app)
     # and reads its output.

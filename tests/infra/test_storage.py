@@ -63,9 +63,10 @@ def test_key_schemas_equal_the_backends_definitions(synth: Synth) -> None:
             }
             assert synthesized == _expected_indexes(schema, local=local), (domain, cfn_key)
         ttl = props.get("TimeToLiveSpecification")
+        # TTL is on where the domain has a retention age (tests/infra/test_retention.py).
         expected_ttl = (
             {"AttributeName": schema.ttl_attribute, "Enabled": True}
-            if schema.ttl_attribute
+            if schema.ttl_attribute and domain in synth.stack.config.ttl_domains
             else None
         )
         assert ttl == expected_ttl, domain

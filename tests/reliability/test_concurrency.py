@@ -41,6 +41,11 @@ def served(request: pytest.FixtureRequest, tmp_path: Path,
     if request.param == "dynamodb":
         from moto.server import ThreadedMotoServer
 
+        from tests.support import moto_dynamodb
+
+        # In this process, so tests/conftest.py's patch applies: without it moto copies
+        # the whole table per transaction action and this test once reached 9.5 GB.
+        assert moto_dynamodb.installed()
         moto_port = free_port()
         moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         moto_server.start()

@@ -114,19 +114,23 @@ def atomic_moto_dynamodb() -> Iterator[None]:
     moto evaluates a condition, then writes, with no lock: two threads can both pass
     ``attribute_not_exists`` or both apply an UpdateItem to the same old item, which
     DynamoDB never allows. Serialising moto's backend calls gives the fake the
-    atomicity the concurrency tests are about; the store itself takes no lock.
+    atomicity the concurrency tests are about; the store itself takes no lock. The
+    request handler is serialised too: moto turns an item into its response after the
+    backend call, walking the very dicts a concurrent UpdateItem is changing
+    ("dictionary changed size during iteration").
     """
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     patches = []
-    for name in _WRITES:
-        original = getattr(DynamoDBBackend, name)
+    for owner, name in [*((DynamoDBBackend, n) for n in _WRITES), (DynamoHandler, "call_action")]:
+        original = getattr(owner, name)
 
         def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
             with _ATOMIC:
                 return __original(self, *args, **kwargs)
 
-        patches.append(mock.patch.object(DynamoDBBackend, name, locked))
+        patches.append(mock.patch.object(owner, name, locked))
     with ExitStack() as stack:
         for patch in patches:
             stack.enter_context(patch)

@@ -413,13 +413,142 @@ def test_every_domain_operation_uses_keys_and_indexes_only(dyn_s3: Any) -> None:
     assert sum(log.calls.values()) > 30
 
 
-def test_a_thread_too_big_for_one_item_is_refused_before_writing(dyn_s3: Any) -> None:
-    store, log = dyn_s3
+def test_a_thread_too_big_for_one_item_is_refused_before_writing(dyn: Any) -> None:
+    store, log = dyn
     log.reset()
-    with pytest.raises(ItemTooLargeError):
-        store.memory.save_thread(Thread(id="t", resource_id="u1", metadata={"k": "x" * 5000}))
+    for thread in (Thread(id="t", resource_id="u1", metadata={"k": "x" * 500_000}),
+                   Thread(id="t", resource_id="u1", title="x" * 500_000)):
+        with pytest.raises(ItemTooLargeError):
+            store.memory.save_thread(thread)
     assert "dynamodb.TransactWriteItems" not in log.calls
     assert store.memory.get_thread("t") is None
+
+
+# --- thread and resource documents (issue 11, item 12) ------------------------------------
+
+
+def _item(store: Any, pk: str, sk: str) -> dict[str, Any]:
+    [found] = [i for i in _raw(store, pk) if i["sk"]["S"] == sk]
+    return found
+
+
+def test_thread_metadata_too_big_for_the_item_overflows_like_every_attribute(dyn_s3: Any) -> None:
+    store, _ = dyn_s3  # offload threshold 4 KiB
+    big = {"k": "x" * 5000, "n": [1, 2.5, None, True]}
+    store.memory.save_thread(Thread(id="t", resource_id="u1", metadata=big))
+    item = _item(store, "THREAD#t", "THREAD")
+    assert "metadata" not in item and item["metadata_ref"]["S"].startswith("s3://")
+    assert "/offload/memory/t/metadata/" in item["metadata_ref"]["S"]
+    assert item_size(item) <= 4096
+    assert store.memory.get_thread("t").metadata == big
+    # a merge into offloaded metadata reads, merges and rewrites it (nothing is lost)
+    updated = store.memory.update_thread("t", metadata={"added": 1})
+    assert updated.metadata == {**big, "added": 1}
+    assert store.memory.get_thread("t").metadata == {**big, "added": 1}
+    [listed] = store.memory.list_threads(resource_id="u1").items
+    assert listed.metadata == {**big, "added": 1}
+    # the replaced blob is gone; deleting the thread removes the current one
+    current = _item(store, "THREAD#t", "THREAD")["metadata_ref"]["S"]
+    assert current != item["metadata_ref"]["S"]
+    with pytest.raises(NotFoundError):
+        store.blobs.get(item["metadata_ref"]["S"])
+    store.memory.delete_thread("t")
+    with pytest.raises(NotFoundError):
+        store.blobs.get(current)
+
+
+def test_merges_that_grow_a_thread_past_the_threshold_overflow(dyn_s3: Any) -> None:
+    store, log = dyn_s3
+    store.memory.save_thread(Thread(id="t", resource_id="u1"))
+    log.reset()
+    store.memory.update_thread("t", title="renamed")  # small: one UpdateItem, as before
+    assert _ops(log) == {"UpdateItem": 1}
+    for i in range(6):  # 6 x 1 KB crosses the 4 KiB threshold
+        store.memory.update_thread("t", metadata={f"k{i}": "y" * 1000})
+    item = _item(store, "THREAD#t", "THREAD")
+    assert "metadata_ref" in item and item_size(item) <= 4096
+    thread = store.memory.get_thread("t")
+    assert thread.metadata == {f"k{i}": "y" * 1000 for i in range(6)}
+    assert thread.title == "renamed"
+
+
+def test_update_thread_gives_the_verdict_of_save_thread(dyn: Any) -> None:
+    store, _ = dyn
+    store.memory.save_thread(Thread(id="t", resource_id="u1", metadata={"a": 1}))
+    with pytest.raises(ItemTooLargeError, match="metadata"):
+        store.memory.update_thread("t", metadata={"big": "x" * 500_000})
+    with pytest.raises(ItemTooLargeError, match="title"):
+        store.memory.update_thread("t", title="x" * 500_000)
+    with pytest.raises(ItemTooLargeError) as caught:
+        store.memory.save_thread(Thread(id="t", resource_id="u1", title="x" * 500_000))
+    assert "'title'" in str(caught.value) and "'metadata'" not in str(caught.value)
+    assert store.memory.get_thread("t").metadata == {"a": 1}
+    # grown by merges past the threshold: refused at the merge that crosses it
+    for i in range(3):
+        store.memory.update_thread("t", metadata={f"k{i}": "y" * 100_000})
+    with pytest.raises(ItemTooLargeError):
+        store.memory.update_thread("t", metadata={"k3": "y" * 100_000})
+    assert sorted(store.memory.get_thread("t").metadata) == ["a", "k0", "k1", "k2"]
+
+
+def test_a_big_working_memory_overflows_and_small_edits_stay_in_place(dyn_s3: Any) -> None:
+    store, log = dyn_s3
+    store.memory.update_resource("u1", working_memory="small", metadata={"a": 1})
+    log.reset()
+    store.memory.update_resource("u1", working_memory="still small")
+    assert _ops(log) == {"UpdateItem": 1}
+    notes = "# notes\n" + "z" * 8000
+    assert store.memory.update_resource("u1", working_memory=notes).working_memory == notes
+    item = _item(store, "RES#u1", "RESOURCE")
+    assert "working_memory" not in item and "/offload/resources/u1/" in item[
+        "working_memory_ref"]["S"]
+    resource = store.memory.get_resource("u1")
+    assert (resource.working_memory, resource.metadata) == (notes, {"a": 1})
+    store.memory.update_resource("u1", working_memory="short again")
+    item = _item(store, "RES#u1", "RESOURCE")
+    assert item["working_memory"]["S"] == "short again" and "working_memory_ref" not in item
+    assert store.memory.get_resource("u1").working_memory == "short again"
+
+
+@pytest.mark.parametrize("kind", ["thread", "resource"])
+def test_concurrent_merges_across_the_threshold_lose_no_key(dyn_s3: Any, kind: str) -> None:
+    # 12 writers, 600 bytes each, on a 4 KiB threshold: some merge in place, the ones
+    # that cross rewrite the item whole (and offload it) on a version condition.
+    store, _ = dyn_s3
+    if kind == "thread":
+        store.memory.save_thread(Thread(id="t", resource_id="u1", metadata={"base": 0}))
+    else:
+        store.memory.update_resource("u1", metadata={"base": 0})
+    barrier = threading.Barrier(12)
+
+    def merge(i: int) -> None:
+        barrier.wait()
+        patch = {f"k{i}": "v" * 600}
+        if kind == "thread":
+            store.memory.update_thread("t", metadata=patch)
+        else:
+            store.memory.update_resource("u1", metadata=patch)
+
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(merge, range(12)))
+    read = store.memory.get_thread("t") if kind == "thread" else store.memory.get_resource("u1")
+    assert read.metadata == {"base": 0, **{f"k{i}": "v" * 600 for i in range(12)}}
+
+
+def test_a_thread_written_before_size_tracking_is_sized_on_its_first_update(dyn: Any) -> None:
+    store, log = dyn
+    store.memory.save_thread(Thread(id="t", resource_id="u1", metadata={"a": 1}))
+    memory = store.memory
+    memory.dynamo.call("UpdateItem", TableName=memory.table,
+                       Key={"pk": {"S": "THREAD#t"}, "sk": {"S": "THREAD"}},
+                       UpdateExpression="REMOVE item_bytes, doc_version")
+    log.reset()
+    assert memory.update_thread("t", metadata={"b": 2}).metadata == {"a": 1, "b": 2}
+    assert _ops(log) == {"UpdateItem": 2, "GetItem": 1}  # the fast path, then read + write
+    assert "item_bytes" in _item(store, "THREAD#t", "THREAD")
+    log.reset()
+    memory.update_thread("t", metadata={"c": 3})
+    assert _ops(log) == {"UpdateItem": 1}
 
 
 def test_updating_offloaded_content_deletes_the_version_no_item_points_at(dyn_s3: Any) -> None:

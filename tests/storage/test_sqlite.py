@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import sqlite3
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,7 +60,7 @@ def text_message(mid: str, thread_id: str, text: str, at: datetime, role: str = 
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "nested" / "stowage.db"
+    return tmp_path / "stowage.db"
 
 
 @pytest.fixture
@@ -86,12 +88,37 @@ def test_relative_url_resolves_against_the_project_root_not_the_cwd(
     opened.close()
 
 
-def test_absolute_url_creates_parent_folders_on_first_use(db_path: Path) -> None:
+def test_absolute_url_creates_the_file_on_first_use(db_path: Path) -> None:
     opened = storage.open(f"sqlite:///{db_path}")
-    assert not db_path.parent.exists()
+    assert not db_path.exists()
     opened.memory.save_thread(Thread(id="t", resource_id="u"))  # no setup(): first use
     assert db_path.is_file()
     opened.close()
+
+
+@pytest.mark.parametrize("missing", ["nonexistent-dir", "nonexistent-dir/deeper"])
+def test_absolute_url_in_a_missing_folder_is_refused_and_creates_nothing(
+    tmp_path: Path, missing: str
+) -> None:
+    # Issue 11: sqlite:////nonexistent-dir/x.db created a folder at the filesystem root.
+    target = tmp_path / missing / "x.db"
+    with pytest.raises(ValidationError, match="does not exist; create it first"):
+        storage.open(f"sqlite:///{target}")
+    assert not (tmp_path / "nonexistent-dir").exists()
+    with pytest.raises(ValidationError, match="nonexistent-dir"):
+        storage.open("sqlite:////nonexistent-dir-stowage-test/x.db")
+    assert not Path("/nonexistent-dir-stowage-test").exists()
+
+
+def test_relative_url_creates_missing_folders_inside_the_project_root() -> None:
+    folder = project_root() / ".stowage" / f"created-{uuid.uuid4().hex[:8]}"
+    opened = storage.open(f"sqlite:///{folder.relative_to(project_root())}/deep/x.db")
+    try:
+        opened.memory.save_thread(Thread(id="t", resource_id="u"))
+        assert (folder / "deep" / "x.db").is_file()
+    finally:
+        opened.close()
+        shutil.rmtree(folder)
 
 
 def test_bad_timeout_is_refused(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""moto's DynamoDB with a TransactWriteItems that undoes only what it touched.
+"""moto's DynamoDB without its whole-table copies and sorts (test support for moto 5.2.5).
 
 Why: moto 5.2.5's ``DynamoDBBackend.transact_write_items``
 (``moto/dynamodb/models/__init__.py``) takes its rollback copy with
@@ -19,12 +19,29 @@ two actions on one item, an action with two operations) undoes the earlier actio
 too; moto's copy missed the last case and left them written. DynamoDB validates a
 transaction before it writes anything, so all-or-nothing is the faithful behaviour.
 
+A second, smaller patch: ``Table.all_items`` (every Query on a table's key, every
+Scan) sorts the whole table by ``(hash key, range key)`` comparing moto's
+``DynamoType`` objects, whose ``<`` and ``==`` rebuild a ``Decimal`` or a string on
+every comparison: 15% of the concurrency test's CPU. :func:`all_items` sorts the same
+items, in the same stable order, by those values computed once per item
+(``DynamoType.__lt__`` is ``cast_value < other.cast_value``, and a key attribute has
+one type per table, so the orders are identical).
+
+A third: moto answers through a generic serializer driven by botocore's shapes, which
+looks up each of the ten members of every ``AttributeValue`` (``S``, ``N``, ... ``BOOL``)
+through alias providers: a third of the concurrency test's CPU went to serializing
+the 41 items of each turn's recall Query. :func:`_serialize_type_structure` writes a
+DynamoDB ``AttributeValue`` made only of ``S``/``N`` strings, ``BOOL``/``NULL``,
+string sets, maps and lists directly, as the generic path would; anything else
+(binary values, unexpected types) goes the generic way.
+
 How it stays honest: :data:`MOTO_VERSION` and :data:`FINGERPRINTS` name the moto code
-this mirrors (the function it replaces and the ones whose writes the undo reverses).
-:func:`install` patches only when they match and warns otherwise;
-``tests/support/test_moto_dynamodb.py`` fails loudly on any mismatch, and checks the
-transaction semantics directly, against moto's own function too. On a moto upgrade,
-re-read those functions, port the change here, and update the fingerprints.
+these mirror (the functions replaced and those they rely on). :func:`install`
+patches only when they match and warns otherwise;
+``tests/support/test_moto_dynamodb.py`` fails loudly on any mismatch and checks the
+transaction semantics directly; it and ``test_moto_reads.py`` compare each replacement
+with moto's own function.
+On a moto upgrade, re-read those functions, port the change here, update the fingerprints.
 
 Where it is active: everywhere moto's DynamoDB runs for this repository.
 ``tests/conftest.py`` installs it in the pytest process (``mock_aws``, the
@@ -42,6 +59,7 @@ import warnings
 from typing import Any
 
 import moto
+from moto.core.serialize import AttributePicker, BaseJSONSerializer, ResponseSerializer
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -58,9 +76,13 @@ from moto.dynamodb.models.table import StreamShard, Table
 MOTO_VERSION = "5.2.5"
 
 # sha256 (first 16 hex digits) of the source of each moto function this module mirrors
-# or relies on: the one it replaces, and those whose writes _Undo reverses.
+# or relies on: the ones it replaces, those whose writes _Undo reverses, the ordering.
 FINGERPRINTS = {
     "DynamoDBBackend.transact_write_items": "81db2cb7d94e39c9",
+    "Table.all_items": "c80d2ee3c896acd0",
+    "DynamoType.__lt__": "44033f9fbd16ab92",
+    "DynamoType.__eq__": "48f12362c49f00c1",
+    "DynamoType.cast_value": "135da387dfcc7c1c",
     "DynamoDBBackend.get_keys_value": "1f948797496ddc2c",
     "DynamoDBBackend.put_item": "f5d9a5042c77b89e",
     "DynamoDBBackend.update_item": "218984588dd689a5",
@@ -68,11 +90,27 @@ FINGERPRINTS = {
     "Table.put_item": "de23933013ef8426",
     "Table.delete_item": "1594f7b07616c8cb",
     "StreamShard.add": "357dc6da267e5dd7",
+    "BaseJSONSerializer._serialize_type_structure": "36873909cd0aeb4d",
+    "ResponseSerializer._serialize_type_structure": "f9b47068f40ce489",
+    "ResponseSerializer._serialize_structure_member": "437fdce43aa5ac84",
+    "BaseJSONSerializer._serialize_type_map": "faa32d1fa9a8bfc9",
+    "BaseJSONSerializer._serialize_type_list": "f87b14fe9166e099",
+    "BaseJSONSerializer._serialize_type_string": "44954e02145012ba",
+    "AttributePicker.__call__": "c15da8ec29c1afa4",
 }
-_OWNERS = {"DynamoDBBackend": DynamoDBBackend, "Table": Table, "StreamShard": StreamShard}
+_OWNERS = {"DynamoDBBackend": DynamoDBBackend, "Table": Table, "StreamShard": StreamShard,
+           "DynamoType": DynamoType, "BaseJSONSerializer": BaseJSONSerializer,
+           "ResponseSerializer": ResponseSerializer, "AttributePicker": AttributePicker}
 
-#: moto's own function, kept for the differential tests.
+#: moto's own functions, kept for the differential tests.
 ORIGINAL = DynamoDBBackend.transact_write_items
+ORIGINAL_ALL_ITEMS = Table.all_items
+ORIGINAL_SERIALIZE_STRUCTURE = BaseJSONSerializer._serialize_type_structure
+_REPLACED = {
+    "DynamoDBBackend.transact_write_items": ORIGINAL,
+    "Table.all_items": ORIGINAL_ALL_ITEMS,
+    "BaseJSONSerializer._serialize_type_structure": ORIGINAL_SERIALIZE_STRUCTURE,
+}
 
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 
@@ -82,9 +120,11 @@ def fingerprints() -> dict[str, str]:
     found = {}
     for name in FINGERPRINTS:
         owner, attribute = name.split(".")
-        function = getattr(_OWNERS[owner], attribute)
-        if name == "DynamoDBBackend.transact_write_items":
-            function = ORIGINAL
+        function = _REPLACED.get(name)
+        if function is None:
+            function = getattr(_OWNERS[owner], attribute)
+        if isinstance(function, property):
+            function = function.fget
         found[name] = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
     return found
 
@@ -227,13 +267,77 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
+def _sort_key(item: Item) -> Any:
+    if item.range_key is not None:
+        return (item.hash_key.cast_value, item.range_key.cast_value)
+    return item.hash_key.cast_value
+
+
+def all_items(self: Table) -> list[Item]:
+    """moto 5.2.5's ``Table.all_items``, each item's key values computed once."""
+    items: list[Item] = []
+    for hash_set in self.items.values():
+        if self.range_key_attr:
+            items.extend(hash_set.values())
+        else:
+            items.append(hash_set)
+    return sorted(items, key=_sort_key)
+
+
+_STRINGS = ("S", "N")
+_BOOLEANS = ("BOOL", "NULL")
+_STRING_SETS = ("SS", "NS")
+
+
+def _attribute_value(value: Any) -> dict[str, Any] | None:
+    """A DynamoDB AttributeValue as moto's JSON serializer writes it; None: not a simple one."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    ((kind, inner),) = value.items()
+    if kind in _STRINGS:
+        return {kind: inner} if type(inner) is str else None
+    if kind in _BOOLEANS:
+        return {kind: inner} if type(inner) is bool else None
+    if kind in _STRING_SETS:
+        ok = type(inner) is list and all(type(x) is str for x in inner)
+        return {kind: list(inner)} if ok else None
+    if kind == "M" and type(inner) is dict:
+        members = {}
+        for name, member in inner.items():
+            if (written := _attribute_value(member)) is None:
+                return None
+            members[name] = written
+        return {"M": members}
+    if kind == "L" and type(inner) is list:
+        elements = []
+        for element in inner:
+            if (written := _attribute_value(element)) is None:
+                return None
+            elements.append(written)
+        return {"L": elements}
+    return None
+
+
+def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: Any,
+                              shape: Any, key: str) -> None:
+    """moto's JSON structure serializer, with DynamoDB's simple AttributeValues written directly."""
+    if key and shape.name == "AttributeValue" and self.service_model.service_name == "dynamodb":
+        written = _attribute_value(value)
+        if written is not None:
+            serialized[self.get_serialized_name(shape, key)] = written
+            return
+    ORIGINAL_SERIALIZE_STRUCTURE(self, serialized, value, shape, key)
+
+
 def installed() -> bool:
-    """Whether moto's DynamoDB in this process runs :func:`transact_write_items`."""
-    return DynamoDBBackend.transact_write_items is transact_write_items
+    """Whether moto's DynamoDB in this process runs this module's functions."""
+    return (DynamoDBBackend.transact_write_items is transact_write_items
+            and Table.all_items is all_items
+            and BaseJSONSerializer._serialize_type_structure is _serialize_type_structure)
 
 
 def install() -> bool:
-    """Replace moto's ``transact_write_items`` in this process (idempotent).
+    """Replace moto's functions named above in this process (idempotent).
 
     Returns:
         Whether the patch is active. When the installed moto is not the one this module
@@ -250,4 +354,6 @@ def install() -> bool:
         )
         return False
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
     return True

@@ -1,9 +1,10 @@
 """The TransactWriteItems patch of moto (tests/support/moto_dynamodb.py) is exact.
 
-The guard tests fail when moto's code moves under the patch; the rest check
+The guard tests fail when moto's code moves under the patches; the rest check
 DynamoDB's transaction semantics through a real boto3 client (all or nothing,
 cancellation reasons in order, several kinds of action at once, racing writers),
 and compare the patch with moto's own function on the same random transactions.
+The read-side patches are checked in ``test_moto_reads.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.table import Table
 
 from tests.storage.dynamodb_support import ROOT, atomic_moto_dynamodb, moto_server_endpoint
 from tests.support import moto_dynamodb, moto_server
@@ -43,7 +45,9 @@ def test_the_patch_mirrors_the_installed_moto() -> None:
 def test_the_patch_is_active_in_the_pytest_process() -> None:
     assert moto_dynamodb.installed()
     assert DynamoDBBackend.transact_write_items is moto_dynamodb.transact_write_items
+    assert Table.all_items is moto_dynamodb.all_items
     assert moto_dynamodb.ORIGINAL is not moto_dynamodb.transact_write_items
+    assert moto_dynamodb.ORIGINAL_ALL_ITEMS is not moto_dynamodb.all_items
 
 
 def test_the_patch_is_active_in_the_moto_server_child_process() -> None:

@@ -5,7 +5,8 @@ has been ``setup()``; it cleans up after itself. ``lacks`` names features a back
 deliberately does not have (``"overflow"``: no blob store, so oversize items raise
 ``ItemTooLargeError``; ``"large_requests"``: one write is capped at 4 MiB, so a bigger
 item raises ``ItemTooLargeError``; ``"streaming_blobs"``: blobs are held whole in
-memory); tests needing one call ``backend.require(...)``.
+memory; ``"sql_faults"``: the memory domain is not SQL, so a database trigger cannot
+fail a delete mid-transaction); tests needing one call ``backend.require(...)``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _sqlite_files(tmp: Path) -> Iterator[Any]:
 
 BACKENDS: list[Backend] = [
     # Memory-resident by nature: a blob is held whole, so it cannot stream.
-    Backend("memory", _memory, lacks=frozenset({"streaming_blobs"})),
+    Backend("memory", _memory, lacks=frozenset({"streaming_blobs", "sql_faults"})),
     # SQLite has no item size limit, so even without a blob store nothing is refused.
     Backend("sqlite", _sqlite),
     Backend("sqlite+files", _sqlite_files),
@@ -90,6 +91,7 @@ BACKENDS += [
         "composite-dynamodb+postgres",
         # Memory on DynamoDB overflowing to S3, workflows + scores on Aurora (Data API).
         _pg.composite_dynamodb_postgres_store,
+        lacks=frozenset({"sql_faults"}),
         marks=(pytest.mark.postgres,),
     ),
 ]
@@ -115,6 +117,6 @@ def _dynamodb_s3(tmp: Path) -> Iterator[Any]:
 
 BACKENDS += [
     # No blob store: oversize items raise ItemTooLargeError instead of overflowing.
-    Backend("dynamodb", _dynamodb_only, lacks=frozenset({"overflow"})),
-    Backend("dynamodb+s3", _dynamodb_s3),
+    Backend("dynamodb", _dynamodb_only, lacks=frozenset({"overflow", "sql_faults"})),
+    Backend("dynamodb+s3", _dynamodb_s3, lacks=frozenset({"sql_faults"})),
 ]

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 import storage
+from storage.blob_uris import attachment_key_of
 from storage.keys import attachment_key, thread_attachment_prefix
+from tests.storage.blob_tricks import dressed_up
 from tests.storage.conformance.backends import Backend
 from tests.storage.conformance.helpers import conversation, new_thread, uid
 
@@ -170,3 +172,58 @@ def test_bad_prefixes_are_refused_and_nothing_deleted(blobs: Any) -> None:
         with pytest.raises(storage.ValidationError):
             blobs.delete_prefix(prefix)
     assert blobs.get(uri) == b"kept"
+
+
+# --- blob URIs: one parser, ownership by key (issue 11, item 4) ----------------------------
+
+ALICE_BYTES, BOB_BYTES = b"alice's own bytes", b"bob's private bytes"
+
+
+def test_key_of_is_the_inverse_of_put(blobs: Any) -> None:
+    for key in (attachment_key("user@example.com", "t 1/x", "a" * 64),
+                attachment_key("50%", "ü漢", "b" * 64), f"tests/{uid()}/with%20percent"):
+        uri = blobs.put(key, b"x")
+        assert blobs.key_of(uri) == key
+        assert blobs.uri_for(key) == uri
+
+
+def test_no_dressed_up_uri_reads_another_resources_attachment(blobs: Any) -> None:
+    # Given Bob's attachment and Alice's
+    bob_key = attachment_key("bob", "t-b", hashlib.sha256(BOB_BYTES).hexdigest())
+    bob_uri = blobs.put(bob_key, BOB_BYTES, content_type="text/plain")
+    blobs.put(attachment_key("alice", "t-a", "c" * 64), ALICE_BYTES)
+    assert attachment_key_of(blobs, bob_uri, "bob") == bob_key
+    with pytest.raises(storage.ValidationError):
+        attachment_key_of(blobs, bob_uri, "alice")
+    for trick in dressed_up(bob_uri):
+        # Then no spelling is Alice's attachment while reading Bob's bytes ...
+        try:
+            accepted_for_alice = attachment_key_of(blobs, trick, "alice") is not None
+        except storage.ValidationError:
+            accepted_for_alice = False
+        try:
+            data: bytes | None = blobs.get(trick)
+        except storage.StorageError:
+            data = None
+        assert not (accepted_for_alice and data == BOB_BYTES), trick
+        # ... and whatever a URI reads is the key the check saw
+        if data is not None:
+            assert blobs.key_of(trick) == bob_key, trick
+            with pytest.raises(storage.ValidationError):
+                attachment_key_of(blobs, trick, "alice")
+
+
+@pytest.mark.parametrize("suffix", ["?/attachments/alice/", "#frag", "?"])
+def test_a_query_or_fragment_is_refused_not_ignored(blobs: Any, suffix: str) -> None:
+    uri = blobs.put(attachment_key("bob", "t-b", "d" * 64), BOB_BYTES)
+    for call in (blobs.key_of, blobs.get, blobs.open, lambda u: blobs.url_for(u),
+                 lambda u: blobs.delete([u])):
+        with pytest.raises(storage.ValidationError):
+            call(uri + suffix)
+    assert blobs.get(uri) == BOB_BYTES  # the delete refused above removed nothing
+
+
+@pytest.mark.parametrize("key", ["a?b", "a#b", "a\x00b", "a\nb", "x" * 1025, "a/ /b"])
+def test_keys_a_uri_could_not_name_are_refused(blobs: Any, key: str) -> None:
+    with pytest.raises(storage.ValidationError):
+        blobs.put(key, b"x")

@@ -16,7 +16,15 @@ import pytest
 
 import storage
 from tests.storage.conformance.backends import Backend
-from tests.storage.conformance.helpers import at, domain, make_message, make_span, new_thread, uid
+from tests.storage.conformance.helpers import (
+    at,
+    domain,
+    make_message,
+    make_span,
+    make_thread,
+    new_thread,
+    uid,
+)
 
 
 def _text(size: int, seed: int) -> str:
@@ -84,3 +92,91 @@ def test_two_megabyte_span_output(store: Any, backend: Backend) -> None:
         return
     observability.create_spans([span])
     assert observability.get_trace(span.trace_id) == [span]
+
+
+# --- thread and resource documents: one verdict per record, whatever the write path -------
+# Issue 11: on DynamoDB a 545 KB working memory failed although a blob store was there,
+# update_thread took a 500 KB metadata value save_thread refused, and an oversize
+# title's error blamed the metadata.
+
+
+def test_a_545_kb_working_memory(store: Any, backend: Backend) -> None:
+    memory = domain(store, "memory")
+    resource = uid("res")
+    memory.update_resource(resource, working_memory="# notes", metadata={"plan": "pro"})
+    notes = "# notes\n" + _text(545_000, 4)
+    if not backend.has("overflow"):
+        with pytest.raises(storage.ItemTooLargeError):
+            memory.update_resource(resource, working_memory=notes)
+        kept = memory.get_resource(resource)
+        assert (kept.working_memory, kept.metadata) == ("# notes", {"plan": "pro"})
+        return
+    assert memory.update_resource(resource, working_memory=notes).working_memory == notes
+    read = memory.get_resource(resource)
+    assert (read.working_memory, read.metadata) == (notes, {"plan": "pro"})
+    # a new resource created with it, and a merge afterwards, keep both
+    other = uid("res")
+    memory.update_resource(other, working_memory=notes)
+    merged = memory.update_resource(other, metadata={"k": 1})
+    assert (merged.working_memory, merged.metadata) == (notes, {"k": 1})
+
+
+def test_500_kb_thread_metadata_same_verdict_on_save_and_update(
+    store: Any, backend: Backend
+) -> None:
+    memory = domain(store, "memory")
+    value = _text(500_000, 5)
+    saved = make_thread(metadata={"big": value})
+    small = new_thread(memory, metadata={"a": 1})
+    if not backend.has("overflow"):
+        with pytest.raises(storage.ItemTooLargeError, match="metadata"):
+            memory.save_thread(saved)
+        with pytest.raises(storage.ItemTooLargeError, match="metadata"):
+            memory.update_thread(small.id, metadata={"big": value})
+        assert memory.get_thread(saved.id) is None
+        assert memory.get_thread(small.id).metadata == {"a": 1}
+        return
+    assert memory.save_thread(saved).metadata == {"big": value}
+    assert memory.get_thread(saved.id).metadata == {"big": value}
+    assert memory.update_thread(small.id, metadata={"big": value}).metadata == {
+        "a": 1, "big": value}
+    assert memory.get_thread(small.id).metadata == {"a": 1, "big": value}
+    listed = memory.list_threads(resource_id=small.resource_id, metadata={"a": 1}).items
+    assert [t.metadata for t in listed] == [{"a": 1, "big": value}]
+    assert memory.update_thread(small.id, metadata={"b": 2}).metadata == {
+        "a": 1, "big": value, "b": 2}
+
+
+def test_500_kb_title_same_verdict_on_save_and_update(store: Any, backend: Backend) -> None:
+    memory = domain(store, "memory")
+    title = _text(500_000, 6)
+    thread = new_thread(memory, metadata={"a": 1})
+    if not backend.has("overflow"):
+        for write in (lambda: memory.save_thread(make_thread(title=title)),
+                      lambda: memory.update_thread(thread.id, title=title)):
+            with pytest.raises(storage.ItemTooLargeError) as caught:
+                write()
+            assert "title" in str(caught.value) and "metadata" not in str(caught.value)
+        assert memory.get_thread(thread.id).title is None
+        return
+    other = memory.save_thread(make_thread(title=title))
+    assert memory.get_thread(other.id).title == title
+    updated = memory.update_thread(thread.id, title=title)
+    assert (updated.title, updated.metadata) == (title, {"a": 1})
+    assert memory.get_thread(thread.id).title == title
+    assert memory.update_thread(thread.id, title="short").title == "short"
+
+
+def test_500_kb_resource_metadata(store: Any, backend: Backend) -> None:
+    memory = domain(store, "memory")
+    resource = uid("res")
+    value = _text(500_000, 7)
+    if not backend.has("overflow"):
+        with pytest.raises(storage.ItemTooLargeError):
+            memory.update_resource(resource, metadata={"big": value})
+        assert memory.get_resource(resource) is None
+        return
+    memory.update_resource(resource, metadata={"big": value})
+    memory.update_resource(resource, working_memory="wm", metadata={"small": 1})
+    read = memory.get_resource(resource)
+    assert (read.working_memory, read.metadata) == ("wm", {"big": value, "small": 1})

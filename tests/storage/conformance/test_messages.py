@@ -278,6 +278,69 @@ def test_include_ignores_the_date_range_filter(memory: Any) -> None:
     assert page.total == 1
 
 
+def test_a_resource_bounds_include_windows_to_its_own_messages(memory: Any) -> None:
+    # Given Alice's thread and Bob's thread (another resource)
+    alice = new_thread(memory)
+    bob = new_thread(memory)
+    mine = conversation(memory, alice.id, 3, step=2)
+    theirs = conversation(memory, bob.id, 7, step=2, offset=1)
+    # When Alice lists her thread, bounded to her resource, including Bob's message
+    page = memory.list_messages(
+        alice.id,
+        resource_id=alice.resource_id,
+        include=[Include(theirs[3].id, with_previous=5, with_next=5)],
+    )
+    # Then nothing of Bob's comes back: the include is ignored like an unknown id
+    assert ids(page) == ids(mine)
+    assert page.total == 3
+    page = memory.list_messages(
+        alice.id, resource_id=alice.resource_id, per_page=0,
+        include=[Include(theirs[0].id, with_next=6)],
+    )
+    assert page.items == []
+    # And without a resource the include still reads any thread (trusted server code)
+    unbounded = memory.list_messages(alice.id, per_page=0, include=[Include(theirs[3].id)])
+    assert ids(unbounded) == [theirs[3].id]
+
+
+def test_a_resource_still_includes_its_other_threads(memory: Any) -> None:
+    a = new_thread(memory)
+    b = new_thread(memory, a.resource_id)
+    conversation(memory, a.id, 2, step=2)
+    in_b = conversation(memory, b.id, 5, step=2, offset=1)
+    page = memory.list_messages(
+        a.id, resource_id=a.resource_id, per_page=0,
+        include=[Include(in_b[2].id, with_previous=1, with_next=1)],
+    )
+    assert ids(page) == ids(in_b[1:4])
+
+
+def test_a_resource_drops_other_resources_messages_inside_a_window(memory: Any) -> None:
+    # A thread holding a message of another resource (only trusted code can do this)
+    thread = new_thread(memory)
+    before = make_message(thread.id, "before", created=1)
+    foreign = make_message(thread.id, "foreign", created=2, resource_id=uid("other"))
+    after = make_message(thread.id, "after", created=3)
+    memory.save_messages([before, foreign, after])
+    page = memory.list_messages(
+        thread.id, resource_id=thread.resource_id, per_page=0,
+        include=[Include(before.id, with_next=2)],
+    )
+    assert ids(page) == [before.id, after.id]
+    page = memory.list_messages(
+        thread.id, resource_id=thread.resource_id, per_page=0,
+        include=[Include(foreign.id, with_previous=1, with_next=1)],
+    )
+    assert page.items == []
+
+
+def test_a_lone_include_counts_as_a_list_of_one(memory: Any) -> None:
+    thread = new_thread(memory)
+    saved = conversation(memory, thread.id, 3)
+    page = memory.list_messages(thread.id, per_page=0, include=Include(saved[1].id, with_next=1))
+    assert ids(page) == ids(saved[1:3])
+
+
 def test_list_messages_of_unknown_thread_is_empty(memory: Any) -> None:
     page = memory.list_messages(uid("missing"))
     assert page.items == []

@@ -30,6 +30,7 @@ TABLES = (
     "mastra_workflow_snapshot",
     "mastra_scorers",
     "mastra_ai_spans",
+    "stowage_pending_blob_deletes",
 )
 
 _lock = threading.Lock()

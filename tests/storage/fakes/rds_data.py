@@ -168,7 +168,7 @@ class FakeDataApi:
 
     def _begin(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("database") not in (None, self.database):
-            raise ServiceError("BadRequestException", f"Unknown database {body.get('database')}")
+            raise _unknown_database(body["database"])
         transaction_id = secrets.token_urlsafe(96)
         self._transactions[transaction_id] = psycopg.connect(self.dsn, autocommit=False)
         return {"transactionId": transaction_id}
@@ -190,7 +190,7 @@ class FakeDataApi:
 
     def _execute(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("database") not in (None, self.database):
-            raise ServiceError("BadRequestException", f"Unknown database {body.get('database')}")
+            raise _unknown_database(body["database"])
         if body.get("formatRecordsAs", "NONE") == "JSON" and body.get("includeResultMetadata"):
             raise ServiceError(
                 "BadRequestException",
@@ -320,6 +320,12 @@ def _field(value: Any) -> dict[str, Any]:
     if isinstance(value, float):
         return {"doubleValue": value}
     return {"stringValue": str(value)}
+
+
+def _unknown_database(name: str) -> ServiceError:
+    # What Aurora answers when the database named in the request does not exist.
+    return ServiceError("DatabaseErrorException",
+                        f'ERROR: database "{name}" does not exist; SQLState: 3D000')
 
 
 def _database_error(exc: psycopg.Error) -> ServiceError:
