@@ -319,7 +319,7 @@ def test_a_stale_projection_costs_one_more_batch_get_never_a_wrong_window(dyn: A
     messages = _thread(store, "t1", 10)
     _embedded(store, messages)
     target = messages[5]
-    store.memory._window_hints.note(target.id, Hint(  # what a lagging index would say
+    store.vectors.hints.note(target.id, Hint(  # what a lagging index would say
         "t1", "MSG#" + sort_key(target.created_at, target.id),
         ("MSG#" + sort_key(messages[1].created_at, messages[1].id),), ()))
     log.reset()
@@ -334,10 +334,10 @@ def test_a_wrong_hint_is_looked_up_again(dyn: Any) -> None:
     store, _ = dyn
     messages = _thread(store, "t1", 6)
     _embedded(store, messages)
-    store.memory._window_hints.note(messages[2].id, Hint("t1", "MSG#0#elsewhere"))
+    store.vectors.hints.note(messages[2].id, Hint("t1", "MSG#0#elsewhere"))
     got = store.memory.get_windows([Include(messages[2].id, with_previous=1, with_next=1)])
     assert _ids(got) == _ids(messages[1:4])
-    assert store.memory._window_hints.get(messages[2].id) is None
+    assert store.vectors.hints.get(messages[2].id) is None
 
 
 def test_per_page_zero_with_a_resource_counts_without_reading_messages(dyn: Any) -> None:
