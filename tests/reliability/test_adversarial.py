@@ -28,6 +28,8 @@ import httpx
 import pytest
 
 from tests.reliability.adversary import (
+    GEN,
+    STREAM,
     Tenant,
     leaked,
     new_tenant,
@@ -218,3 +220,75 @@ def test_hostile_bodies_on_every_route_that_takes_one_get_a_4xx(world: World) ->
             assert reply.status_code < 500 or reply.status_code == NOT_SUPPORTED, (
                 route, body[:40], reply.status_code, reply.text[:300])
             _json_error(reply, (route, body[:40]))
+
+
+# --- found by the red team: each a regression test -----------------------------------
+
+WIDE = {"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}
+
+
+def _studio(world: World, route: str, body: Any) -> httpx.Response:
+    return world.send(world.alice, Probe("POST", f"/api/observability/{route}", json=body))
+
+
+def test_trace_predicates_on_values_of_another_type_match_nothing(world: World) -> None:
+    # Were 500s: `includes` of a number in a string field (TypeError), `in` over the
+    # metadata object (unhashable).
+    def count(where: Any) -> int:
+        reply = _studio(world, "traces/query", {"timeRange": WIDE, "where": where})
+        assert reply.status_code == 200, reply.text
+        return len(reply.json()["traces"])
+
+    every = count({"op": "exists", "path": "traceId"})
+    assert every >= 2  # Alice's turns at least
+    assert count({"op": "includes", "path": "name", "value": 5}) == 0
+    assert count({"op": "notIncludes", "path": "name", "value": 5}) == every
+    assert count({"op": "in", "value": {"path": "metadata"}, "set": ["a"]}) == 0
+    assert count({"op": "notIn", "value": {"path": "metadata"}, "set": ["a"]}) == every
+    refused = _studio(world, "traces/query", {"timeRange": WIDE, "where": {
+        "op": "includes", "path": "name", "value": {"path": "name"}}})
+    assert refused.status_code == 400 and "includes" in refused.json()["error"]
+
+
+@pytest.mark.parametrize(("body", "everything"), [
+    # Were 500s (OverflowError): a comparison period reaching before year 1, a window
+    # ending in year 1 (its default start is a day earlier).
+    ({"comparePeriod": "previous_period", "filters": {"timestamp": {
+        "start": WIDE["from"], "end": WIDE["to"]}}}, True),
+    ({"comparePeriod": "previous_week", "filters": {"timestamp": {"start": WIDE["from"]}}},
+     True),
+    ({"filters": {"timestamp": {"end": WIDE["from"]}}}, False),
+], ids=["previous-period", "previous-week", "ends-in-year-1"])
+def test_metric_windows_at_the_ends_of_time_are_answered(world: World, body: Any,
+                                                         everything: bool) -> None:
+    def runs(extra: Any) -> Any:
+        reply = _studio(world, "metrics/aggregate", {
+            "name": "mastra_agent_duration_ms", "aggregation": "count", **extra})
+        assert reply.status_code == 200, reply.text
+        return reply.json()["value"]
+
+    recent = runs({"filters": {"timestamp": {"start": "2000-01-01T00:00:00Z"}}})
+    assert recent >= 2  # Alice's turns at least
+    assert runs(body) == (recent if everything else 0)
+    # A window that starts after it ends (here: after now, its default end) is a 400
+    later = _studio(world, "metrics/aggregate", {"name": "mastra_agent_duration_ms",
+                                                 "filters": {"timestamp": {"start": WIDE["to"]}}})
+    assert later.status_code == 400 and "filters.timestamp" in later.json()["error"]
+
+
+def test_a_message_id_of_another_thread_is_a_409_before_anything_runs(world: World) -> None:
+    # Was: the stream answered 200, ran the model, then sent an `error` chunk at the save,
+    # leaving the new thread behind.
+    alice, bob = world.alice, world.bob
+    runs = world.target.store.workflows.list_runs(resource_id=alice.name).total
+    for route in (GEN, STREAM):
+        for stolen in (bob.question, bob.answer, alice.question):
+            thread = f"{alice.name}-{route.rsplit('/', 1)[-1]}-{stolen[-6:]}"
+            reply = world.target.send(alice.name, "POST", route, json={
+                "messages": [{"id": stolen, "role": "user", "content": "mine now"}],
+                "memory": {"thread": thread, "resource": alice.name}})
+            assert reply.status_code == 409, (route, reply.status_code, reply.text[:300])
+            assert reply.json() == {"error": f"message id {stolen!r} is already used by "
+                                              "another thread"}
+            assert world.target.store.memory.get_thread(thread) is None
+    assert world.target.store.workflows.list_runs(resource_id=alice.name).total == runs
