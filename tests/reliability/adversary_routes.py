@@ -306,6 +306,37 @@ PROBES: dict[str, Probes] = {
     "POST /api/memory/resources/{resource_id}/export": lambda a, v: [
         _post(f"/api/memory/resources/{v.name}/export", {}, writes=True)],
 }
+# --- what an attacker sends besides other tenants' ids ---------------------------------
+
+# The servers' body limit in the module: small enough to send an oversize body to every
+# POST route quickly.
+MAX_BODY = 64 * 1024
+# Path segments as an attacker would write them: encoded slashes and dots, NUL, bytes
+# that are not UTF-8, ids over the 512-character limit, and ids of 512 characters that
+# take 1-4 UTF-8 bytes each (DynamoDB keys are bounded in bytes, not characters).
+HOSTILE_SEGMENTS = ["%2F", "a%2Fb", "..", "%2E%2E", "%2e%2e%2f", "%00", "a%00b", "%FF", "%C0%AF",
+                    "%20", "x" * 600, "é" * 512, "😀" * 512, "a\\b", "$"]
+HOSTILE_QUERY = ["", "\x00", "x" * 4000, "[" * 1500 + "]" * 1500, "99999999999999999999", "-1",
+                 "1e309", "null", '{"a":', "😀" * 200, "true", '{"__proto__":{"x":1}}']
+
+
+def _deep(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+HOSTILE_BODIES: list[bytes] = [
+    b"[]", b"1", b'"x"', b"null", b"{}", b'{"a":', b"\xff\xfe{}", b'{"a": NaN}',
+    b'{"a": 1e400}', b'{"messages": "x", "a": 123456789012345678901234567890}',
+    _deep(100).encode(), ("[" * 100_000 + "]" * 100_000).encode(),
+    json.dumps({"messages": "x" * (MAX_BODY + 1)}).encode(),
+]
+
+
+HOSTILE_ORIGINS = ["null", "http://localhost.evil.com", "http://localhost:3000.evil.com",
+                   "http://127.0.0.1.evil.com:4111", "https://localhost:3000", "http://evil.com",
+                   "http://evil.com#http://localhost:3000", "file://", "http://localhost@evil.com"]
+
+
 # Routes whose probe is ready before the route is merged.
 PENDING = {"DELETE /api/memory/resources/{resource_id}",
            "POST /api/memory/resources/{resource_id}/export"}
@@ -353,4 +384,5 @@ def served_routes() -> set[str]:
     return found
 
 
-__all__ = ["PENDING", "PROBES", "SHOWS_OWNER", "Probe", "path_values", "served_routes"]
+__all__ = ["HOSTILE_BODIES", "HOSTILE_ORIGINS", "HOSTILE_QUERY", "HOSTILE_SEGMENTS",
+           "MAX_BODY", "PENDING", "PROBES", "SHOWS_OWNER", "Probe", "path_values", "served_routes"]

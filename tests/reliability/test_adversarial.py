@@ -20,7 +20,6 @@ probe fails :func:`test_every_route_has_a_tenancy_probe`):
 from __future__ import annotations
 
 import base64
-import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +39,11 @@ from tests.reliability.adversary import (
     state,
 )
 from tests.reliability.adversary_routes import (
+    HOSTILE_BODIES,
+    HOSTILE_ORIGINS,
+    HOSTILE_QUERY,
+    HOSTILE_SEGMENTS,
+    MAX_BODY,
     PENDING,
     PROBES,
     SHOWS_OWNER,
@@ -50,8 +54,6 @@ from tests.reliability.adversary_routes import (
 from tests.reliability.http_attack import BACKENDS, MODES, Target, running
 from tests.reliability.test_trust_http import assert_well_formed
 
-# Small enough to send an oversize body to every POST route quickly.
-MAX_BODY = 64 * 1024
 # Mastra's answer for a feature it does not have, which Studio reads as "use the stream"
 # (see handlers/routes/studio.py): the one deliberate 5xx.
 NOT_SUPPORTED = 501
@@ -151,15 +153,6 @@ def test_each_probe_reaches_its_owners_data(world: World) -> None:
 
 # --- hostile input: never a 5xx, always a JSON error ---------------------------------
 
-# Path segments as an attacker would write them: encoded slashes and dots, NUL, bytes
-# that are not UTF-8, ids over the 512-character limit, and ids of 512 characters that
-# take 1-4 UTF-8 bytes each (DynamoDB keys are bounded in bytes, not characters).
-HOSTILE_SEGMENTS = ["%2F", "a%2Fb", "..", "%2E%2E", "%2e%2e%2f", "%00", "a%00b", "%FF", "%C0%AF",
-                    "%20", "x" * 600, "é" * 512, "😀" * 512, "a\\b", "$"]
-HOSTILE_QUERY = ["", "\x00", "x" * 4000, "[" * 1500 + "]" * 1500, "99999999999999999999", "-1",
-                 "1e309", "null", '{"a":', "😀" * 200, "true", '{"__proto__":{"x":1}}']
-
-
 def _json_error(reply: httpx.Response, what: Any) -> None:
     if reply.status_code >= 400:
         assert reply.headers["content-type"].startswith("application/json"), (what, reply.text)
@@ -197,18 +190,6 @@ def test_hostile_query_values_get_a_4xx(world: World) -> None:
                 for value in HOSTILE_QUERY:
                     probe = Probe("GET", path, {"agentId": "assistant", name: value})
                     _json_error(world.send(world.alice, probe), (template, name, value[:20]))
-
-
-def _deep(depth: int) -> str:
-    return '{"a":' * depth + "1" + "}" * depth
-
-
-HOSTILE_BODIES: list[bytes] = [
-    b"[]", b"1", b'"x"', b"null", b"{}", b'{"a":', b"\xff\xfe{}", b'{"a": NaN}',
-    b'{"a": 1e400}', b'{"messages": "x", "a": 123456789012345678901234567890}',
-    _deep(100).encode(), ("[" * 100_000 + "]" * 100_000).encode(),
-    json.dumps({"messages": "x" * (MAX_BODY + 1)}).encode(),
-]
 
 
 def test_hostile_bodies_on_every_route_that_takes_one_get_a_4xx(world: World) -> None:
@@ -334,11 +315,6 @@ def test_a_downloaded_attachment_cannot_run_script_on_the_api_origin(world: Worl
     assert "sandbox" in served.headers["content-security-policy"]
     assert "default-src 'none'" in served.headers["content-security-policy"]
     assert served.headers["x-content-type-options"] == "nosniff"
-
-
-HOSTILE_ORIGINS = ["null", "http://localhost.evil.com", "http://localhost:3000.evil.com",
-                   "http://127.0.0.1.evil.com:4111", "https://localhost:3000", "http://evil.com",
-                   "http://evil.com#http://localhost:3000", "file://", "http://localhost@evil.com"]
 
 
 def test_hostile_origins_get_no_cors_grant(world: World) -> None:
