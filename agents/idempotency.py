@@ -4,7 +4,9 @@ When a call names a thread and a resource and its last message carries an id, th
 turn's other ids follow from it: the run id from (agent, thread, message id), the
 answer's id and the ids of the call's id-less messages from (thread, message id).
 A retry of the same request then finds the first attempt with **one read** (the run's
-snapshot, written ``running`` when a run starts) and:
+snapshot, written ``running`` when a run starts) besides the read of the call's own
+message ids (:func:`check_message_ids`, done first for any call whose messages carry
+ids) and:
 
 * no run: a first attempt; the turn runs.
 * ``running`` and its lease not expired: the first attempt is still running; the
@@ -123,6 +125,34 @@ def is_in_flight(snapshot: dict[str, Any]) -> bool:
     return to_epoch_ms(utcnow()) < lease
 
 
+def turn_ids(key: TurnKey | None, message_ids: Sequence[str], given: Sequence[str]) -> list[str]:
+    """The ids a call's messages may already be stored under: every id of the turn
+    (its messages' and its answer's) when it is keyed, else the ids the caller gave."""
+    if key is None:
+        return list(given)
+    return [*message_ids, key.answer_id]
+
+
+def check_message_ids(memory: Any, thread_id: str, ids: Sequence[str]) -> list[Message]:
+    """The stored messages of ``ids`` (one read), refusing any that lives in another thread.
+
+    Run before anything of the turn is stored or the model is called, so a request
+    reusing another thread's message id is refused up front (HTTP 409), on generate and
+    stream alike. It is a check, not the guarantee: a message saved with one of the
+    ids between this read and the turn's save is refused by the save itself
+    (``save_messages(..., allow_move=False)``, atomic on every backend).
+
+    Raises:
+        MessageIdConflictError: one of the ids lives in another thread (the error
+            names the id only, never that thread).
+    """
+    found: list[Message] = list(memory.get_messages(list(dict.fromkeys(ids))))
+    for message in found:
+        if message.thread_id != thread_id:
+            raise MessageIdConflictError(message.id)
+    return found
+
+
 def find_stored_turn(
     key: TurnKey | None,
     message_ids: Sequence[str],
@@ -131,6 +161,7 @@ def find_stored_turn(
     workflows: Any,
     memory: Any,
     caller_named: bool = False,
+    stored: Sequence[Message] | None = None,
 ) -> StoredTurn | None:
     """Look up an earlier attempt of the turn ``key`` (see the module docstring).
 
@@ -144,6 +175,8 @@ def find_stored_turn(
         caller_named: the caller chose ``run_id`` (Mastra Studio does): a run of that
             id that is not this turn's refuses the call, as its record would be
             overwritten.
+        stored: the turn's messages as :func:`check_message_ids` already read them
+            (``turn_ids``): not read again.
 
     Returns:
         The stored turn when its answer is stored, else ``None`` (run the turn).
@@ -172,10 +205,10 @@ def find_stored_turn(
             raise TurnInProgressError()
     elif key is None:
         return None
-    found = memory.get_messages([*message_ids, key.answer_id])
-    for message in found:
-        if message.thread_id != key.thread_id:
-            raise MessageIdConflictError(message.id)
+    if stored is None:
+        found = check_message_ids(memory, key.thread_id, turn_ids(key, message_ids, ()))
+    else:
+        found = list(stored)
     by_id = {m.id: m for m in found}
     answer = by_id.get(key.answer_id)
     if answer is None:
@@ -217,8 +250,10 @@ __all__ = [
     "StoredTurn",
     "TurnInProgressError",
     "TurnKey",
+    "check_message_ids",
     "find_stored_turn",
     "is_in_flight",
     "lease_until",
+    "turn_ids",
     "turn_key",
 ]

@@ -23,7 +23,9 @@ from agents.idempotency import (
     DEFAULT_LEASE_SECONDS,
     LEASE_MARGIN_SECONDS,
     StoredTurn,
+    check_message_ids,
     find_stored_turn,
+    turn_ids,
     turn_key,
 )
 from agents.memory import (
@@ -141,22 +143,30 @@ def prepare(agent: Agent, messages: object, memory: Mapping[str, Any] | None,
     assert ref is None or memory_store is not None
     # Semantic recall refuses a mismatched embedder before the thread is created.
     semantic = prepare_recall(agent, ref, drafts)
-    # The thread first: its owner is checked before anything of it is looked up.
-    thread = ensure_thread(memory_store, ref) if ref is not None else None
     turned = [d for d in drafts if d.role != "system"]
+    given = [d.id for d in turned if d.id]
     key = turn_key(agent.id, ref.thread_id, [d.id for d in turned]) if ref else None
     run_id = run_id or (key.run_id if key else str(uuid.uuid4()))
     message_ids = [
         d.id or (key.message_id_at(n) if key else str(uuid.uuid4()))
         for n, d in enumerate(turned)
     ]
+    found = None
+    if ref is not None and given:
+        # One read, before anything is stored or the model runs: a caller's message id
+        # that lives in another thread refuses the call (the save's condition still
+        # holds against a racing request). The idempotency lookup reuses it.
+        found = check_message_ids(memory_store, ref.thread_id,
+                                  turn_ids(key, message_ids, given))
+    # Then the thread: its owner is checked before anything of it is replayed.
+    thread = ensure_thread(memory_store, ref) if ref is not None else None
     observability_store = agent.recording_store
     workflows = getattr(observability_store, "workflows", None)
     stored = None
     if key is not None or caller_run_id:
-        # One read: an earlier attempt of this turn, or a caller's run id already used.
+        # One read more: an earlier attempt of this turn, or a caller's run id in use.
         stored = find_stored_turn(key, message_ids, run_id=run_id, caller_named=caller_run_id,
-                                  workflows=workflows, memory=memory_store)
+                                  workflows=workflows, memory=memory_store, stored=found)
     lease = (DEFAULT_LEASE_SECONDS if deadline is None
              else deadline.remaining() + LEASE_MARGIN_SECONDS)
     recorder = RunRecorder(

@@ -5,10 +5,13 @@ A follow-up turn (the thread exists, ``local/echo``, IAM auth) three ways:
 * ``no-id``: the user message has no id: the turn is not deduplicated and costs what
   it always cost (thread, recall, ``running`` snapshot, the turn's one write, the
   final snapshot, the spans).
-* ``id``: the client gives the message an id (an idempotent turn): one more read,
-  the run's snapshot (:mod:`agents.idempotency`), and nothing else.
-* ``retry``: the same request again: the stored answer is replayed; the snapshot and
-  the turn's messages are read, nothing is written and no model is called.
+* ``id``: the client gives the message an id (an idempotent turn): two more reads,
+  the turn's message ids (one ``get_messages``: an id of another thread is refused
+  before the model runs) and the run's snapshot (:mod:`agents.idempotency`), and
+  nothing else.
+* ``retry``: the same request again: the stored answer is replayed; the turn's
+  messages and the snapshot are read (the same two reads), nothing is written and no
+  model is called.
 
 Under JWT auth every turn also reads the thread once more (its owner is checked
 before the run). Used by :mod:`bench.requests_dynamodb` and :mod:`bench.requests_postgres`.
@@ -69,7 +72,8 @@ def turn_phase(workload: Workload) -> dict[str, Any]:
         "checks": {
             "every turn answered 200": all(
                 all(step["checks"].values()) for step in steps.values()),
-            "a client-given id adds exactly one read": totals["id"] == totals["no-id"] + 1,
+            "a client-given id adds exactly two reads (its ids, the run's snapshot)":
+                totals["id"] == totals["no-id"] + 2,
             "a retry writes nothing": writes == 0,
             "a retry answers the stored text": answers[-1]["text"] == answers[-2]["text"],
             "the thread holds 3 turns, no more": stored.total == 6,

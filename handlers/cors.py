@@ -67,7 +67,7 @@ def _pattern(origin: str) -> re.Pattern[str]:
     text = text.replace(r"://\*\.", r"://[a-z0-9-]+(?:\.[a-z0-9-]+)*\.")
     if text.endswith(r":\*"):
         text = text[:-3] + r"(?::\d{1,5})?"
-    return re.compile(f"^{text}$")
+    return re.compile(text)
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,9 @@ class CorsPolicy:
         if not origin:
             return False
         patterns: tuple[re.Pattern[str], ...] = self._patterns  # type: ignore[attr-defined]
-        return any(p.match(origin.lower()) for p in patterns)
+        # fullmatch: ``$`` alone would also match before a trailing newline, and the
+        # origin is reflected into a header.
+        return any(p.fullmatch(origin.lower()) for p in patterns)
 
     def headers(self, origin: str | None) -> dict[str, str]:
         """Headers for an actual (non-preflight) response: empty for other origins."""

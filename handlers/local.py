@@ -53,6 +53,8 @@ DEFAULT_PORT = 4111
 # Powertools' resolver keeps the current event on a class attribute, and a Lambda
 # environment serves one request at a time: the dev server does the same for the api.
 _API_LOCK = threading.Lock()
+# Downloads are inert: no script, no plugin, no fetch, a sandboxed document.
+BLOB_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -143,8 +145,14 @@ async def download_blob(request: Request) -> Response:
         finally:
             reader.close()
 
-    return StreamingResponse(body(), media_type=content_type,
-                             headers={"Cache-Control": "private, max-age=300"})
+    # The blob is whatever a tenant attached (an HTML page, an SVG with a script) and is
+    # served from the API's own origin: the browser must neither run it nor guess
+    # another type for it, or one tenant's link would run script against the API.
+    return StreamingResponse(body(), media_type=content_type, headers={
+        "Cache-Control": "private, max-age=300",
+        "Content-Security-Policy": BLOB_CSP,
+        "X-Content-Type-Options": "nosniff",
+    })
 
 
 async def upload_blob(request: Request) -> Response:

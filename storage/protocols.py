@@ -288,10 +288,15 @@ class ScoreStore(Protocol):
         entity_id: str | None = None,
         trace_id: str | None = None,
         span_id: str | None = None,
+        resource_id: str | None = None,
         page: int = 0,
         per_page: int | None = 50,
     ) -> Page[Score]:
-        """Scores matching every given filter, newest ``created_at`` first (ties: id desc)."""
+        """Scores matching every given filter, newest ``created_at`` first (ties: id desc).
+
+        ``resource_id`` keeps one tenant's scores: a page and its total count only those
+        (an API caller under JWT sees its own scores, paged truthfully).
+        """
         ...
 
 

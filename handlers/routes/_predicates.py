@@ -8,6 +8,11 @@ trace row's fields (``status``, ``entityName``, ``durationMs``...) or
 ``metadata.<key>``. Span, score and feedback predicates (``{"spans": ...}``) are
 refused with a 400: Stowage evaluates trace-level predicates only. Mastra's limits
 hold: 100 nodes, 12 levels, 100 values per set.
+
+Values compared with a row are JSON scalars (a ``value`` of ``includes`` included:
+anything else is a 400), and matching is total: a row field of another type (an
+object under ``metadata.<key>``, a number where a string was asked) simply does not
+match; it never raises (a 500).
 """
 
 from __future__ import annotations
@@ -85,10 +90,10 @@ def _compile(tree: Any, depth: int, nodes: list[int]) -> Matcher:
         values = tree.get("set")
         if not isinstance(values, list) or len(values) > MAX_SET:
             raise HTTPError(400, f"where: {op} needs a set of at most {MAX_SET} values")
-        wanted = set(v for v in values if isinstance(v, str | int | float | bool) or v is None)
+        wanted = set(v for v in values if _is_scalar(v))
         if op == "in":
-            return lambda row: value(row) in wanted
-        return lambda row: value(row) not in wanted
+            return lambda row: _member(value(row), wanted)
+        return lambda row: not _member(value(row), wanted)
     if op in ("exists", "notExists"):
         path = _path(tree.get("path"))
         if op == "exists":
@@ -96,13 +101,28 @@ def _compile(tree: Any, depth: int, nodes: list[int]) -> Matcher:
         return lambda row: _lookup(row, path) is None
     if op in ("includes", "notIncludes"):
         path, item = _path(tree.get("path")), tree.get("value")
+        if not _is_scalar(item):
+            raise HTTPError(400, f"where: {op} needs a value that is a string, number, "
+                                 "boolean or null")
 
         def contains(row: Row) -> bool:
             found = _lookup(row, path)
-            return isinstance(found, list | str) and item in found
+            if isinstance(found, str):
+                return isinstance(item, str) and item in found
+            return isinstance(found, list) and item in found
 
         return contains if op == "includes" else (lambda row: not contains(row))
     raise HTTPError(400, f"where: unknown op {op!r}")
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _member(value: Any, wanted: set[Any]) -> bool:
+    # An object or a list in the row (metadata values may be either) is in no set of
+    # scalars; asking would raise TypeError (unhashable).
+    return _is_scalar(value) and value in wanted
 
 
 def _operand(raw: Any) -> Callable[[Row], Any]:
@@ -111,7 +131,7 @@ def _operand(raw: Any) -> Callable[[Row], Any]:
         return lambda row: _lookup(row, path)
     if isinstance(raw, Mapping) and "literal" in raw:
         literal = raw["literal"]
-        if not (literal is None or isinstance(literal, str | int | float | bool)):
+        if not _is_scalar(literal):
             raise HTTPError(400, "where: a literal must be a string, number, boolean or null")
         return lambda row: literal
     raise HTTPError(400, "where: an operand must be {path} or {literal}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers import json_input
@@ -160,6 +160,24 @@ def light_span(span: Span) -> dict[str, Any]:
     }
 
 
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def earlier(at: datetime, delta: timedelta) -> datetime:
+    """``at - delta``, held within the years a datetime can hold.
+
+    Windows are moved back by caller-chosen spans (a comparison period as long as the
+    window, a day before an end in year 1): past year 1 or 9999 the arithmetic would
+    raise ``OverflowError`` (a 500); a window that starts before year 1 holds the same
+    runs as one that starts at it.
+    """
+    try:
+        return at - delta
+    except OverflowError:
+        return EARLIEST if delta > timedelta(0) else LATEST
+
+
 def default_window(days: int = 1) -> tuple[datetime, datetime]:
     """The last ``days`` days, ending now."""
     now = utcnow()
@@ -171,6 +189,7 @@ __all__ = [
     "body_of",
     "default_window",
     "duration_ms",
+    "earlier",
     "light_span",
     "observability",
     "preview",

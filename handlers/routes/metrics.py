@@ -35,6 +35,7 @@ from handlers.routes._traces import (
     body_of,
     default_window,
     duration_ms,
+    earlier,
     observability,
     runs,
     time_range,
@@ -123,7 +124,10 @@ def _matcher(filters: Any) -> tuple[datetime, datetime, Callable[[Sample], bool]
         raise HTTPError(400, "filters must be an object")
     start, end = time_range(filters.get("timestamp"), "filters.timestamp")
     default_start, default_end = default_window()
-    start, end = start or (end - timedelta(days=1) if end else default_start), end or default_end
+    start, end = start or (earlier(end, timedelta(days=1)) if end else default_start), \
+        end or default_end
+    if start > end:
+        raise HTTPError(400, "filters.timestamp starts after it ends")
     wanted: dict[str, set[Any]] = {}
     for key, value in filters.items():
         if key == "timestamp":
@@ -223,7 +227,7 @@ def _select(body: Mapping[str, Any], extra_before: timedelta = timedelta(0)) -> 
     ``extra_before`` for a comparison period)."""
     names = _names(body.get("name"))
     start, end, match = _matcher(body.get("filters"))
-    roots = runs(caller_of(router), start - extra_before, end)
+    roots = runs(caller_of(router), earlier(start, extra_before), end)
     found = [s for s in samples(set(names), roots) if s.name in names and match(s)]
     return names, start, end, found
 
@@ -257,7 +261,8 @@ def metric_aggregate() -> dict[str, Any]:
                            "previousEstimatedCost": None, "changePercent": None,
                            "costChangePercent": None}
     if compare:
-        previous = aggregate(_within(found, start - shift, end - shift), aggregation, distinct)
+        previous = aggregate(_within(found, earlier(start, shift), earlier(end, shift)),
+                             aggregation, distinct)
         out["previousValue"] = _number(previous)
         if previous and current is not None:
             out["changePercent"] = _number((current - previous) / previous * 100)

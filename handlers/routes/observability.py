@@ -226,20 +226,14 @@ def light_traces(
 def span_scores(trace_id: str, span_id: str, page: PageQ = None,
                 per_page: PerPageQ = None) -> dict[str, Any]:
     """Scores written for one span of a trace (the run's root span, for our scorers)."""
-    from storage.records import page_of
-
     number, size = int_value("page", page), per_page_value(per_page, 10)
     scores = getattr(get_app().storage, "scores", None)
     if scores is None:
         return {"scores": [], "pagination": {"total": 0, "page": number,
                                              "perPage": size if size is not None else False,
                                              "hasMore": False}}
-    caller = caller_of(router)
-    result = scores.list_scores(trace_id=trace_id, span_id=span_id, page=number, per_page=size)
-    if caller.resource_id is not None:
-        # list_scores has no resource filter: keep the tenant's own on this page.
-        mine = [s for s in result.items if caller.owns(s.resource_id)]
-        result = page_of(mine, total=len(mine), page=number, per_page=size)
+    result = scores.list_scores(trace_id=trace_id, span_id=span_id, page=number, per_page=size,
+                                resource_id=caller_of(router).resource_id)
     return {"scores": [score_json(s) for s in result.items],
             "pagination": {"total": result.total, "page": number,
                            "perPage": size if size is not None else False,

@@ -24,7 +24,7 @@ from handlers.bodies import (
 from handlers.errors import HTTPError, not_found
 from handlers.routes._common import caller_of, response_budget
 from handlers.shapes import page_json, run_json, score_json, span_json
-from storage.records import Page, Score, page_of
+from storage.records import Page, Score
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -114,12 +114,10 @@ def get_trace(trace_id: str) -> dict[str, Any]:
 
 def _scores(page: str | None, per_page: str | None, **filters: Any) -> dict[str, Any]:
     number, size = _paging(page, per_page, 50)
-    caller = caller_of(router)
-    result: Page[Score] = _domain("scores").list_scores(page=number, per_page=size, **filters)
-    if caller.resource_id is not None:
-        # list_scores has no resource filter: keep the tenant's own on this page.
-        mine = [s for s in result.items if caller.owns(s.resource_id)]
-        result = page_of(mine, total=len(mine), page=number, per_page=size)
+    # Under JWT only the tenant's own scores, filtered by the store so that the page
+    # and its total count only those (IAM: resource_id None, every score).
+    result: Page[Score] = _domain("scores").list_scores(
+        page=number, per_page=size, resource_id=caller_of(router).resource_id, **filters)
     return page_json("scores", result, score_json, response_budget())
 
 

@@ -72,6 +72,7 @@ class DynamoDBScoreStore(ScorePruning, RetentionAware, DynamoDBDomain):
         entity_id: str | None = None,
         trace_id: str | None = None,
         span_id: str | None = None,
+        resource_id: str | None = None,
         page: int = 0,
         per_page: int | None = 50,
     ) -> Page[Score]:
@@ -83,6 +84,7 @@ class DynamoDBScoreStore(ScorePruning, RetentionAware, DynamoDBDomain):
             "entity_id": entity_id,
             "trace_id": trace_id,
             "span_id": span_id,
+            "resource_id": resource_id,
         }
         v.check_filters(wanted)
         v.check_paging(page, per_page)

@@ -113,6 +113,7 @@ class PostgresScoreStore(ScorePruning, PostgresDomain):
         entity_id: str | None = None,
         trace_id: str | None = None,
         span_id: str | None = None,
+        resource_id: str | None = None,
         page: int = 0,
         per_page: int | None = 50,
     ) -> Page[Score]:
@@ -127,6 +128,7 @@ class PostgresScoreStore(ScorePruning, PostgresDomain):
             ("entity_id", entity_id),
             ("trace_id", trace_id),
             ("span_id", span_id),
+            ("resource_id", resource_id),
         ):
             if value is not None:
                 where.append(f'"{_TEXT[field]}" = :{field}')

@@ -22,6 +22,7 @@ _FILTERS = {
     "entity_id": "entityId",
     "trace_id": "traceId",
     "span_id": "spanId",
+    "resource_id": "resourceId",
 }
 
 
@@ -71,6 +72,7 @@ class SQLiteScoreStore(ScorePruning):
         entity_id: str | None = None,
         trace_id: str | None = None,
         span_id: str | None = None,
+        resource_id: str | None = None,
         page: int = 0,
         per_page: int | None = 50,
     ) -> Page[Score]:
@@ -83,6 +85,7 @@ class SQLiteScoreStore(ScorePruning):
             "entity_id": entity_id,
             "trace_id": trace_id,
             "span_id": span_id,
+            "resource_id": resource_id,
         }
         where: list[str] = []
         args: list[Any] = []

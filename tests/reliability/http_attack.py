@@ -82,8 +82,10 @@ def uid(prefix: str) -> str:
 
 
 @contextmanager
-def running(backend: str, auth: str, tmp: Path, **settings: str) -> Iterator[Target]:
-    """Serve the dev server on ``backend`` in ``auth`` mode (extra ``STOWAGE_*`` settings)."""
+def running(backend: str, auth: str, tmp: Path, *, vector_dimensions: int | None = None,
+            **settings: str) -> Iterator[Target]:
+    """Serve the dev server on ``backend`` in ``auth`` mode (extra ``STOWAGE_*`` settings;
+    ``vector_dimensions`` gives DynamoDB's memory table a vector index)."""
     with ExitStack() as stack:
         patch = stack.enter_context(pytest.MonkeyPatch.context())
         port = free_port()
@@ -104,7 +106,12 @@ def running(backend: str, auth: str, tmp: Path, **settings: str) -> Iterator[Tar
             stack.enter_context(moto.mock_aws())
             stack.enter_context(atomic_moto_dynamodb())
             prefix = f"h{secrets.token_hex(3)}"
-            env["STOWAGE_STORAGE_URL"] = f"dynamodb://{prefix}?region=us-east-1"
+            vectors = ""
+            if vector_dimensions:
+                import tests.storage.fakes.dynamodb_vectors  # noqa: F401  (moto has no index)
+
+                vectors = f"&vector_dimensions={vector_dimensions}"
+            env["STOWAGE_STORAGE_URL"] = f"dynamodb://{prefix}?region=us-east-1{vectors}"
             env["STOWAGE_BLOBS_URL"] = f"s3://{prefix}-blobs/b?region=us-east-1"
         else:
             import psycopg

@@ -82,3 +82,16 @@ def test_newest_first_ties_by_id_desc_and_paged(scores: Any) -> None:
     assert [s.id for p in pages for s in p.items] == ids(expected)
     assert [p.has_more for p in pages] == [True, False]
     assert all(p.total == 6 for p in pages)
+
+
+def test_one_resources_scores_page_and_count_alone(scores: Any) -> None:
+    # The API filters a JWT tenant's scores here: a page of another tenant's scores
+    # must not hide hers, nor its total count them.
+    scorer, mine, theirs = uid("scorer"), uid("res"), uid("res")
+    own = scores.save_score(make_score(created=1, scorer_id=scorer, resource_id=mine))
+    for i in range(3):
+        scores.save_score(make_score(created=5 + i, scorer_id=scorer, resource_id=theirs))
+    first = scores.list_scores(scorer_id=scorer, resource_id=mine, page=0, per_page=1)
+    assert (ids(first), first.total, first.has_more) == ([own.id], 1, False)
+    assert scores.list_scores(scorer_id=scorer, resource_id=theirs).total == 3
+    assert scores.list_scores(scorer_id=scorer).total == 4
