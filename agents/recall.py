@@ -6,7 +6,8 @@ In a turn (called from :func:`agents.turn.prepare`, before anything is stored):
 2. ``store.vectors.search`` finds the ``top_k`` nearest messages of the resource (or
    of the thread, ``scope="thread"``), dropping those under ``threshold``;
 3. each match is fetched with its ``message_range`` neighbours in one
-   ``list_messages(..., resource_id=R, include=[...], per_page=0)`` call;
+   ``get_windows([...], resource_id=R)`` call (a ``WindowReader``; elsewhere
+   ``list_messages(..., resource_id=R, include=[...], per_page=0)``);
 4. after the last-N window is read, recalled messages already in it are dropped;
    those of the current thread join the history in ``(created_at, id)`` order, those
    of other threads go into the system prompt in Mastra's
@@ -38,6 +39,7 @@ from agents.memory import ThreadRef
 from agents.messages import Draft
 from agents.recall_settings import SemanticRecall
 from storage.errors import StorageError, ValidationError
+from storage.protocols import WindowReader
 from storage.records import Include, Message, VectorMatch
 
 if TYPE_CHECKING:
@@ -190,12 +192,16 @@ def fetch_windows(store: Any, matches: Sequence[VectorMatch], settings: Semantic
         return []
     includes = [Include(m.message_id, with_previous=settings.before, with_next=settings.after)
                 for m in wanted]
-    page = store.memory.list_messages(thread_id, resource_id=resource_id, include=includes,
-                                      per_page=0)
+    if isinstance(store.memory, WindowReader):
+        # The windows alone: no page, so no count of the thread (DynamoDB: one request).
+        items = store.memory.get_windows(includes, resource_id=resource_id)
+    else:
+        items = store.memory.list_messages(thread_id, resource_id=resource_id,
+                                           include=includes, per_page=0).items
     threads = {m.thread_id for m in wanted}
     # Defence in depth: a window never crosses into another tenant's messages, even on
     # a backend that does not bound include windows by resource yet.
-    found = [m for m in page.items
+    found = [m for m in items
              if m.resource_id == resource_id or (m.resource_id is None and m.thread_id in threads)]
     return sorted(found, key=lambda m: (m.created_at, m.id))
 

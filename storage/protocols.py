@@ -452,6 +452,29 @@ class BlobAware(Protocol):
         ...
 
 
+@runtime_checkable
+class WindowReader(Protocol):
+    """A memory domain that reads ``include`` windows without a page (semantic recall).
+
+    ``list_messages(..., include=..., per_page=0)`` also counts the thread's messages
+    for ``total``; where that costs a read of its own (DynamoDB), recall asks for the
+    windows alone. memory:// and DynamoDB have it; callers fall back to
+    ``list_messages`` elsewhere.
+    """
+
+    def get_windows(
+        self, include: Sequence[Include], *, resource_id: str | None = None
+    ) -> list[Message]:
+        """The union of the windows, once each, sorted by ``(created_at, id)``.
+
+        Each :class:`Include` is a message of any thread with ``with_previous`` /
+        ``with_next`` neighbours from its own thread; unknown ids are ignored. With
+        ``resource_id``, an included message of another resource gives nothing and a
+        window keeps only that resource's messages.
+        """
+        ...
+
+
 class VectorAware(Protocol):
     """A memory domain that keeps a vector store in step with its messages."""
 

@@ -32,8 +32,17 @@ from storage.dynamodb.driver import (
     transaction_chunks,
     update,
 )
+from storage.dynamodb.keys import (
+    MSG_HIGH,
+    MSG_LOW,
+    Location,
+    locator_key,
+    message_sk,
+    thread_key,
+)
 from storage.dynamodb.offload import Offloader
-from storage.dynamodb.schema import UPD
+from storage.dynamodb.schema import STRUCTURE_VERSION, UPD
+from storage.dynamodb.windows import BatchedWindows, Hints
 from storage.errors import (
     ConflictError,
     MessageIdConflictError,
@@ -46,29 +55,9 @@ from storage.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-MSG_LOW = "MSG#"
-MSG_HIGH = "MSG$"  # "$" follows "#": above every message sort key, below "THREAD"
 _BIG = ("content",)
 _RETRIES = 5
 _SIZE_MARGIN = 64 * 1024
-
-
-def thread_key(thread_id: str) -> Item:
-    """A thread item's key (its messages share the partition)."""
-    return {"pk": s(f"THREAD#{thread_id}"), "sk": s("THREAD")}
-
-
-def locator_key(message_id: str) -> Item:
-    """The key of the item that says where a message lives."""
-    return {"pk": s(f"MSGID#{message_id}"), "sk": s("MSGID")}
-
-
-def message_sk(created_at: datetime, message_id: str) -> str:
-    """A message's sort key in its thread: by time, then id."""
-    return MSG_LOW + sort_key(created_at, message_id)
-
-
-Location = tuple[str, str]  # (thread id, message sort key)
 
 
 class MessageOps:
@@ -162,9 +151,10 @@ class MessageOps:
         ``must_exist`` names threads a batch mentions without writing to them (an entry
         a later one superseded): the first transaction checks they exist.
         """
-        groups: list[tuple[list[dict[str, Any]], dict[str, int]]] = []
+        groups: list[tuple[list[dict[str, Any]], dict[str, int], dict[str, int]]] = []
         actions: list[dict[str, Any]] = []
         deltas: dict[str, int] = defaultdict(int)
+        changes: dict[str, int] = defaultdict(int)
         size = 0
         for message, item in pairs:
             mine, moved = self._save_actions(message, item, locators)
@@ -174,15 +164,18 @@ class MessageOps:
                 len(actions) + len(mine) + len(set(deltas) | threads) > TRANSACTION_ACTIONS
                 or size + mine_size > TRANSACTION_BYTES - _SIZE_MARGIN
             ):
-                groups.append((actions, dict(deltas)))
-                actions, deltas, size = [], defaultdict(int), 0
+                groups.append((actions, dict(deltas), dict(changes)))
+                actions, deltas, changes, size = [], defaultdict(int), defaultdict(int), 0
             actions += mine
             size += mine_size
             for thread_id, delta in moved.items():
                 deltas[thread_id] += delta
             deltas[message.thread_id] += 0
-        groups.append((actions, dict(deltas)))
-        written = {m.thread_id for m, _ in pairs} | {t for _, d in groups for t in d}
+            old = locators.get(message.id) if locators is not None else None
+            for thread_id in _reshaped(message, get_s(item, "sk") or "", old):
+                changes[thread_id] += 1
+        groups.append((actions, dict(deltas), dict(changes)))
+        written = {m.thread_id for m, _ in pairs} | {t for _, d, _ in groups for t in d}
         checks = [
             {
                 "ConditionCheck": {
@@ -193,8 +186,11 @@ class MessageOps:
             }
             for t in sorted(set(must_exist) - written)
         ]
-        for index, (group, group_deltas) in enumerate(groups):
-            bumps = [self._bump(t, d, now) for t, d in sorted(group_deltas.items())]
+        for index, (group, group_deltas, group_changes) in enumerate(groups):
+            bumps = [
+                self._bump(t, d, now, group_changes.get(t, 0))
+                for t, d in sorted(group_deltas.items())
+            ]
             if index == 0:
                 bumps += checks
             try:
@@ -232,19 +228,28 @@ class MessageOps:
         deltas[message.thread_id] = deltas.get(message.thread_id, 0) + 1  # 0 when re-timed
         return actions, deltas
 
-    def _bump(self, thread_id: str, delta: int, now: datetime) -> dict[str, Any]:
+    def _bump(
+        self, thread_id: str, delta: int, now: datetime, changes: int | None = None
+    ) -> dict[str, Any]:
+        """The thread item's update for a write of its messages.
+
+        ``changes``: messages added to or removed from the thread (default ``|delta|``),
+        added to its structure version ``sv``, which says whether the neighbour lists
+        semantic recall reads are still exact (``neighbours.py``).
+        """
         # The thread's TTL moves with its updated_at, in the update the turn makes anyway.
         expiry, unexpire, values = self.expiry_update("threads", now)
         return update(
             self.table,
             thread_key(thread_id),
-            f"SET updated_at = :ua, #upd = :upd{expiry} ADD message_count :d{unexpire}",
+            f"SET updated_at = :ua, #upd = :upd{expiry} ADD message_count :d, #sv :c{unexpire}",
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#upd": UPD},
+            ExpressionAttributeNames={"#upd": UPD, "#sv": STRUCTURE_VERSION},
             ExpressionAttributeValues={
                 ":ua": ms(now),
                 ":upd": s(sort_key(now, thread_id)),
                 ":d": codec.n(delta),
+                ":c": codec.n(abs(delta) if changes is None else changes),
                 **values,
             },
         )
@@ -371,6 +376,8 @@ class MessageOps:
 
         The newest page, unfiltered, is one descending Query of ``per_page + 1`` items:
         the thread item sorts after its messages and carries ``message_count``.
+        ``per_page=0`` reads no message of the thread: its total is the thread item's
+        count, or a ``Select=COUNT`` Query when filtered. Windows: ``windows.py``.
         """
         v.check_id(thread_id, "thread id")
         if resource_id is not None:
@@ -382,7 +389,10 @@ class MessageOps:
         v.check_direction(direction)
         forward = direction == "asc"
         filtered = low is not None or high is not None or resource_id is not None
-        if filtered or per_page is None:
+        if per_page == 0 and filtered:
+            chosen: list[Message] = []
+            total = self._count(thread_id, resource_id, low, high, start_exclusive, end_exclusive)
+        elif filtered or per_page is None:
             own = self._filtered(thread_id, resource_id, low, high, start_exclusive, end_exclusive)
             if not forward:
                 own.reverse()
@@ -391,11 +401,31 @@ class MessageOps:
         else:
             chosen, total = self._newest_or_oldest(thread_id, page, per_page, forward)
         by_id = {m.id: m for m in chosen}
-        for inc in wanted:
-            for m in self._window(inc, resource_id):
-                by_id.setdefault(m.id, m)
+        for m in self._windows().read(wanted, resource_id):
+            by_id.setdefault(m.id, m)
         items = sorted(by_id.values(), key=lambda m: (m.created_at, m.id), reverse=not forward)
         return page_of(items, total=total, page=page, per_page=per_page)
+
+    def get_windows(
+        self, include: Sequence[Include], *, resource_id: str | None = None
+    ) -> list[Message]:
+        """The ``include`` windows alone, oldest first (see ``storage.dynamodb.windows``).
+
+        What ``list_messages(..., include=include, per_page=0)`` adds to its page, with
+        no page and no total to count: semantic recall's read. With ``resource_id``, an
+        included message of another resource gives nothing, and windows keep only that
+        resource's messages.
+        """
+        if resource_id is not None:
+            v.check_id(resource_id, "resource id")
+        return self._windows().read(v.check_includes(include), resource_id)
+
+    _window_hints: Hints | None = None
+
+    def _windows(self) -> BatchedWindows:
+        return BatchedWindows(
+            self.dynamo, self.table, self._record, self._locate, self._window_hints
+        )
 
     def _newest_or_oldest(
         self, thread_id: str, page: int, per_page: int, forward: bool
@@ -456,40 +486,40 @@ class MessageOps:
             out.append(self._record(item))
         return out
 
-    def _window(self, inc: Include, resource_id: str | None) -> list[Message]:
-        """An included message and its neighbours in its own thread (ascending).
+    def _count(
+        self,
+        thread_id: str,
+        resource_id: str | None,
+        low: datetime | None,
+        high: datetime | None,
+        start_exclusive: bool,
+        end_exclusive: bool,
+    ) -> int:
+        """How many messages :meth:`_filtered` would return, without reading them back.
 
-        With ``resource_id``, messages of other resources are left out (before their
-        offloaded content is read): an include never crosses resources.
+        A ``Select=COUNT`` Query: the bounds are key conditions (exclusive ones just
+        past the bounding millisecond), the resource a filter.
         """
-        where = self._locate([inc.id]).get(inc.id)
-        if where is None:
-            return []
-        thread_id, sk = where
-        pk = s(f"THREAD#{thread_id}")
-        before = self.dynamo.query_items(
-            self.table,
-            limit=inc.with_previous + 1,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={":pk": pk, ":lo": s(MSG_LOW), ":hi": s(sk)},
-            ScanIndexForward=False,
-            ConsistentRead=True,
-        )
-        if resource_id is not None and not any(
-            get_s(i, "sk") == sk and get_s(i, "resource_id") == resource_id for i in before
-        ):
-            return []  # the included message itself is another resource's (or just gone)
-        after = self.dynamo.query_items(
-            self.table,
-            limit=inc.with_next + 1 if inc.with_next else 0,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={":pk": pk, ":lo": s(sk), ":hi": s(MSG_HIGH)},
-            ConsistentRead=True,
-        )
-        rows = list(reversed(before)) + [i for i in after if get_s(i, "sk") != sk]
+        lo = MSG_LOW
+        if low is not None:
+            lo += codec.sort_time(low) + ("$" if start_exclusive else "")
+        hi = MSG_HIGH
+        if high is not None:
+            hi = MSG_LOW + codec.sort_time(high) + ("" if end_exclusive else "$")
+        if lo > hi:
+            return 0  # an empty range (DynamoDB refuses BETWEEN with low > high)
+        params: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": s(f"THREAD#{thread_id}"), ":lo": s(lo), ":hi": s(hi),
+            },
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
         if resource_id is not None:
-            rows = [i for i in rows if get_s(i, "resource_id") == resource_id]
-        return [self._record(i) for i in rows]
+            params["FilterExpression"] = "resource_id = :r"
+            params["ExpressionAttributeValues"][":r"] = s(resource_id)
+        return sum(int(page.get("Count", 0)) for page in self.dynamo.query(self.table, **params))
 
     def _locate(self, message_ids: Sequence[str]) -> dict[str, Location]:
         """Where each known message lives (strongly consistent)."""
@@ -544,6 +574,15 @@ class MessageOps:
         )
 
 
+def _reshaped(message: Message, new_sk: str, old: Location | None) -> list[str]:
+    """The threads whose set of messages saving ``message`` changes (added, moved, re-timed)."""
+    if old is None:
+        return [message.thread_id]
+    if old == (message.thread_id, new_sk):
+        return []  # rewritten in place: its neighbours stay the same
+    return [old[0], message.thread_id]
+
+
 def _message_key(thread_id: str, sk: str) -> Item:
     return {"pk": s(f"THREAD#{thread_id}"), "sk": s(sk)}
 
@@ -564,3 +603,15 @@ def _same_location(old: Location) -> dict[str, Any]:
     }
 
 
+
+
+# The key helpers moved to keys.py; these names stay importable from here.
+__all__ = [
+    "MSG_HIGH",
+    "MSG_LOW",
+    "Location",
+    "MessageOps",
+    "locator_key",
+    "message_sk",
+    "thread_key",
+]

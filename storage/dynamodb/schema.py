@@ -68,7 +68,8 @@ class VectorIndexSchema:
         partition_key: the search schema's ``HASH`` attribute (every search names it).
         filters: the search schema's ``INLINE_FILTER`` attributes.
         distance: ``COSINE``, ``EUCLIDEAN`` or ``DOT_PRODUCT``.
-        projection: ``KEYS_ONLY`` (results carry the table keys and search attributes).
+        projection: ``KEYS_ONLY`` (results carry the table keys and search attributes)
+            or a tuple of non-key attributes (``INCLUDE``: those too).
     """
 
     name: str
@@ -134,8 +135,10 @@ MEMORY = TableSchema(
     sort_key=SK,
     ttl_attribute=TTL,
     items=(
-        "thread: pk=THREAD#<thread>, sk=THREAD (sorts after its messages; holds message_count)",
-        "message: pk=THREAD#<thread>, sk=MSG#<created ms>#<message>",
+        "thread: pk=THREAD#<thread>, sk=THREAD (sorts after its messages; holds message_count, "
+        "sv and nbc: whether its neighbour lists are exact)",
+        "message: pk=THREAD#<thread>, sk=MSG#<created ms>#<message> (with a vector: vec, "
+        "and nbp/nbn, its neighbours' sort keys)",
         "message locator: pk=MSGID#<message>, sk=MSGID (thread and sort key of the message)",
         "resource: pk=RES#<resource>, sk=RESOURCE",
         "thread counter: pk=RES#<resource>, sk=COUNT (upd=crt='~': first in a desc Query)",
@@ -250,6 +253,9 @@ SCORES = TableSchema(
 
 MESSAGE_VECTORS = "message-vectors"
 VECTOR_ATTRIBUTE = "vec"
+NEIGHBOURS_PREVIOUS = "nbp"
+NEIGHBOURS_NEXT = "nbn"
+STRUCTURE_VERSION = "sv"
 
 
 def with_vector_index(table: TableSchema, dimensions: int) -> TableSchema:
@@ -257,7 +263,8 @@ def with_vector_index(table: TableSchema, dimensions: int) -> TableSchema:
 
     The vectors live on the message items (attribute ``vec``), so deleting a message or
     a thread deletes its vectors; the index is partitioned by the message's resource
-    and filters by thread.
+    and filters by thread. It projects the items' neighbour lists (``nbp``, ``nbn``:
+    ``neighbours.py``), so each search result says where its window's messages are.
 
     Raises:
         ValueError: ``dimensions`` outside 1-4096.
@@ -272,6 +279,7 @@ def with_vector_index(table: TableSchema, dimensions: int) -> TableSchema:
         dimensions=dimensions,
         partition_key=KeyAttribute("resource_id"),
         filters=(KeyAttribute("thread_id"),),
+        projection=(NEIGHBOURS_PREVIOUS, NEIGHBOURS_NEXT),
     )
     return replace(table, vector_index=index)
 

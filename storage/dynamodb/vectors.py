@@ -7,11 +7,19 @@ second datastore. The table's vector index ``message-vectors`` is partitioned by
 item's ``resource_id`` and filters on ``thread_id`` (see ``schema.with_vector_index``):
 a search names the resource, so it can never see another resource's messages.
 
-Requests: an upsert is one ``TransactWriteItems`` of ``UpdateItem`` actions (up to
-100 messages), each conditional on the message item still holding that resource, so
+Each item with a vector also lists its neighbours' sort keys (``nbp``, ``nbn``), which
+the index projects, so the windows semantic recall reads around its matches are one
+BatchGetItem (``neighbours.py`` says when a list can be trusted, ``windows.py`` reads).
+
+Requests: an upsert is one ``Query`` per thread (its newest messages and the thread
+item: what the neighbour lists need), then one ``TransactWriteItems`` of ``UpdateItem``
+actions (a thread's vectors, the lists that changed, the thread's certificate; up to
+100 actions), each conditional on the message item still holding that resource, so
 a message deleted meanwhile is skipped, never recreated; the first upsert also puts
 the ``(embedder, dimensions)`` binding item in the same transaction. A search is one
-``SearchVectors`` (plus one ``GetItem`` of the binding, once per process).
+``SearchVectors`` (plus one ``GetItem`` of the binding, once per process); where it
+found each message is remembered (:class:`~storage.dynamodb.windows.Hints`) for the
+window read that follows.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 
 from storage import validation as v
 from storage import vector_rules as rules
+from storage.dynamodb import neighbours as nb
 from storage.dynamodb.codec import _EPOCH_SHIFT, Item, get_n, get_s, s, sort_key
 from storage.dynamodb.driver import (
     TRANSACTION_ACTIONS,
@@ -30,9 +39,10 @@ from storage.dynamodb.driver import (
     update,
 )
 from storage.dynamodb.itemsize import ITEM_LIMIT, attribute_size
-from storage.dynamodb.messages import MSG_LOW, locator_key
+from storage.dynamodb.keys import MSG_LOW, locator_key
 from storage.dynamodb.offload import DEFAULT_THRESHOLD
 from storage.dynamodb.schema import CRT, MESSAGE_VECTORS, RES, VECTOR_ATTRIBUTE
+from storage.dynamodb.windows import Hint, Hints
 from storage.errors import ConflictError, ItemTooLargeError, UnavailableError, ValidationError
 from storage.records import MessageVector, VectorMatch
 from storage.timeutil import from_epoch_ms
@@ -77,6 +87,7 @@ class DynamoDBVectorStore:
         self._dimensions = dimensions
         self._threshold = offload_threshold
         self._bound: tuple[str, int] | None = None  # permanent once set: safe to cache
+        self.hints = Hints()
 
     def attach_memory(self, memory: Any) -> None:
         """Nothing to wire: the vectors are attributes of this table's message items."""
@@ -84,76 +95,86 @@ class DynamoDBVectorStore:
     # --- writes ---------------------------------------------------------------------
 
     def upsert(self, vectors: Sequence[MessageVector]) -> None:
-        """Store each message's vector on its item (see ``VectorStore.upsert``)."""
+        """Store each message's vector on its item (see ``VectorStore.upsert``).
+
+        The threads' neighbour lists are brought up to date in the same transaction
+        (``neighbours.py``): one Query per thread first, newest messages first.
+        """
         batch = rules.check_vectors(vectors)
         if not batch:
             return
         embedder, dimensions = batch[0].embedder, batch[0].dimensions
         self._check_dimensions(dimensions)
         rules.check_binding(self._binding(), embedder, dimensions)
-        if self._threshold + vector_bytes(dimensions) > ITEM_LIMIT:
+        if self._threshold + vector_bytes(dimensions) + nb.list_bytes() > ITEM_LIMIT:
             raise ItemTooLargeError(
                 f"a {dimensions}-dimension vector does not fit beside a message item of up "
                 f"to {self._threshold} bytes; lower offload_threshold"
             )
-        pending = list(batch)
-        for start in range(0, len(pending), TRANSACTION_ACTIONS - 1):
-            self._write(pending[start : start + TRANSACTION_ACTIONS - 1], embedder, dimensions)
-
-    def _write(self, chunk: list[MessageVector], embedder: str, dimensions: int) -> None:
+        by_thread: dict[str, dict[str, tuple[dict[str, Any], str]]] = {}
+        for item in batch:
+            sk = MSG_LOW + sort_key(item.created_at, item.message_id)
+            by_thread.setdefault(item.thread_id, {})[sk] = (
+                vector_value(item.vector), item.resource_id,
+            )
         for _ in range(_RETRIES):
-            if not chunk:
+            by_thread = self._store(by_thread, embedder, dimensions)
+            if not by_thread:
                 return
-            bind = self._bound is None
-            actions = [self._set_vector(item) for item in chunk]
-            if bind:
-                actions.append(
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": {
-                                **_BINDING_KEY,
-                                "embedder": s(embedder),
-                                "dimensions": {"N": str(dimensions)},
-                            },
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    }
-                )
+        raise ConflictError("messages kept changing while their vectors were stored")
+
+    def _store(
+        self,
+        by_thread: dict[str, dict[str, tuple[dict[str, Any], str]]],
+        embedder: str,
+        dimensions: int,
+    ) -> dict[str, dict[str, tuple[dict[str, Any], str]]]:
+        """One attempt: read each thread, write vectors, lists and certificates.
+
+        Returns:
+            The threads to try again (a write cancelled because something changed).
+        """
+        plans: list[tuple[nb.ThreadState, list[dict[str, Any]]]] = []
+        storing = False
+        for thread_id, targets in sorted(by_thread.items()):
+            state = nb.read_thread(self.dynamo, self.table, thread_id, targets)
+            if state is None:
+                continue  # the thread is gone, and its messages with it
+            # A message gone, moved or re-timed since it was embedded is not found:
+            # its vector is skipped, never stored on its own.
+            writes, found = nb.plan(state, targets)
+            storing = storing or bool(found)
+            if writes or not nb.up_to_date(state):
+                actions = [nb.write_action(self.table, thread_id, w) for w in writes]
+                plans.append((state, [*actions, nb.certify_action(self.table, state)]))
+        bind = self._bound is None and storing
+        binding = [self._binding_put(embedder, dimensions)] if bind else []
+        done = set(by_thread) - {state.thread_id for state, _ in plans}
+        for actions, finished in nb.transactions(binding, plans, self.table):
             try:
                 self.dynamo.transact(actions)
             except TransactionCanceled as exc:
-                reasons = list(exc.reasons) + [""] * (len(actions) - len(exc.reasons))
-                if bind and reasons[len(chunk)] == "ConditionalCheckFailed":
+                if binding and exc.reasons[:1] == ["ConditionalCheckFailed"]:
                     self._bound = None
                     rules.check_binding(self._read_binding(), embedder, dimensions)
-                # A message gone or moved since it was embedded: skip it, never recreate it.
-                chunk = [
-                    item for item, reason in zip(chunk, reasons, strict=False)
-                    if reason != "ConditionalCheckFailed"
-                ]
-                continue
-            if bind:
-                self._bound = (embedder, dimensions)
-            return
-        raise ConflictError("messages kept changing while their vectors were stored")
+                return {t: v for t, v in by_thread.items() if t not in done}
+            if binding:
+                self._bound, binding = (embedder, dimensions), []
+            done |= finished
+        return {}
 
-    def _set_vector(self, item: MessageVector) -> dict[str, Any]:
-        key = {
-            "pk": s(f"THREAD#{item.thread_id}"),
-            "sk": s(MSG_LOW + sort_key(item.created_at, item.message_id)),
+    def _binding_put(self, embedder: str, dimensions: int) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": {
+                    **_BINDING_KEY,
+                    "embedder": s(embedder),
+                    "dimensions": {"N": str(dimensions)},
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
         }
-        return update(
-            self.table,
-            key,
-            "SET #vec = :vec",
-            ConditionExpression="attribute_exists(pk) AND resource_id = :resource",
-            ExpressionAttributeNames={"#vec": VECTOR_ATTRIBUTE},
-            ExpressionAttributeValues={
-                ":vec": vector_value(item.vector),
-                ":resource": s(item.resource_id),
-            },
-        )
 
     def delete(self, message_ids: Sequence[str]) -> None:
         """Remove these messages' vectors; unknown ids are ignored."""
@@ -200,9 +221,11 @@ class DynamoDBVectorStore:
     def _remove(self, keys: list[Item]) -> None:
         actions = [
             update(
-                self.table, key, "REMOVE #vec",
+                self.table, key, "REMOVE #vec, #p, #n",
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#vec": VECTOR_ATTRIBUTE},
+                ExpressionAttributeNames={
+                    "#vec": VECTOR_ATTRIBUTE, "#p": nb.PREVIOUS, "#n": nb.NEXT,
+                },
             )
             for key in keys
         ]
@@ -258,11 +281,15 @@ class DynamoDBVectorStore:
         for result in out.get("SearchResults", []):
             item = result.get("Item", {})
             # sk = MSG#<16-digit shifted epoch ms>#<message id>; pk = THREAD#<thread>
-            _, created, message_id = (get_s(item, "sk") or "").split("#", 2)
+            sk = get_s(item, "sk") or ""
+            _, created, message_id = sk.split("#", 2)
+            thread = (get_s(item, "pk") or "").removeprefix("THREAD#")
+            lists = nb.lists_of(item)  # projected by the index (None with KEYS_ONLY)
+            self.hints.note(message_id, Hint(thread, sk, *(lists or (None, None))))
             matches.append(
                 VectorMatch(
                     message_id=message_id,
-                    thread_id=(get_s(item, "pk") or "").removeprefix("THREAD#"),
+                    thread_id=thread,
                     resource_id=get_s(item, "resource_id") or query.resource_id,
                     created_at=_sort_time(created),
                     score=1.0 - float(result.get("Score", 2.0)),

@@ -260,6 +260,24 @@ class InMemoryMemoryStore(ThreadPruning):
             items = clone(items)
         return page_of(items, total=len(own), page=page, per_page=per_page)
 
+    def get_windows(
+        self, include: Sequence[Include], *, resource_id: str | None = None
+    ) -> list[Message]:
+        """The ``include`` windows alone, oldest first (see ``protocols.WindowReader``).
+
+        With ``resource_id``: nothing for an included message of another resource, and
+        only that resource's messages of each window.
+        """
+        if resource_id is not None:
+            v.check_id(resource_id, "resource id")
+        wanted = v.check_includes(include)
+        with self._lock:
+            chosen: dict[str, Message] = {}
+            for item in wanted:
+                for m in self._context_window(item, resource_id):
+                    chosen.setdefault(m.id, m)
+            return clone(sorted(chosen.values(), key=lambda m: (m.created_at, m.id)))
+
     def get_messages(self, message_ids: Sequence[str]) -> list[Message]:
         """The messages with these ids, in the order asked (once each); unknown ids skipped."""
         ids = v.check_ids(message_ids, "message id")

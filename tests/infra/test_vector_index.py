@@ -51,7 +51,9 @@ def test_the_memory_table_has_the_vector_index_the_store_searches(recall: Synth)
                 {"AttributeName": "resource_id", "SearchSchemaElementType": "HASH"},
                 {"AttributeName": "thread_id", "SearchSchemaElementType": "INLINE_FILTER"},
             ],
-            "Projection": {"ProjectionType": "KEYS_ONLY"},
+            # Each result carries its neighbours' sort keys: recall reads the windows of
+            # every match with one BatchGetItem (storage/dynamodb/neighbours.py).
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["nbp", "nbn"]},
         }
     ]
     # Search-schema attributes must be declared; the keys and GSIs keep theirs.

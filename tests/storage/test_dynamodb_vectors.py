@@ -84,8 +84,11 @@ def test_a_turns_vectors_cost_one_transaction_and_a_search_one_request(dyn: Any)
     log.reset()
 
     store.vectors.upsert(_vectors(turn))
-    # The binding is read once per process (and put in the same transaction).
-    assert log.calls == {"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1}
+    # The binding is read once per process (and put in the same transaction); one Query
+    # reads the thread's newest messages for their neighbour lists.
+    assert log.calls == {
+        "dynamodb.GetItem": 1, "dynamodb.Query": 1, "dynamodb.TransactWriteItems": 1,
+    }
 
     log.reset()
     assert _found(store) == ["t-1-m0", "t-1-m1"]
@@ -98,8 +101,10 @@ def test_a_turns_vectors_cost_one_transaction_and_a_search_one_request(dyn: Any)
     ])
     log.reset()
     store.vectors.upsert(_vectors(more))
-    # 99 updates per transaction (the 100th action is kept for the binding's Put).
-    assert log.calls == {"dynamodb.TransactWriteItems": 2}
+    # 150 vectors with their lists, the list of the message before them, the thread's
+    # certificate: two transactions (the first closed by a check of the thread's sv);
+    # the thread read in two pages (12 items, then the rest).
+    assert log.calls == {"dynamodb.Query": 2, "dynamodb.TransactWriteItems": 2}
 
 
 def test_a_vector_makes_the_message_item_bigger_by_about_8_bytes_a_dimension() -> None:

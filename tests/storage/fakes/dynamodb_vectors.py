@@ -178,8 +178,9 @@ def _search(region: str, body: dict[str, Any]) -> dict[str, Any]:
         scored.append((_score(index["DistanceFunction"], query, vector), item))
     descending = index["DistanceFunction"] == "DOT_PRODUCT"
     scored.sort(key=lambda pair: -pair[0] if descending else pair[0])
+    keys = {table.hash_key_attr, table.range_key_attr} - {None}
     results = [
-        {"Item": _project(item, index, schema, body), "Score": score}
+        {"Item": _project(item, index, {*keys, *schema}, body), "Score": score}
         for score, item in scored[:top_k]
     ]
     return {"SearchResults": results}
@@ -272,14 +273,18 @@ def _score(function: str, a: list[float], b: list[float]) -> float:
 
 
 def _project(
-    item: dict[str, Any], index: dict[str, Any], schema: dict[str, str], body: dict[str, Any]
+    item: dict[str, Any], index: dict[str, Any], keys: set[str], body: dict[str, Any]
 ) -> dict[str, Any]:
+    """The result's ``Item``: what the index projects (``KEYS_ONLY``: the table's keys and
+    the search schema's attributes; ``INCLUDE``: those and ``NonKeyAttributes``; ``ALL``),
+    narrowed by the request's ``ProjectionExpression`` ("only attributes projected into
+    the vector index can be retrieved")."""
     projection = index["Projection"]
     kind = projection.get("ProjectionType", "ALL")
     if kind == "ALL":
         out = dict(item)
     else:
-        keep = {"pk", "sk", *schema}
+        keep = set(keys)
         if kind == "INCLUDE":
             keep |= set(projection.get("NonKeyAttributes", []))
         out = {k: v for k, v in item.items() if k in keep}
