@@ -22,7 +22,7 @@ import pytest
 import storage
 from storage import Message, Thread
 from storage.postgres.psycopg_driver import PsycopgDriver
-from storage.postgres.schema import migrate
+from storage.postgres.schema import MIGRATIONS, migrate
 from storage.postgres.store import PostgresStore
 from tests.storage.fakes import pg
 
@@ -108,7 +108,7 @@ def test_each_side_adopts_a_database_the_other_created(
     # Mastra first, then us: our migrations run over its tables without error.
     mastra("init", database)
     driver = PsycopgDriver(database, pool=False)
-    assert migrate(driver) == [1, 2]
+    assert migrate(driver) == [m.version for m in MIGRATIONS]
     driver.close()
     # And Mastra initialises again over ours.
     assert mastra("init", database) == {"ok": True}
