@@ -141,7 +141,8 @@ class StowageStack(Stack):
             self,
             SETUP_ID,
             asset=asset,
-            environment={**self.storage_urls(), "POWERTOOLS_SERVICE_NAME": "stowage-setup"},
+            environment={**self.storage_urls(), **self._setup_vector_environment(),
+                         "POWERTOOLS_SERVICE_NAME": "stowage-setup"},
             layers=layers,
             removal=removal,
             after=[self.storage, *([self.postgres.cluster] if self.postgres else [])],
@@ -258,13 +259,25 @@ class StowageStack(Stack):
         }
         if self.config.agents_module:
             env["STOWAGE_AGENTS_MODULE"] = self.config.agents_module
-        if self.config.vector_dimensions and self.config.embedder:
-            # Semantic recall: the default agent embeds with this; the memory table's
-            # vector index has the same size.
-            dims = str(self.config.vector_dimensions)
-            env.update(STOWAGE_EMBEDDER=self.config.embedder, STOWAGE_EMBEDDER_DIMENSIONS=dims,
-                       STOWAGE_VECTOR_DIMENSIONS=dims)
-        return env
+        return {**env, **self._recall_environment()}
+
+    def _setup_vector_environment(self) -> dict[str, str]:
+        """The vector size the setup function creates indexes and tables for, if any."""
+        dims = self.config.vector_dimensions
+        return {"STOWAGE_VECTOR_DIMENSIONS": str(dims)} if dims and self.config.embedder else {}
+
+    def _recall_environment(self) -> dict[str, str]:
+        """Semantic recall's switch: on with the configured embedder, else off outright.
+
+        Off is said explicitly: left to ``auto``, a function whose bundle happened to
+        hold a local model would embed into a table that has no vector index.
+        """
+        if not (self.config.vector_dimensions and self.config.embedder):
+            return {"STOWAGE_SEMANTIC_RECALL": "off"}
+        # The default agent embeds with this; the vector index has the same size.
+        dims = str(self.config.vector_dimensions)
+        return {"STOWAGE_EMBEDDER": self.config.embedder, "STOWAGE_EMBEDDER_DIMENSIONS": dims,
+                "STOWAGE_VECTOR_DIMENSIONS": dims}
 
     def _check_region(self) -> None:
         """Refuse, before any resource exists, a region this configuration cannot use.
