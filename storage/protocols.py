@@ -259,7 +259,7 @@ class ObservabilityStore(Protocol):
         page: int = 0,
         per_page: int | None = 50,
     ) -> Page[Span]:
-        """Root spans, newest ``started_at`` first (ties: ``trace_id`` descending)."""
+        """Root spans, newest ``started_at`` first (ties: ``trace_id``, ``span_id`` descending)."""
         ...
 
     def delete_traces(self, trace_ids: Sequence[str]) -> None:

@@ -81,7 +81,8 @@ def _sorted(spans: list[Span], order_by: Any) -> list[Span]:
             or not isinstance(direction, str) or direction not in ("asc", "desc")):
         raise HTTPError(400, "orderBy: field must be startedAt or endedAt, direction asc or desc")
     attr = _ORDER_FIELDS[field]
-    return sorted(spans, key=lambda s: (getattr(s, attr), s.trace_id), reverse=direction == "desc")
+    return sorted(spans, key=lambda s: (getattr(s, attr), s.trace_id, s.span_id),
+                  reverse=direction == "desc")
 
 
 def _limit(raw: Any, name: str, default: int = 25) -> int:

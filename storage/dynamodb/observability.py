@@ -166,7 +166,10 @@ class DynamoDBObservabilityStore(SpanPruning, RetentionAware, DynamoDBDomain):
             ):
                 matches.append(item)
         matches.sort(
-            key=lambda i: (get_time(i, "started_at"), get_s(i, "trace_id") or ""), reverse=True
+            key=lambda i: (
+                get_time(i, "started_at"), get_s(i, "trace_id") or "", get_s(i, "span_id") or ""
+            ),
+            reverse=True,
         )
         roots = [self._record(i) for i in page_slice(matches, page, per_page)]
         return page_of(roots, total=len(matches), page=page, per_page=per_page)

@@ -137,7 +137,7 @@ class InMemoryObservabilityStore(SpanPruning):
                 and all(val is None or getattr(s, k) == val for k, val in wanted.items())
                 and within(s.started_at, low, high)
             ]
-            roots.sort(key=lambda s: (s.started_at, s.trace_id), reverse=True)
+            roots.sort(key=lambda s: (s.started_at, s.trace_id, s.span_id), reverse=True)
             items = clone(page_slice(roots, page, per_page))
         return page_of(items, total=len(roots), page=page, per_page=per_page)
 

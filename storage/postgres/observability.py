@@ -225,10 +225,10 @@ class PostgresObservabilityStore(SpanPruning, PostgresDomain):
         rows = self._driver.fetch(
             f'WITH f AS (SELECT {SPAN_COLS}, "startedAt" AS sort_key FROM mastra_ai_spans '
             f"WHERE {' AND '.join(where)}), "
-            "p AS (SELECT * FROM f ORDER BY sort_key DESC, trace_id DESC "
+            "p AS (SELECT * FROM f ORDER BY sort_key DESC, trace_id DESC, span_id DESC "
             "LIMIT :limit OFFSET :offset) "
             "SELECT n.total, p.* FROM (SELECT count(*) AS total FROM f) AS n "
-            "LEFT JOIN p ON true ORDER BY p.sort_key DESC, p.trace_id DESC",
+            "LEFT JOIN p ON true ORDER BY p.sort_key DESC, p.trace_id DESC, p.span_id DESC",
             params,
         )
         total = int(rows[0]["total"]) if rows else 0

@@ -152,7 +152,7 @@ class SQLiteObservabilityStore(SpanPruning):
             total = count(conn, f'SELECT COUNT(*) FROM "{SPANS}" WHERE {clause}', args)
             rows = conn.execute(
                 f'SELECT {_rows.SPAN_SELECT} FROM "{SPANS}" WHERE {clause} '
-                f'ORDER BY "startedAt" DESC, "traceId" DESC{limit}',
+                f'ORDER BY "startedAt" DESC, "traceId" DESC, "spanId" DESC{limit}',
                 [*args, *limit_args],
             ).fetchall()
         return page_of(

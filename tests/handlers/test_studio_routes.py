@@ -8,6 +8,7 @@ Shapes were recorded from a real Mastra server (``@mastra/core`` 1.71 + ``@mastr
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -179,11 +180,17 @@ def test_memory_config_reports_semantic_recall_when_the_memory_has_it(api: Call,
 
 @pytest.fixture
 def runs(app: App) -> list[Any]:
-    """Two runs of ``calc`` (tool call each) and one of ``assistant``, on two threads."""
+    """Two runs of ``calc`` (tool call each) and one of ``assistant``, on two threads.
+
+    Each starts in a later millisecond than the one before (spans keep milliseconds), so
+    "newest first" has one answer; runs in one millisecond are ordered by trace id.
+    """
     first = app.agents["calc"].generate("1+2", memory=THREAD)
     app.agents["calc"].model = ScriptedModel([ModelReply(tool_calls=[("add", {"a": 2, "b": 2})]),
                                               "4"])
+    time.sleep(0.002)
     second = app.agents["calc"].generate("2+2", memory=THREAD)
+    time.sleep(0.002)
     third = app.agents["assistant"].generate("hello", memory={"thread": "t-2", "resource": "u-2"})
     return [first, second, third]
 
