@@ -219,8 +219,16 @@ class PostgresVectorStore:
             )
 
     def delete_resource(self, resource_id: str) -> int:
-        """Delete the vectors of a resource's messages; how many."""
+        """Delete the vectors of a resource's messages; how many (0 on a database that
+        never held one, even one without pgvector)."""
         v.check_id(resource_id, "resource id")
+        if not self._extension_ready:
+            self._ready()
+            row = self._driver.fetch_one(
+                "SELECT to_regclass(:name) IS NOT NULL AS present", {"name": INDEX_TABLE}
+            )
+            if row is None or not row["present"]:
+                return 0
         table = self._table()
         if not table:
             return 0
