@@ -340,6 +340,17 @@ class InMemoryMemoryStore(ThreadPruning):
         with self._lock:
             return clone(self._resources.get(resource_id))
 
+    def delete_resource(self, resource_id: str) -> bool:
+        """Delete the resource record after finishing pending blob deletions; threads
+        stay. Whether there was one."""
+        v.check_id(resource_id, "resource id")
+        with self._lock:
+            if self._blobs is not None:
+                for prefix in sorted(self._pending_blob_prefixes):
+                    self._blobs.delete_prefix(prefix)
+                    self._pending_blob_prefixes.discard(prefix)
+            return self._resources.pop(resource_id, None) is not None
+
     def update_resource(
         self,
         resource_id: str,

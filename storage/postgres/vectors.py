@@ -218,14 +218,23 @@ class PostgresVectorStore:
                 f"DELETE FROM {table} WHERE metadata->>'thread_id' = :id", {"id": thread_id}
             )
 
-    def delete_resource(self, resource_id: str) -> None:
-        """Delete the vectors of a resource's messages."""
+    def delete_resource(self, resource_id: str) -> int:
+        """Delete the vectors of a resource's messages; how many (0 on a database that
+        never held one, even one without pgvector)."""
         v.check_id(resource_id, "resource id")
-        table = self._table()
-        if table:
-            self._driver.execute(
-                f"DELETE FROM {table} WHERE metadata->>'resource_id' = :id", {"id": resource_id}
+        if not self._extension_ready:
+            self._ready()
+            row = self._driver.fetch_one(
+                "SELECT to_regclass(:name) IS NOT NULL AS present", {"name": INDEX_TABLE}
             )
+            if row is None or not row["present"]:
+                return 0
+        table = self._table()
+        if not table:
+            return 0
+        return self._driver.execute(
+            f"DELETE FROM {table} WHERE metadata->>'resource_id' = :id", {"id": resource_id}
+        )
 
     # --- reads ----------------------------------------------------------------------
 

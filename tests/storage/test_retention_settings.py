@@ -76,7 +76,18 @@ def test_a_retention_of_the_wrong_type_is_refused() -> None:
 
 def test_the_readme_retention_snippet_runs_as_written() -> None:
     text = (project_root() / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n### Retention\n", 1)[1].split("\n## ", 1)[0]
+    section = text.split("\n### Retention\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    (snippet,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(snippet, "README.md", "exec"), {})
+    expected = re.search(r"print\(receipt.counts\)  # (.*)", snippet)
+    assert expected is not None and printed.getvalue().strip() == expected[1]
+
+
+def test_the_readme_erase_snippet_runs_as_written() -> None:
+    text = (project_root() / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n### Erasing a resource\n", 1)[1].split("\n## ", 1)[0]
     (snippet,) = re.findall(r"```python\n(.*?)```", section, re.S)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
