@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.lifecycle.erase import EraseMixin
 from storage.lifecycle.prune import PruneMixin
 from storage.lifecycle.retention import Retention
 from storage.protocols import (
@@ -27,7 +28,7 @@ def _is_store(value: Any) -> bool:
     return callable(getattr(value, "setup", None)) and any(hasattr(value, d) for d in DOMAINS)
 
 
-class CompositeStore(PruneMixin):
+class CompositeStore(PruneMixin, EraseMixin):
     """Maps each domain to a store (its domain is taken) or to a domain object.
 
     Example:

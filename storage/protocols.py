@@ -15,7 +15,7 @@ Common rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, BinaryIO, Literal, Protocol, runtime_checkable
 
@@ -181,6 +181,18 @@ class MemoryStore(Protocol):
         """Create the resource if missing, set working memory, merge metadata key by key."""
         ...
 
+    def delete_resource(self, resource_id: str) -> bool:
+        """Delete the resource record (working memory, metadata, offloaded documents).
+
+        The resource's threads are not touched (``store.erase_resource`` deletes them
+        first). Work a crashed thread delete left undone (pending blob deletions) is
+        finished first, so after it no deleted thread's blobs are left behind.
+
+        Returns:
+            Whether a record was there (a missing resource is a no-op: ``False``).
+        """
+        ...
+
 
 @runtime_checkable
 class WorkflowStore(Protocol):
@@ -297,6 +309,10 @@ class ScoreStore(Protocol):
         ``resource_id`` keeps one tenant's scores: a page and its total count only those
         (an API caller under JWT sees its own scores, paged truthfully).
         """
+        ...
+
+    def delete_scores(self, score_ids: Sequence[str]) -> None:
+        """Delete scores (and anything offloaded for them); unknown ids are ignored."""
         ...
 
 
@@ -416,12 +432,26 @@ class VectorStore(Protocol):
         """Delete the vectors of every message of a thread."""
         ...
 
-    def delete_resource(self, resource_id: str) -> None:
-        """Delete the vectors of every message of a resource."""
+    def delete_resource(self, resource_id: str) -> int:
+        """Delete the vectors of every message of a resource.
+
+        Returns:
+            How many vectors were deleted.
+        """
         ...
 
     def index(self) -> tuple[str, int] | None:
         """The ``(embedder, dimensions)`` of the index; ``None`` before the first upsert."""
+        ...
+
+
+@runtime_checkable
+class BlobLister(Protocol):
+    """A blob store that lists its keys (every backend's does; a custom one may not)."""
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Every key starting with ``prefix`` (relative to the store's root), sorted,
+        read page by page as the iterator is consumed."""
         ...
 
 

@@ -339,7 +339,11 @@ class DynamoDBMemoryStore(
             {"Delete": delete},
             _counter_update(self.table, resource_id, -1),
         ]
-        pending = idle_before_ms is not None and self.blobs is not None
+        offloaded = any(Offloader.refs(i) for i in items)
+        # A pending record makes a failure before the blobs go finish later (the next
+        # prune, or delete_resource): prune always; delete_thread when objects were
+        # offloaded under the thread (attachments are under the resource's prefix).
+        pending = self.blobs is not None and (idle_before_ms is not None or offloaded)
         if pending:
             actions.append(pending_blobs_put(self.table, resource_id, thread_id))
         for item in messages:
@@ -350,9 +354,7 @@ class DynamoDBMemoryStore(
             if exc.reasons[:1] == ["ConditionalCheckFailed"]:
                 return None  # deleted concurrently, or written to since
             raise
-        self._thread_blobs_deleted(
-            resource_id, thread_id, offloaded=any(Offloader.refs(i) for i in items)
-        )
+        self._thread_blobs_deleted(resource_id, thread_id, offloaded=offloaded)
         if pending:
             self.dynamo.call("DeleteItem", TableName=self.table, Key=pending_blobs_key(thread_id))
         return len(messages)

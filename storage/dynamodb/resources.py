@@ -8,7 +8,8 @@ edited in place while the item fits, rewritten whole with the bigger one offload
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from storage import validation as v
@@ -17,7 +18,7 @@ from storage.dynamodb.codec import Item, get_s, get_time, ms, s
 from storage.dynamodb.documents import Documents, DocumentWriter
 from storage.dynamodb.driver import Dynamo
 from storage.dynamodb.offload import Offloader
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import ConflictError, NotFoundError, ValidationError
 from storage.records import Resource
 from storage.timeutil import utcnow
 
@@ -50,6 +51,8 @@ class ResourceOps:
     dynamo: Dynamo
     table: str
     offloader: Offloader
+
+    _finish_pending_blobs: Callable[[], None]
 
     @property
     def resource_docs(self) -> DocumentWriter:
@@ -107,3 +110,23 @@ class ResourceOps:
         if resolved is None:
             raise NotFoundError(f"resource {resource_id!r} was deleted while being updated")
         return resource_from_item(resolved)
+
+    def delete_resource(self, resource_id: str) -> bool:
+        """Delete the resource item, its offloaded documents and (when no thread is left)
+        its thread counter, after finishing pending blob deletions. Threads stay."""
+        v.check_id(resource_id, "resource id")
+        self._finish_pending_blobs()
+        out = self.dynamo.call(
+            "DeleteItem", TableName=self.table, Key=resource_key(resource_id),
+            ReturnValues="ALL_OLD",
+        )
+        old = out.get("Attributes") or {}
+        self.offloader.discard(Offloader.refs(old))
+        with contextlib.suppress(ConflictError):  # threads are left: their counter stays
+            self.dynamo.call(
+                "DeleteItem", TableName=self.table,
+                Key={"pk": s(f"RES#{resource_id}"), "sk": s("COUNT")},
+                ConditionExpression="attribute_not_exists(thread_count) OR thread_count <= :z",
+                ExpressionAttributeValues={":z": codec.n(0)},
+            )
+        return bool(old)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from storage import validation as v
@@ -56,6 +57,16 @@ class DynamoDBScoreStore(ScorePruning, RetentionAware, DynamoDBDomain):
         stale = set(Offloader.refs(out.get("Attributes", {}))) - set(uploads)
         self.offloader.discard(sorted(stale))
         return score
+
+    def delete_scores(self, score_ids: Sequence[str]) -> None:
+        """Delete scores (a DeleteItem each) and their offloaded objects; unknown ids
+        are ignored."""
+        for score_id in dict.fromkeys(v.check_ids(score_ids, "score id")):
+            out = self.dynamo.call(
+                "DeleteItem", TableName=self.table, Key=score_key(score_id),
+                ReturnValues="ALL_OLD",
+            )
+            self.offloader.discard(Offloader.refs(out.get("Attributes", {})))
 
     def get_score(self, score_id: str) -> Score | None:
         """The score, or ``None``."""

@@ -17,6 +17,7 @@ from storage.dynamodb.scores import DynamoDBScoreStore
 from storage.dynamodb.vectors import DynamoDBVectorStore
 from storage.dynamodb.workflows import DynamoDBWorkflowStore
 from storage.errors import UnavailableError, ValidationError
+from storage.lifecycle.erase import EraseMixin
 from storage.lifecycle.prune import PruneMixin
 from storage.protocols import BlobStore
 from storage.urls import url_options
@@ -27,7 +28,7 @@ OPTIONS = ("region", "endpoint", "offload_threshold", "span_ttl_days", "vector_d
 _PREFIX_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
-class DynamoDBStore(PruneMixin):
+class DynamoDBStore(PruneMixin, EraseMixin):
     """Memory, workflows, observability and scores on DynamoDB; ``blobs`` is ``None``.
 
     Give it a blob store (``attach_blobs``, or a :class:`~storage.CompositeStore` with

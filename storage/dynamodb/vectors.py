@@ -191,6 +191,9 @@ class DynamoDBVectorStore:
     def delete_thread(self, thread_id: str) -> None:
         """Remove the vectors of a thread's messages (one Query, then the updates)."""
         v.check_id(thread_id, "thread id")
+        self._delete_thread(thread_id)
+
+    def _delete_thread(self, thread_id: str) -> int:
         items = self.dynamo.query_items(
             self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
@@ -201,9 +204,10 @@ class DynamoDBVectorStore:
             ConsistentRead=True,
         )
         self._remove([{"pk": i["pk"], "sk": i["sk"]} for i in items])
+        return len(items)
 
-    def delete_resource(self, resource_id: str) -> None:
-        """Remove the vectors of every message of a resource's threads."""
+    def delete_resource(self, resource_id: str) -> int:
+        """Remove the vectors of every message of a resource's threads; how many."""
         v.check_id(resource_id, "resource id")
         threads = self.dynamo.query_items(
             self.table,
@@ -213,10 +217,12 @@ class DynamoDBVectorStore:
             ExpressionAttributeValues={":res": s(resource_id)},
             ProjectionExpression="pk, #crt",
         )
+        removed = 0
         for item in threads:
             pk = get_s(item, "pk") or ""
             if pk.startswith("THREAD#"):
-                self.delete_thread(pk.removeprefix("THREAD#"))
+                removed += self._delete_thread(pk.removeprefix("THREAD#"))
+        return removed
 
     def _remove(self, keys: list[Item]) -> None:
         actions = [

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, cast
 from urllib.parse import quote, unquote
@@ -188,6 +188,22 @@ class FileBlobStore:
             if path.is_file() and relative.startswith(prefix):
                 self._unlink(relative)
         self._prune_empty(base)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Every blob key starting with ``prefix`` (which must not be empty), sorted."""
+        folder_part, _, _ = prefix.rpartition("/") if isinstance(prefix, str) else ("", "", "")
+        self._path(prefix, prefix=True)  # validates, refuses '' and '..'
+        base = self.root / folder_part if folder_part else self.root
+        if not base.is_dir():
+            return iter(())
+        keys = []
+        for path in base.rglob("*"):
+            relative = path.relative_to(self.root).as_posix()
+            if relative.startswith(_RESERVED) or path.name.startswith(".tmp-"):
+                continue
+            if path.is_file() and relative.startswith(prefix):
+                keys.append(relative)
+        return iter(sorted(keys))
 
     def _unlink(self, key: str) -> None:
         try:

@@ -3,6 +3,7 @@
     >>> from storage.lifecycle import Retention
     >>> store = storage.from_env()           # STOWAGE_RETENTION=threads=90d,spans=14d
     >>> store.prune()                        # deletes what is past its age; a receipt
+    >>> store.erase_resource("user-1")       # everything of one resource; a receipt
     >>> export_resource(store, "user-1", "user-1.zip")    # one resource, one archive
     >>> import_archive(storage.open("dynamodb://app"), "user-1.zip")
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.lifecycle.erase import EraseMixin, ErasureReceipt, erase_resource
+from storage.lifecycle.inventory import ResourceInventory
 from storage.lifecycle.prune import DEFAULT_BATCH_SIZE, PruneMixin, PruneReceipt, prune
 from storage.lifecycle.retention import RETENTION_DOMAINS, Retention, parse_age
 
@@ -31,11 +34,15 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "RETENTION_DOMAINS",
     "ArchiveError",
+    "EraseMixin",
+    "ErasureReceipt",
     "ImportReceipt",
     "Manifest",
     "PruneMixin",
     "PruneReceipt",
+    "ResourceInventory",
     "Retention",
+    "erase_resource",
     "export_resource",
     "import_archive",
     "parse_age",

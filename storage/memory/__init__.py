@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import SplitResult
 
+from storage.lifecycle.erase import EraseMixin
 from storage.lifecycle.prune import PruneMixin
 from storage.memory.blobs import InMemoryBlobStore
 from storage.memory.conversations import InMemoryMemoryStore
@@ -21,7 +22,7 @@ from storage.memory.vectors import InMemoryVectorStore
 from storage.memory.workflows import InMemoryWorkflowStore
 
 
-class InMemoryStore(PruneMixin):
+class InMemoryStore(PruneMixin, EraseMixin):
     """Every domain in memory; ``memory`` cleans up attachments in ``blobs`` and vectors."""
 
     def __init__(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -99,6 +99,13 @@ class InMemoryBlobStore:
         with self._lock:
             for key in [k for k in self._blobs if k.startswith(prefix)]:
                 del self._blobs[key]
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Every key starting with ``prefix``, sorted (a snapshot taken when called)."""
+        check_blob_key(prefix, prefix=True)
+        with self._lock:
+            keys = sorted(k for k in self._blobs if k.startswith(prefix))
+        return iter(keys)
 
     def url_for(self, uri: str, *, expires_in: int = 900) -> str:
         """A ``data:`` URL holding the blob (``expires_in`` is checked, not needed)."""

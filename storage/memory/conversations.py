@@ -340,6 +340,12 @@ class InMemoryMemoryStore(ThreadPruning):
         with self._lock:
             return clone(self._resources.get(resource_id))
 
+    def delete_resource(self, resource_id: str) -> bool:
+        """Delete the resource record; its threads stay. Whether there was one."""
+        v.check_id(resource_id, "resource id")
+        with self._lock:
+            return self._resources.pop(resource_id, None) is not None
+
     def update_resource(
         self,
         resource_id: str,

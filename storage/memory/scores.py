@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from storage import validation as v
 from storage.errors import ValidationError
@@ -34,6 +35,13 @@ class InMemoryScoreStore(ScorePruning):
         v.check_id(score_id, "score id")
         with self._lock:
             return clone(self._scores.get(score_id))
+
+    def delete_scores(self, score_ids: Sequence[str]) -> None:
+        """Delete scores; unknown ids are ignored."""
+        ids = v.check_ids(score_ids, "score id")
+        with self._lock:
+            for score_id in ids:
+                self._scores.pop(score_id, None)
 
     def list_scores(
         self,

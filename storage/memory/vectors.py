@@ -117,14 +117,14 @@ class InMemoryVectorStore:
             for key in [k for k, item in self._vectors.items() if item.thread_id == thread_id]:
                 del self._vectors[key]
 
-    def delete_resource(self, resource_id: str) -> None:
-        """Delete the vectors of a resource's messages."""
+    def delete_resource(self, resource_id: str) -> int:
+        """Delete the vectors of a resource's messages; how many."""
         v.check_id(resource_id, "resource id")
         with self._lock:
-            for key in [
-                k for k, item in self._vectors.items() if item.resource_id == resource_id
-            ]:
+            doomed = [k for k, item in self._vectors.items() if item.resource_id == resource_id]
+            for key in doomed:
                 del self._vectors[key]
+        return len(doomed)
 
     def index(self) -> tuple[str, int] | None:
         """The ``(embedder, dimensions)`` the index is bound to, or ``None``."""

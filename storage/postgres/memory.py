@@ -475,6 +475,15 @@ class PostgresMemoryStore(ThreadPruning, PostgresDomain):
         )
         return resource_from_row(row) if row else None
 
+    def delete_resource(self, resource_id: str) -> bool:
+        """Delete the resource record after finishing pending blob deletions; threads stay."""
+        check_id(resource_id, "resource id")
+        self._ready()
+        delete_pending_blobs(self._driver, self._blobs)
+        return self._driver.execute(
+            "DELETE FROM mastra_resources WHERE id = :id", {"id": resource_id}
+        ) > 0
+
     def update_resource(
         self,
         resource_id: str,

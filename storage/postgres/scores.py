@@ -7,6 +7,7 @@ which read back as the ``None`` they stand for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from storage.errors import ValidationError
@@ -15,7 +16,7 @@ from storage.postgres._base import PostgresDomain
 from storage.postgres.driver import Json, Row
 from storage.postgres.retention import ScorePruning
 from storage.records import Page, Score, page_of
-from storage.validation import check_id, check_paging, check_score
+from storage.validation import check_id, check_ids, check_paging, check_score
 
 _TEXT = {
     "id": "id",
@@ -94,6 +95,16 @@ class PostgresScoreStore(ScorePruning, PostgresDomain):
             params,
         )
         return score
+
+    def delete_scores(self, score_ids: Sequence[str]) -> None:
+        """Delete scores in one statement; unknown ids are ignored."""
+        ids = list(dict.fromkeys(check_ids(score_ids, "score id")))
+        if not ids:
+            return
+        self._ready()
+        self._driver.execute(
+            f"DELETE FROM mastra_scorers WHERE id IN {c.in_ids('ids')}", {"ids": c.id_list(ids)}
+        )
 
     def get_score(self, score_id: str) -> Score | None:
         """The score, or ``None``."""

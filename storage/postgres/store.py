@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from storage.lifecycle.erase import EraseMixin
 from storage.lifecycle.prune import PruneMixin
 from storage.postgres.driver import Driver
 from storage.postgres.memory import PostgresMemoryStore
@@ -18,7 +19,7 @@ from storage.protocols import BlobStore
 log = logging.getLogger(__name__)
 
 
-class PostgresStore(PruneMixin):
+class PostgresStore(PruneMixin, EraseMixin):
     """Memory, workflows, observability, scores and vectors in Mastra's PostgreSQL schema.
 
     The migrations run on the first operation (or an explicit :meth:`setup`), once

@@ -218,14 +218,15 @@ class PostgresVectorStore:
                 f"DELETE FROM {table} WHERE metadata->>'thread_id' = :id", {"id": thread_id}
             )
 
-    def delete_resource(self, resource_id: str) -> None:
-        """Delete the vectors of a resource's messages."""
+    def delete_resource(self, resource_id: str) -> int:
+        """Delete the vectors of a resource's messages; how many."""
         v.check_id(resource_id, "resource id")
         table = self._table()
-        if table:
-            self._driver.execute(
-                f"DELETE FROM {table} WHERE metadata->>'resource_id' = :id", {"id": resource_id}
-            )
+        if not table:
+            return 0
+        return self._driver.execute(
+            f"DELETE FROM {table} WHERE metadata->>'resource_id' = :id", {"id": resource_id}
+        )
 
     # --- reads ----------------------------------------------------------------------
 

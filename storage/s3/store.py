@@ -199,6 +199,14 @@ class S3BlobStore:
         full = self._full_key(prefix, prefix=True)
         self._delete_keys(list(self._list(full)))
 
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Every key starting with ``prefix`` (relative to the store's prefix), in S3's
+        order (sorted), one ListObjectsV2 page at a time."""
+        full = self._full_key(prefix, prefix=True)
+        root = f"{self.prefix}/" if self.prefix else ""
+        for key in self._list(full):
+            yield key[len(root):]
+
     def _list(self, full_prefix: str) -> Iterator[str]:
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(

@@ -399,6 +399,14 @@ class SQLiteMemoryStore(ThreadPruning):
         with self._db.read("get_resource") as conn:
             return self._resource(conn, resource_id)
 
+    def delete_resource(self, resource_id: str) -> bool:
+        """Delete the resource record after finishing pending blob deletions; threads stay."""
+        v.check_id(resource_id, "resource id")
+        delete_pending_blobs(self._db, self._blobs)
+        with self._db.write("delete_resource") as conn:
+            cursor = conn.execute(f"DELETE FROM {RESOURCES} WHERE id = ?", (resource_id,))
+            return int(cursor.rowcount) > 0
+
     def update_resource(
         self,
         resource_id: str,

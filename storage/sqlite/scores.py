@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from storage import validation as v
@@ -9,7 +10,7 @@ from storage.errors import ValidationError
 from storage.records import Page, Score, page_of
 from storage.sqlite import _rows
 from storage.sqlite._codec import dumps, iso
-from storage.sqlite._sql import limit_clause
+from storage.sqlite._sql import chunks, limit_clause, marks
 from storage.sqlite.db import SQLiteDatabase
 from storage.sqlite.retention import ScorePruning
 from storage.sqlite.schema import SCORES
@@ -53,6 +54,15 @@ class SQLiteScoreStore(ScorePruning):
                 params,
             )
         return score
+
+    def delete_scores(self, score_ids: Sequence[str]) -> None:
+        """Delete scores; unknown ids are ignored."""
+        ids = list(dict.fromkeys(v.check_ids(score_ids, "score id")))
+        if not ids:
+            return
+        with self._db.write("delete_scores") as conn:
+            for batch in chunks(ids):
+                conn.execute(f"DELETE FROM {SCORES} WHERE id IN ({marks(len(batch))})", batch)
 
     def get_score(self, score_id: str) -> Score | None:
         """The score, or ``None``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from storage.lifecycle.erase import EraseMixin
 from storage.lifecycle.prune import PruneMixin
 from storage.protocols import BlobStore
 from storage.sqlite.db import DEFAULT_TIMEOUT_S, SQLiteDatabase
@@ -15,7 +16,7 @@ from storage.sqlite.vectors import SQLiteVectorStore
 from storage.sqlite.workflows import SQLiteWorkflowStore
 
 
-class SQLiteStore(PruneMixin):
+class SQLiteStore(PruneMixin, EraseMixin):
     """Memory, workflows, observability, scores and vectors in one file, in Mastra's schema.
 
     Tables are created on first use; :meth:`setup` does it eagerly. Safe to share

@@ -96,11 +96,12 @@ class SQLiteVectorStore:
         with self._db.write("delete thread vectors") as conn:
             conn.execute(f"DELETE FROM {VECTORS} WHERE thread_id = ?", (thread_id,))
 
-    def delete_resource(self, resource_id: str) -> None:
-        """Delete the vectors of a resource's messages."""
+    def delete_resource(self, resource_id: str) -> int:
+        """Delete the vectors of a resource's messages; how many."""
         v.check_id(resource_id, "resource id")
         with self._db.write("delete resource vectors") as conn:
-            conn.execute(f"DELETE FROM {VECTORS} WHERE resource_id = ?", (resource_id,))
+            cursor = conn.execute(f"DELETE FROM {VECTORS} WHERE resource_id = ?", (resource_id,))
+            return int(cursor.rowcount)
 
     # --- reads ----------------------------------------------------------------------
 
