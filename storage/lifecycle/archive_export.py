@@ -1,7 +1,8 @@
 """``export_resource``: everything a store holds for one resource, as one zip archive.
 
-The export reads through the domain protocols only (no backend code), so it works on
-every backend and composite: the resource and its working memory, its threads and
+The export reads through :class:`~storage.lifecycle.inventory.ResourceInventory`
+(the domain protocols only, paged; the same enumeration erase deletes by), so it works
+on every backend and composite: the resource and its working memory, its threads and
 their messages, its runs, its traces (every span of each trace whose root span names
 the resource) and its scores; and the bytes of every attachment its messages name in
 the store's blob store. Offloaded attributes (DynamoDB) are read back transparently.
@@ -33,7 +34,8 @@ from storage.lifecycle.archive_format import (
     record_to_json,
     records_member,
 )
-from storage.records import Message, Score, Span, Thread, WorkflowRun
+from storage.lifecycle.inventory import ResourceInventory
+from storage.records import Message, Thread
 from storage.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -75,31 +77,28 @@ class _Writer:
         self.manifest: Manifest
 
     def write(self, archive: zipfile.ZipFile) -> None:
-        memory = self.store.memory
-        threads: list[Thread] = []
-        resources = []
-        if memory is not None:
-            resource = memory.get_resource(self.resource_id)
-            resources = [resource] if resource is not None else []
-            threads = sorted(
-                memory.list_threads(resource_id=self.resource_id, per_page=None).items,
-                key=lambda t: (t.created_at, t.id),
-            )
-        self._records(archive, "resources", resources)
-        self._records(archive, "threads", threads)
-        # Blobs are written as the messages are read; the messages member after them.
-        with tempfile.SpooledTemporaryFile(max_size=8 * _CHUNK) as spool:
-            count = 0
-            for message in self._messages(threads):
-                spool.write(dumps(record_to_json(self._portable(archive, message))).encode())
-                spool.write(b"\n")
-                count += 1
-            spool.seek(0)
-            self._member(archive, records_member("messages"), spool)
-            self.counts["messages"] = count
-        self._records(archive, "runs", self._runs())
-        self._records(archive, "spans", self._spans())
-        self._records(archive, "scores", self._scores())
+        inventory = ResourceInventory(self.store, self.resource_id)
+        resource = inventory.resource()
+        self._records(archive, "resources", [resource] if resource is not None else [])
+        thread_ids: list[str] = []
+
+        def threads() -> Iterator[Thread]:
+            for thread in inventory.threads():  # oldest first, ties by id
+                thread_ids.append(thread.id)
+                yield thread
+
+        self._records(archive, "threads", threads())
+        # Blobs are copied as the messages are read, so the messages member comes after.
+        self._records(archive, "messages", self._messages(archive, inventory, thread_ids))
+        # Each listing in the protocols' order, the same on every backend.
+        self._records(archive, "runs", inventory.runs())
+        self._records(archive, "spans", (
+            span
+            for root in inventory.traces()
+            for span in inventory.spans(root.trace_id)
+            if span.resource_id in (None, self.resource_id)
+        ))
+        self._records(archive, "scores", inventory.scores())
         self.counts["blobs"] = len(set(self.blob_shas.values()))
         self.manifest = Manifest(
             resource_id=self.resource_id,
@@ -111,44 +110,18 @@ class _Writer:
         )
         archive.writestr(MANIFEST, self.manifest.to_json())
 
-    # --- enumeration through the protocols ---------------------------------------------
-
-    def _messages(self, threads: list[Thread]) -> Iterator[Message]:
-        for thread in threads:
-            page = self.store.memory.list_messages(thread.id, per_page=None)
-            for message in page.items:
+    def _messages(
+        self, archive: zipfile.ZipFile, inventory: ResourceInventory, thread_ids: list[str]
+    ) -> Iterator[Message]:
+        for thread_id in thread_ids:
+            for message in inventory.messages(thread_id):
                 if message.resource_id not in (None, self.resource_id):
                     # Saved into this resource's thread for another resource by trusted
-                    # code: it is the other resource's, and stays out of this archive.
+                    # code: the other resource's, and left out of this archive.
                     log.warning("export: message of another resource left out id=%s",
                                 message.id)
                     continue
-                yield message
-
-    def _runs(self) -> list[WorkflowRun]:
-        if self.store.workflows is None:
-            return []
-        runs = self.store.workflows.list_runs(resource_id=self.resource_id, per_page=None).items
-        return sorted(runs, key=lambda r: (r.created_at, r.workflow_name, r.run_id))
-
-    def _spans(self) -> list[Span]:
-        domain = self.store.observability
-        if domain is None:
-            return []
-        roots = domain.list_traces(resource_id=self.resource_id, per_page=None).items
-        spans = []
-        for trace_id in sorted({root.trace_id for root in roots}):
-            spans += [
-                s for s in domain.get_trace(trace_id)
-                if s.resource_id in (None, self.resource_id)
-            ]
-        return sorted(spans, key=lambda s: (s.trace_id, s.started_at, s.span_id))
-
-    def _scores(self) -> list[Score]:
-        if self.store.scores is None:
-            return []
-        scores = self.store.scores.list_scores(resource_id=self.resource_id, per_page=None).items
-        return sorted(scores, key=lambda s: (s.created_at, s.id))
+                yield self._portable(archive, message)
 
     # --- attachments ---------------------------------------------------------------------
 
@@ -203,12 +176,16 @@ class _Writer:
     # --- members --------------------------------------------------------------------------
 
     def _records(self, archive: zipfile.ZipFile, domain: str, records: Iterable[Any]) -> None:
-        lines = [dumps(record_to_json(r)).encode() + b"\n" for r in records]
-        self.counts[domain] = len(lines)
+        """Spool the records' lines (a blob may be copied in while they are read), then
+        write them as one member."""
+        count = 0
         with tempfile.SpooledTemporaryFile(max_size=8 * _CHUNK) as spool:
-            spool.writelines(lines)
+            for record in records:
+                spool.write(dumps(record_to_json(record)).encode() + b"\n")
+                count += 1
             spool.seek(0)
             self._member(archive, records_member(domain), spool)
+        self.counts[domain] = count
 
     def _member(self, archive: zipfile.ZipFile, name: str, source: IO[bytes]) -> None:
         digest = hashlib.sha256()
