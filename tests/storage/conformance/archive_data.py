@@ -35,8 +35,11 @@ class Seeded:
     other_thread: str
 
 
-def seed(store: Any, *, resource: str | None = None) -> Seeded:
-    """Fill ``store`` with the dataset for a fresh resource, and another resource's data."""
+def seed(store: Any, *, resource: str | None = None, big: bool = True) -> Seeded:
+    """Fill ``store`` with the dataset for a fresh resource, and another resource's data.
+
+    ``big=False`` leaves the oversize message out (for a target that cannot offload).
+    """
     rid, other = resource or uid("res"), uid("other")
     memory = store.memory
     memory.update_resource(rid, working_memory="# Alice\n- likes tea", metadata={"plan": "pro"})
@@ -45,7 +48,7 @@ def seed(store: Any, *, resource: str | None = None) -> Seeded:
     messages = [
         make_message(first.id, "hello", created=10),
         make_message(first.id, "hi there", created=11, role="assistant"),
-        make_message(second.id, BIG_TEXT, created=20),
+        make_message(second.id, BIG_TEXT if big else "not so big", created=20),
     ]
     if store.blobs is not None:
         uri = store.blobs.put(attachment_key(rid, first.id, hashlib.sha256(PNG).hexdigest()),

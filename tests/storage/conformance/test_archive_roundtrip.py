@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 import storage
-
 from storage.keys import resource_attachment_prefix
 from storage.lifecycle import export_resource, import_archive
 from tests.storage.conformance import raw
@@ -30,7 +29,6 @@ from tests.storage.conformance.archive_data import (
 )
 from tests.storage.conformance.backends import BACKENDS, Backend
 from tests.storage.fakes.pg import postgres_store
-
 
 
 @contextmanager
