@@ -138,3 +138,18 @@ def test_python_dash_m_runs(tmp_path: Path) -> None:
         # An archive of nobody is valid and empty; a truncated one is not.
         truncated = (tmp_path / "x.zip").read_bytes()[:-30]
         import_archive(storage.open("memory://"), io.BytesIO(truncated))
+
+
+def test_the_readme_snippet_runs_as_written(tmp_path: Path) -> None:
+    import re
+
+    readme = (project_root() / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n### Moving a resource between stores\n", 1)[1].split("\n## ", 1)[0]
+    [snippet] = re.findall(r"```python\n(.*?)```", section, re.S)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STOWAGE_"))}
+    env["PYTHONPATH"] = str(project_root())
+    done = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "1 # Alice\n- likes tea\n"
+    assert (tmp_path / "user-1.zip").is_file()
