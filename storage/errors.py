@@ -37,6 +37,23 @@ class ValidationError(StorageError, ValueError):
     """The caller passed something no backend can store: a bad id, key or page argument."""
 
 
+class ArchiveError(ValidationError):
+    """An archive an import refuses: a bad manifest, checksum, record or reference.
+
+    Raised before anything is written. ``member`` names the archive member at fault
+    (``None`` for the archive as a whole) and ``line`` the record's line in it (1-based;
+    ``None`` for the member as a whole).
+    """
+
+    def __init__(self, message: str, *, member: str | None = None, line: int | None = None) -> None:
+        where = member if member is not None else "archive"
+        if line is not None:
+            where += f" line {line}"
+        super().__init__(f"{where}: {message}")
+        self.member = member
+        self.line = line
+
+
 class ItemTooLargeError(StorageError):
     """An item is over the backend's size limit and there is no blob store to offload to."""
 
@@ -55,6 +72,7 @@ class UnavailableError(StorageError):
 
 
 __all__ = [
+    "ArchiveError",
     "ConflictError",
     "ItemTooLargeError",
     "MessageIdConflictError",

@@ -7,12 +7,35 @@ timestamp is normalised to that precision when a record is built.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+
+_PINNED: ContextVar[datetime | None] = ContextVar("stowage_pinned_now", default=None)
 
 
 def utcnow() -> datetime:
-    """The current time, UTC, truncated to milliseconds."""
-    return to_ms(datetime.now(UTC))
+    """The current time, UTC, truncated to milliseconds (or the time :func:`pinned_now` set)."""
+    pinned = _PINNED.get()
+    return pinned if pinned is not None else to_ms(datetime.now(UTC))
+
+
+@contextmanager
+def pinned_now(moment: datetime) -> Iterator[None]:
+    """Within the block, :func:`utcnow` in this thread (this context) returns ``moment``.
+
+    An import restores records with the times they were exported with through the
+    public protocols, which stamp ``created_at``/``updated_at`` from :func:`utcnow`
+    (``persist_snapshot``, ``update_resource``, the thread bump of ``save_messages``).
+    A :class:`~contextvars.ContextVar`, so other threads sharing the store keep the
+    real clock.
+    """
+    token = _PINNED.set(to_ms(moment))
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
 
 
 def to_ms(value: datetime) -> datetime:

@@ -1,0 +1,234 @@
+"""``write_checked``: recreate a checked archive in a store, idempotently.
+
+Nothing is written until the archive passed :func:`~storage.lifecycle.archive_check.check_archive`
+and the target passed :func:`check_target` (every domain the archive fills exists;
+no id of the archive lives in the target under another resource or thread). Then the
+writes are upserts by id, in an order that never leaves a reference dangling: blobs
+first (into the target's blob store, under the target's keys), the resource, each
+thread and its messages (``save_messages(..., allow_move=False)``, so an id another
+thread took meanwhile refuses the save atomically), runs, spans, scores. A crash
+anywhere leaves a prefix of that work; running the import again completes it and
+duplicates nothing. Records keep the times they were exported with: the protocols
+that stamp times from the clock run under :func:`storage.timeutil.pinned_now`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from storage.errors import (
+    ArchiveError,
+    ConflictError,
+    MessageIdConflictError,
+    ValidationError,
+)
+from storage.keys import attachment_key
+from storage.lifecycle.archive_check import CheckedArchive
+from storage.lifecycle.archive_format import map_attachments, ref_sha
+from storage.records import Message, Thread
+from storage.timeutil import pinned_now
+
+log = logging.getLogger(__name__)
+
+BATCH = 25
+"""Messages per ``save_messages`` and spans per ``create_spans`` (within DynamoDB's
+100-action transactions with the thread bump and locators)."""
+
+_DOMAIN_OF = {
+    "resources": "memory",
+    "threads": "memory",
+    "messages": "memory",
+    "runs": "workflows",
+    "spans": "observability",
+    "scores": "scores",
+}
+
+
+@dataclass(frozen=True)
+class ImportReceipt:
+    """What an import wrote: counts per domain (and ``blobs``), never content.
+
+    Attributes:
+        resource_id: the resource imported.
+        counts: records written per domain of the archive, and blobs put.
+        seconds: wall time of the import, checks included.
+    """
+
+    resource_id: str
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def check_target(store: Any, archive: CheckedArchive) -> None:
+    """Refuse a target that cannot take the archive, before anything is written.
+
+    Raises:
+        ValidationError: the archive has records of a domain the store lacks, or blobs
+            and the store has no blob store.
+        MessageIdConflictError: a message id lives in another thread of the target.
+        ConflictError: a thread, run, trace or score id belongs to another resource.
+    """
+    rid = archive.resource_id
+    for domain, owner in _DOMAIN_OF.items():
+        if archive.records(domain) and getattr(store, owner, None) is None:
+            raise ValidationError(f"the target store has no {owner} domain for the {domain}")
+    if _needed_blobs(archive) and store.blobs is None:
+        raise ValidationError("the target store has no blob store for the archive's attachments")
+    memory, workflows = store.memory, store.workflows
+    for thread in archive.threads:
+        found = memory.get_thread(thread.id)
+        if found is not None and found.resource_id != rid:
+            raise ConflictError(f"thread id {thread.id!r} belongs to another resource")
+    threads = {m.id: m.thread_id for m in archive.messages}
+    ids = list(threads)
+    for start in range(0, len(ids), 100):
+        for found in memory.get_messages(ids[start:start + 100]):
+            if found.thread_id != threads[found.id]:
+                raise MessageIdConflictError(found.id)
+    for run in archive.runs:
+        had = workflows.get_run(run.run_id, workflow_name=run.workflow_name)
+        if had is not None and had.resource_id != rid:
+            raise ConflictError(f"run id {run.run_id!r} belongs to another resource")
+    for trace_id in sorted({s.trace_id for s in archive.spans}):
+        spans = store.observability.get_trace(trace_id)
+        if spans and not any(s.parent_span_id is None and s.resource_id == rid for s in spans):
+            raise ConflictError(f"trace id {trace_id!r} belongs to another resource")
+    for score in archive.scores:
+        had = store.scores.get_score(score.id)
+        if had is not None and had.resource_id != rid:
+            raise ConflictError(f"score id {score.id!r} belongs to another resource")
+
+
+def write_checked(store: Any, archive: CheckedArchive) -> dict[str, int]:
+    """Write a checked archive into a checked target. Returns counts per domain.
+
+    Raises:
+        ConflictError: an id was taken by another resource between the check and the
+            write (a thread or a message: refused atomically; nothing of the other
+            resource is changed).
+        ArchiveError: a blob member changed since it was checked.
+    """
+    counts: dict[str, int] = {}
+    uris = _put_blobs(store, archive)
+    counts["blobs"] = len(uris)
+    memory = store.memory
+    for resource in archive.resources:
+        if memory.get_resource(resource.id) is None:
+            with pinned_now(resource.created_at):
+                memory.update_resource(resource.id)
+        with pinned_now(resource.updated_at):
+            memory.update_resource(resource.id, working_memory=resource.working_memory,
+                                   metadata=resource.metadata)
+    counts["resources"] = len(archive.resources)
+    by_thread: dict[str, list[Message]] = defaultdict(list)
+    for message in archive.messages:
+        by_thread[message.thread_id].append(_with_uris(message, archive.resource_id, uris))
+    for thread in archive.threads:
+        _write_thread(memory, thread, by_thread.get(thread.id, []))
+    counts["threads"] = len(archive.threads)
+    counts["messages"] = len(archive.messages)
+    for run in archive.runs:
+        _write_run(store.workflows, run)
+    counts["runs"] = len(archive.runs)
+    for start in range(0, len(archive.spans), BATCH):
+        store.observability.create_spans(archive.spans[start:start + BATCH])
+    counts["spans"] = len(archive.spans)
+    for score in archive.scores:
+        store.scores.save_score(score)
+    counts["scores"] = len(archive.scores)
+    return counts
+
+
+def _needed_blobs(archive: CheckedArchive) -> set[tuple[str, str]]:
+    """``(thread id, sha256)`` of every attachment the messages name."""
+    needed = set()
+    for message in archive.messages:
+        for _, _, sha in _refs(message):
+            needed.add((message.thread_id, sha))
+    return needed
+
+
+def _refs(message: Message) -> list[tuple[Any, str, str]]:
+    from storage.lifecycle.archive_format import attachment_slots
+
+    return [
+        (holder, key, sha)
+        for holder, key, _ in attachment_slots(message.content)
+        if (sha := ref_sha(holder[key])) is not None
+    ]
+
+
+def _put_blobs(store: Any, archive: CheckedArchive) -> dict[tuple[str, str], str]:
+    """Put each attachment under the target's key for its thread. Returns the URIs."""
+    uris: dict[tuple[str, str], str] = {}
+    types = archive.manifest.content_types
+    for thread_id, sha in sorted(_needed_blobs(archive)):
+        key = attachment_key(archive.resource_id, thread_id, sha)
+        with tempfile.TemporaryFile() as buffer:
+            digest = hashlib.sha256()
+            for chunk in archive.blob_chunks(sha):
+                digest.update(chunk)
+                buffer.write(chunk)
+            if digest.hexdigest() != sha:  # pragma: no cover - blob_chunks checks it first
+                raise ArchiveError("checksum differs", member=f"blobs/{sha}")
+            buffer.seek(0)
+            uris[(thread_id, sha)] = store.blobs.put(key, buffer, content_type=types.get(sha))
+    return uris
+
+
+def _with_uris(message: Message, resource_id: str, uris: dict[tuple[str, str], str]) -> Message:
+    def rewrite(value: str, _type: str) -> str:
+        sha = ref_sha(value)
+        return value if sha is None else uris[(message.thread_id, sha)]
+
+    content = map_attachments(message.content, rewrite)
+    return message if content == message.content else replace(message, content=content)
+
+
+def _write_thread(memory: Any, thread: Thread, messages: list[Message]) -> None:
+    """The thread, then its messages; the thread's times restored exactly."""
+    try:
+        memory.save_thread(thread, if_absent=True)
+    except ConflictError:
+        found = memory.get_thread(thread.id)
+        if found is not None and found.resource_id != thread.resource_id:
+            raise ConflictError(f"thread id {thread.id!r} belongs to another resource") from None
+        memory.save_thread(thread)  # ours, from an earlier run: brought back to the archive's
+    # The save bumps the thread's updated_at to "now": now is the archived time.
+    with pinned_now(thread.updated_at):
+        for start in range(0, len(messages), BATCH):
+            memory.save_messages(messages[start:start + BATCH], allow_move=False)
+    if memory.get_thread(thread.id) != thread:
+        memory.save_thread(thread)
+
+
+def _write_run(workflows: Any, run: Any) -> None:
+    had = workflows.get_run(run.run_id, workflow_name=run.workflow_name)
+    if had is not None and had.created_at != run.created_at:
+        # persist_snapshot keeps the first save's created_at: this resource's own run,
+        # saved since the export, is replaced whole by the archived one.
+        workflows.delete_run(run.workflow_name, run.run_id)
+        had = None
+    if had is None:
+        with pinned_now(run.created_at):
+            workflows.persist_snapshot(run.workflow_name, run.run_id, run.snapshot,
+                                       resource_id=run.resource_id)
+    with pinned_now(run.updated_at):
+        workflows.persist_snapshot(run.workflow_name, run.run_id, run.snapshot,
+                                   resource_id=run.resource_id)
+
+
+def import_checked(store: Any, archive: CheckedArchive) -> ImportReceipt:
+    """:func:`check_target`, then :func:`write_checked`; logs counts, never content."""
+    started = time.monotonic()
+    check_target(store, archive)
+    counts = write_checked(store, archive)
+    seconds = time.monotonic() - started
+    log.info("import resource=%s counts=%s seconds=%.3f", archive.resource_id, counts, seconds)
+    return ImportReceipt(archive.resource_id, counts, seconds)
