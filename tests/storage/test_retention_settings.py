@@ -87,7 +87,8 @@ def test_the_readme_retention_snippet_runs_as_written() -> None:
 
 def test_the_readme_erase_snippet_runs_as_written() -> None:
     text = (project_root() / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n### Erasing a resource\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    section = text.split("\n### Erasing a resource\n", 1)[1]
+    section = section.split("\n## ", 1)[0].split("\n### ", 1)[0]
     (snippet,) = re.findall(r"```python\n(.*?)```", section, re.S)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
