@@ -338,8 +338,7 @@ HOSTILE_ORIGINS = ["null", "http://localhost.evil.com", "http://localhost:3000.e
 
 
 # Routes whose probe is ready before the route is merged.
-PENDING = {"DELETE /api/memory/resources/{resource_id}",
-           "POST /api/memory/resources/{resource_id}/export"}
+PENDING = {"DELETE /api/memory/resources/{resource_id}"}
 # Routes that show their owner data: the attacker's own probe must find her markers
 # there (else the probe would prove nothing).
 SHOWS_OWNER = {
