@@ -210,9 +210,8 @@ def test_on_s3_the_link_is_a_presigned_get_of_the_exports_prefix(
     import boto3
     import requests
 
-    from tests.handlers.conftest import call_api
-
     from handlers import _wiring
+    from tests.handlers.conftest import call_api
 
     monkeypatch.setenv("STOWAGE_URL_TTL", "120")
     _wiring.settings.cache_clear()
@@ -233,3 +232,40 @@ def test_on_s3_the_link_is_a_presigned_get_of_the_exports_prefix(
     assert download.status_code == 200
     assert hashlib.sha256(download.content).hexdigest() == reply.body["manifest"]["sha256"]
     _imports_equal(download.content, s3_app.storage, "alice")
+
+
+def test_the_readme_http_snippet_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from handlers import _wiring
+    from storage.urls import project_root
+    from tests.handlers.servers import free_port, serve
+
+    readme = (project_root() / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n### Moving a resource between stores\n", 1)[1].split("\n## ", 1)[0]
+    [snippet] = re.findall(r"```bash\n(.*?)```", section.split("**Over HTTP**", 1)[1], re.S)
+    port = free_port()
+    monkeypatch.setenv("STOWAGE_STORAGE_URL", f"sqlite:///{tmp_path}/stowage.db")
+    monkeypatch.setenv("STOWAGE_BLOBS_URL", f"file:///{tmp_path}/blobs")
+    monkeypatch.setenv("STOWAGE_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    _wiring.reset()
+    work = tmp_path / "shell"
+    work.mkdir()
+    with serve(local_app, port) as base:
+        _wiring.get_app().storage.memory.update_resource("user-1", working_memory="# Alice")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STOWAGE_"))}
+        env.update(API=f"{base}/api", PYTHONPATH=str(project_root()),
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", snippet], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "user-1.zip: OK" in done.stdout
+    moved = storage.open(f"sqlite:///{work / 'moved.db'}")
+    moved.setup()
+    resource = moved.memory.get_resource("user-1")
+    assert resource is not None and resource.working_memory == "# Alice"

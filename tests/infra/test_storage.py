@@ -144,6 +144,19 @@ def test_bucket_lifecycle_aborts_uploads_and_expires_old_versions(synth: Synth) 
     assert all(r["Status"] == "Enabled" for r in rules)
 
 
+def test_exported_archives_expire_after_a_day_with_their_old_versions(synth: Synth) -> None:
+    (bucket,) = synth.resources("AWS::S3::Bucket").values()
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    (rule,) = [r for r in rules if r.get("Id") == "expire-exports"]
+    # Only the HTTP exports: the blob store's exports/ prefix under the bucket's blobs/
+    assert rule["Prefix"] == "blobs/exports/"
+    assert rule["ExpirationInDays"] == 1
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
+    assert rule["Status"] == "Enabled"
+    # No other rule expires current objects: attachments live until their thread goes
+    assert [r["Id"] for r in rules if "ExpirationInDays" in r] == ["expire-exports"]
+
+
 def test_noncurrent_retention_comes_from_context(dev: Synth, full: Synth) -> None:
     def days(synth: Synth) -> int:
         (bucket,) = synth.resources("AWS::S3::Bucket").values()
