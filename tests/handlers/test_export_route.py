@@ -141,7 +141,7 @@ def test_an_iam_operator_exports_any_resource_each_call_its_own_archive(
         _imports_equal(data, app.storage, seeded.other)
 
 
-@pytest.mark.parametrize("bad", ["x" * 600, "\u00e9" * 600, "a%00b", "%FF", "%20"])
+@pytest.mark.parametrize("bad", ["x" * 600, "\u00e9" * 600, "a\x00b", "a\nb", ""])
 def test_hostile_resource_ids_are_a_4xx_json_and_export_nothing(
     api: Call, seeded: Seeded, app: App, bad: str
 ) -> None:
@@ -162,7 +162,7 @@ def test_a_failing_upload_leaves_no_archive_and_answers_a_json_503(
 
     monkeypatch.setattr(blobs, "put", half_then_fail)
     reply = api("POST", "/api/memory/resources/alice/export")
-    assert reply.status == 503 and reply.body["retryable"] is True
+    assert reply.status == 503 and reply.body == {"error": "storage is unavailable, retry later"}
     assert _exports(app.storage) == []
     monkeypatch.setattr(blobs, "put", original)
     assert api("POST", "/api/memory/resources/alice/export").status == 200  # a retry works
@@ -260,6 +260,7 @@ def test_the_readme_http_snippet_runs_as_written(
         _wiring.get_app().storage.memory.update_resource("user-1", working_memory="# Alice")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STOWAGE_"))}
         env.update(API=f"{base}/api", PYTHONPATH=str(project_root()),
+                   TARGET=f"sqlite:///{work / 'moved.db'}",
                    PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
         done = subprocess.run(["bash", "-euo", "pipefail", "-c", snippet], cwd=work, env=env,
                               capture_output=True, text=True, timeout=120, check=False)
