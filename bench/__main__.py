@@ -38,6 +38,7 @@ SECTIONS: list[Section] = [
     Section("vectors"),
     Section("recall"),
     Section("retention"),
+    Section("exports"),
 ]
 
 
