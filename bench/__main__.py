@@ -39,6 +39,7 @@ SECTIONS: list[Section] = [
     Section("recall"),
     Section("retention"),
     Section("lifecycle"),
+    Section("exports"),
 ]
 
 

@@ -34,7 +34,7 @@ from handlers.errors import (
     status_and_message,
 )
 from handlers.observability import count, logger, metrics, tracer
-from handlers.routes import agents, attachments, catalog, memory, records, search, studio
+from handlers.routes import agents, attachments, catalog, exports, memory, records, search, studio
 from handlers.routes import erase as erase_routes
 from handlers.routes import metrics as metric_routes
 from handlers.routes import observability as observability_routes
@@ -55,7 +55,7 @@ app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json
 # must win over the {id} routes of the others.
 for _router in (studio.router, catalog.router, observability_routes.router, metric_routes.router,
                 agents.router, memory.router, records.router, attachments.router, search.router,
-                erase_routes.router):
+                erase_routes.router, exports.router):
     app.include_router(_router, prefix=API_PREFIX)
 app.include_router(studio.root_router)
 

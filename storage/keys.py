@@ -27,6 +27,16 @@ def is_attachment_of(key: str, resource_id: str) -> bool:
     return key.startswith(resource_attachment_prefix(resource_id))
 
 
+EXPORTS_PREFIX = "exports/"
+"""Where resource archives exported over HTTP live (short-lived: the bucket expires them)."""
+
+
+def resource_export_prefix(resource_id: str) -> str:
+    """``exports/<resource>/``: every archive exported for a resource (personal data:
+    erase deletes it with the resource's other blobs)."""
+    return f"{EXPORTS_PREFIX}{_part(resource_id)}/"
+
+
 def attachment_key(resource_id: str, thread_id: str, sha256_hex: str) -> str:
     """Content-addressed: the same bytes in one thread are stored once."""
     return thread_attachment_prefix(resource_id, thread_id) + sha256_hex

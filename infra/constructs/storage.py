@@ -18,6 +18,10 @@ from constructs import Construct
 from infra.constants import BLOBS_PREFIX, BUCKET_ID, TABLE_IDS
 from infra.nag import acknowledge
 from storage.dynamodb.schema import KeyAttribute, TableSchema, VectorIndexSchema, with_vector_index
+from storage.keys import EXPORTS_PREFIX
+
+# Days an exported archive (``exports/`` under the blob prefix) lives in the bucket.
+EXPORT_DAYS = 1
 
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -178,6 +182,15 @@ class StorageConstruct(Construct):
                     id="expire-old-versions",
                     noncurrent_version_expiration=Duration.days(self.noncurrent_version_days),
                     expired_object_delete_marker=True,
+                ),
+                # Exported archives are a resource's personal data behind a link that
+                # lives minutes: S3 deletes them after a day, and their noncurrent
+                # versions a day later (not after the bucket-wide retention above).
+                s3.LifecycleRule(
+                    id="expire-exports",
+                    prefix=f"{BLOBS_PREFIX}/{EXPORTS_PREFIX}",
+                    expiration=Duration.days(EXPORT_DAYS),
+                    noncurrent_version_expiration=Duration.days(EXPORT_DAYS),
                 ),
             ],
             # Browsers upload large attachments straight to S3 with a presigned POST.

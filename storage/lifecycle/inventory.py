@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from storage import validation as v
 from storage.errors import ValidationError
-from storage.keys import offload_prefix, resource_attachment_prefix
+from storage.keys import offload_prefix, resource_attachment_prefix, resource_export_prefix
 from storage.protocols import BlobLister
 from storage.records import Message, Page, Resource, Score, Span, Thread, WorkflowRun
 
@@ -52,9 +52,10 @@ def blob_prefixes(resource_id: str) -> tuple[str, ...]:
     ``attachments/<resource>/`` holds every attachment and upload of every thread of the
     resource (``storage.keys.thread_attachment_prefix``; uploads: ``handlers.uploads``);
     ``offload/resources/<resource>/`` holds working memory and metadata too big for an
-    item (DynamoDB).
+    item (DynamoDB); ``exports/<resource>/`` the archives the export route wrote.
     """
-    return (resource_attachment_prefix(resource_id), offload_prefix("resources", resource_id))
+    return (resource_attachment_prefix(resource_id), offload_prefix("resources", resource_id),
+            resource_export_prefix(resource_id))
 
 
 def thread_blob_prefixes(thread_id: str) -> tuple[str, ...]:

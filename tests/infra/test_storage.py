@@ -136,7 +136,7 @@ def test_bucket_lifecycle_aborts_uploads_and_expires_old_versions(synth: Synth) 
     assert {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}.items() <= next(
         r for r in rules if "AbortIncompleteMultipartUpload" in r
     ).items()
-    noncurrent = next(r for r in rules if "NoncurrentVersionExpiration" in r)
+    noncurrent = next(r for r in rules if r.get("Id") == "expire-old-versions")
     days = synth.stack.config.noncurrent_version_days
     assert noncurrent["NoncurrentVersionExpiration"]["NoncurrentDays"] == days
     # Once its noncurrent versions expire, the delete marker left alone goes too.
@@ -144,11 +144,24 @@ def test_bucket_lifecycle_aborts_uploads_and_expires_old_versions(synth: Synth) 
     assert all(r["Status"] == "Enabled" for r in rules)
 
 
+def test_exported_archives_expire_after_a_day_with_their_old_versions(synth: Synth) -> None:
+    (bucket,) = synth.resources("AWS::S3::Bucket").values()
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    (rule,) = [r for r in rules if r.get("Id") == "expire-exports"]
+    # Only the HTTP exports: the blob store's exports/ prefix under the bucket's blobs/
+    assert rule["Prefix"] == "blobs/exports/"
+    assert rule["ExpirationInDays"] == 1
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
+    assert rule["Status"] == "Enabled"
+    # Attachments are no export: no rule without a prefix expires current objects
+    assert not [r for r in rules if "ExpirationInDays" in r and not r.get("Prefix")]
+
+
 def test_noncurrent_retention_comes_from_context(dev: Synth, full: Synth) -> None:
     def days(synth: Synth) -> int:
         (bucket,) = synth.resources("AWS::S3::Bucket").values()
         rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
-        (rule,) = [r for r in rules if "NoncurrentVersionExpiration" in r]
+        (rule,) = [r for r in rules if r.get("Id") == "expire-old-versions"]
         return int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
 
     assert days(dev) == 30  # the default

@@ -303,8 +303,12 @@ PROBES: dict[str, Probes] = {
     # Issue 16 (branch erase): a stranger's resource is a 404, whatever it holds.
     "DELETE /api/memory/resources/{resource_id}": lambda a, v: [
         Probe("DELETE", f"/api/memory/resources/{v.name}", writes=True)],
+    # An export changes nothing stored (it adds an archive under exports/): under IAM
+    # the operator's export of Bob holds Bob's data only, and Alice's her own only.
     "POST /api/memory/resources/{resource_id}/export": lambda a, v: [
-        _post(f"/api/memory/resources/{v.name}/export", {}, writes=True)],
+        _post(f"/api/memory/resources/{v.name}/export", {}),
+        Probe("POST", f"/api/memory/resources/{a.name}/export", {"agentId": AGENT}, {},
+              asks="attacker")],
 }
 # --- what an attacker sends besides other tenants' ids ---------------------------------
 
@@ -338,7 +342,7 @@ HOSTILE_ORIGINS = ["null", "http://localhost.evil.com", "http://localhost:3000.e
 
 
 # Routes whose probe is ready before the route is merged.
-PENDING = {"POST /api/memory/resources/{resource_id}/export"}
+PENDING: set[str] = set()
 # Routes that show their owner data: the attacker's own probe must find her markers
 # there (else the probe would prove nothing).
 SHOWS_OWNER = {

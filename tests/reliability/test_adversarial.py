@@ -398,3 +398,33 @@ def test_two_tenants_racing_for_one_message_id_leave_it_one_owner(world: World) 
         lost = world.target.store.memory.get_thread(f"{loser.name}-race-{attempt}")
         if lost is not None:
             assert world.target.store.memory.list_messages(lost.id).total == 0
+
+
+def _archive_text(store: Any, resource: str) -> str:
+    """Every member of every archive exported for ``resource``, read from the blob store."""
+    import io
+    import zipfile
+
+    from storage.keys import resource_export_prefix
+
+    text = []
+    for key in store.blobs.list_keys(resource_export_prefix(resource)):
+        data = store.blobs.get(store.blobs.uri_for(key))
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            text += [archive.read(n).decode("utf-8", "replace") for n in archive.namelist()]
+    return "\n".join(text)
+
+
+def test_an_export_archive_holds_its_resource_and_nobody_else(world: World) -> None:
+    # The answer is only a link: what the archive behind it holds is the real question.
+    alice, bob = world.alice, world.bob
+    reply = world.send(alice, Probe("POST", f"/api/memory/resources/{alice.name}/export", json={}))
+    assert reply.status_code == 200, reply.text
+    archived = _archive_text(world.target.store, alice.name)
+    assert alice.secret in archived  # not vacuous: her messages and attachment are there
+    assert not leaked(bob, "", archived)
+    refused = world.send(alice, Probe("POST", f"/api/memory/resources/{bob.name}/export",
+                                      json={}))
+    if world.auth == "jwt":
+        assert refused.status_code == 404
+        assert list(world.target.store.blobs.list_keys(f"exports/{bob.name}/")) == []
