@@ -1,43 +1,27 @@
 """The Stowage stack: composes the constructs and grants each function what it needs.
 
-Environment variables are the functions' only configuration: ``storage.from_env()``
-reads the storage URLs, the handlers read the rest. Grants are per function and per
-resource: the api function reads and writes conversations, the stream function runs
-agents, the worker writes titles and scores.
+Environment variables are the functions' only configuration (built in
+:mod:`infra.environment`); the outputs are :mod:`infra.outputs`. Grants are per
+function and per resource: the api function reads and writes conversations, the
+stream function runs agents, the worker writes titles and scores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Annotations, Aws, CfnOutput, CfnRule, Fn, RemovalPolicy, Stack, Token
+from aws_cdk import Annotations, Aws, CfnRule, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra.bedrock import is_inference_profile, model_base_id
 from infra.bundling import LambdaAsset
-from infra.config import (
-    StowageConfig,
-    is_inference_profile,
-    model_base_id,
-    supported_regions,
-)
+from infra.config import StowageConfig
 from infra.constants import (
     API_ID,
     BLOBS_PREFIX,
     DOMAINS,
     MONITORING_ID,
-    OUTPUT_API_URL,
-    OUTPUT_BUCKET,
-    OUTPUT_CLUSTER_ARN,
-    OUTPUT_DASHBOARD,
-    OUTPUT_DLQ_URL,
-    OUTPUT_QUEUE_URL,
-    OUTPUT_SECRET_ARN,
-    OUTPUT_STORAGE_URL,
-    OUTPUT_STREAM_URL,
-    OUTPUT_TABLE_PREFIX,
-    OUTPUT_USER_POOL_CLIENT_ID,
-    OUTPUT_USER_POOL_ID,
     POSTGRES_ID,
     RETENTION_ID,
     SETUP_ID,
@@ -52,8 +36,17 @@ from infra.constructs.retention import RetentionConstruct
 from infra.constructs.setup import SetupConstruct
 from infra.constructs.storage import StorageConstruct
 from infra.constructs.worker import WorkerConstruct
+from infra.environment import (
+    function_environment,
+    setup_vector_environment,
+    storage_urls,
+)
 from infra.nag import acknowledge
+from infra.outputs import add_outputs
+from infra.regions import supported_regions
 from storage.dynamodb.schema import TableSchema
+
+__all__ = ["REQUEST_RESUME_WAIT_S", "StowageStack", "storage_urls"]
 
 # Which domains each function reads (False) or writes (True).
 _TABLE_ACCESS: dict[str, dict[str, bool]] = {
@@ -68,28 +61,6 @@ _BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStrea
 # The api and stream functions answer "503, retry later" after waiting this long for a
 # paused Aurora cluster, instead of running into API Gateway's 29-second limit.
 REQUEST_RESUME_WAIT_S = 2.0
-
-
-def storage_urls(
-    config: StowageConfig, *, region: str, bucket_name: str, postgres_url: str | None
-) -> dict[str, str]:
-    """``STOWAGE_STORAGE_URL``, per-domain overrides and ``STOWAGE_BLOBS_URL``.
-
-    DynamoDB is the default store while any domain lives there; the Postgres domains
-    get ``STOWAGE_<DOMAIN>_URL`` overrides. With every domain in Postgres, the Data API
-    URL becomes the default itself.
-    """
-    urls = {"STOWAGE_BLOBS_URL": f"s3://{bucket_name}/{BLOBS_PREFIX}?region={region}"}
-    dynamodb_url = f"dynamodb://{config.table_prefix}?region={region}"
-    if postgres_url is None:
-        urls["STOWAGE_STORAGE_URL"] = dynamodb_url
-    elif not config.dynamodb_domains:
-        urls["STOWAGE_STORAGE_URL"] = postgres_url
-    else:
-        urls["STOWAGE_STORAGE_URL"] = dynamodb_url
-        for domain in config.postgres_domains:
-            urls[f"STOWAGE_{domain.upper()}_URL"] = postgres_url
-    return urls
 
 
 class StowageStack(Stack):
@@ -141,7 +112,7 @@ class StowageStack(Stack):
             self,
             SETUP_ID,
             asset=asset,
-            environment={**self.storage_urls(), **self._setup_vector_environment(),
+            environment={**self.storage_urls(), **setup_vector_environment(self.config),
                          "POWERTOOLS_SERVICE_NAME": "stowage-setup"},
             layers=layers,
             removal=removal,
@@ -222,7 +193,7 @@ class StowageStack(Stack):
                 if queue is not None
             },
         )
-        self._outputs()
+        add_outputs(self)
         self._check_region()
         if config.removal == "retain":
             self._note_retained()
@@ -249,40 +220,13 @@ class StowageStack(Stack):
         )
 
     def _base_environment(self, *, resume_wait: float | None) -> dict[str, str]:
-        env = {
-            **self.storage_urls(resume_wait=resume_wait, deployed=True),
-            "STOWAGE_MODEL": self.config.default_model,
-            "STOWAGE_RETENTION": str(self.config.retention),
-            "STOWAGE_STAGE": self.config.stage,
-            "POWERTOOLS_METRICS_NAMESPACE": "Stowage",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-        }
-        if self.config.agents_module:
-            env["STOWAGE_AGENTS_MODULE"] = self.config.agents_module
-        return {**env, **self._recall_environment()}
-
-    def _setup_vector_environment(self) -> dict[str, str]:
-        """The vector size the setup function creates indexes and tables for, if any."""
-        dims = self.config.vector_dimensions
-        return {"STOWAGE_VECTOR_DIMENSIONS": str(dims)} if dims and self.config.embedder else {}
-
-    def _recall_environment(self) -> dict[str, str]:
-        """Semantic recall's switch: on with the configured embedder, else off outright.
-
-        Off is said explicitly: left to ``auto``, a function whose bundle happened to
-        hold a local model would embed into a table that has no vector index.
-        """
-        if not (self.config.vector_dimensions and self.config.embedder):
-            return {"STOWAGE_SEMANTIC_RECALL": "off"}
-        # The default agent embeds with this; the vector index has the same size.
-        dims = str(self.config.vector_dimensions)
-        return {"STOWAGE_EMBEDDER": self.config.embedder, "STOWAGE_EMBEDDER_DIMENSIONS": dims,
-                "STOWAGE_VECTOR_DIMENSIONS": dims}
+        urls = self.storage_urls(resume_wait=resume_wait, deployed=True)
+        return function_environment(self.config, urls)
 
     def _check_region(self) -> None:
         """Refuse, before any resource exists, a region this configuration cannot use.
 
-        A synth for a known region was checked already (``infra.config.check_region``);
+        A synth for a known region was checked already (``infra.regions.check_region``);
         an environment-agnostic template carries the check as a CloudFormation rule.
         """
         if not Token.is_unresolved(self.region):
@@ -404,32 +348,3 @@ class StowageStack(Stack):
         child = construct.node.default_child
         assert child is not None
         return str(self.resolve(self.get_logical_id(child)))  # type: ignore[arg-type]
-
-    def _outputs(self) -> None:
-        api = self.api
-        CfnOutput(self, OUTPUT_API_URL, value=api.url(), description="REST API stage URL")
-        CfnOutput(
-            self,
-            OUTPUT_STREAM_URL,
-            value=f"{api.url()}api/agents/<agentId>/stream",
-            description="POST here for a streamed answer (text/event-stream)",
-        )
-        CfnOutput(self, OUTPUT_BUCKET, value=self.storage.bucket.bucket_name)
-        CfnOutput(self, OUTPUT_TABLE_PREFIX, value=str(self.config.table_prefix))
-        CfnOutput(self, OUTPUT_QUEUE_URL, value=self.worker.queue.queue_url)
-        CfnOutput(self, OUTPUT_DLQ_URL, value=self.worker.dlq.queue_url)
-        CfnOutput(self, OUTPUT_DASHBOARD, value=self.monitoring.dashboard.dashboard_name)
-        CfnOutput(
-            self,
-            OUTPUT_STORAGE_URL,
-            value=self.storage_urls()["STOWAGE_STORAGE_URL"],
-            description="STOWAGE_STORAGE_URL for scripts that share the deployed storage",
-        )
-        if self.postgres is not None:
-            CfnOutput(self, OUTPUT_CLUSTER_ARN, value=self.postgres.cluster.cluster_arn)
-            CfnOutput(self, OUTPUT_SECRET_ARN, value=self.postgres.secret_arn)
-        if api.user_pool is not None and api.user_pool_client is not None:
-            CfnOutput(self, OUTPUT_USER_POOL_ID, value=api.user_pool.user_pool_id)
-            CfnOutput(
-                self, OUTPUT_USER_POOL_CLIENT_ID, value=api.user_pool_client.user_pool_client_id
-            )

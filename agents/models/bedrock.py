@@ -13,7 +13,6 @@ stream) the client allows a 300 s read, as a long answer needs.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -41,6 +40,7 @@ from agents.models.base import (
     ToolResult,
     Usage,
 )
+from agents.models.provider import sampling, tool_args
 from agents.models.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -174,10 +174,10 @@ class BedrockModel(BaseModel):
         if request.system:
             kwargs["system"] = [{"text": request.system}]
         inference: dict[str, Any] = {}
-        max_tokens = request.max_tokens or self.max_tokens
+        max_tokens, temperature = sampling(
+            request, max_tokens=self.max_tokens, temperature=self.temperature)
         if max_tokens:
             inference["maxTokens"] = max_tokens
-        temperature = request.temperature if request.temperature is not None else self.temperature
         if temperature is not None:
             inference["temperature"] = temperature
         if inference:
@@ -312,15 +312,8 @@ class BedrockModel(BaseModel):
 
 
 def _tool_call(pending: Mapping[str, Any]) -> ToolCall:
-    raw = "".join(pending["input"]).strip()
-    try:
-        args = json.loads(raw) if raw else {}
-    except json.JSONDecodeError as exc:
-        raise ModelError(
-            f"tool input of {pending['name']} is not JSON", code="bad_tool_input"
-        ) from exc
-    if not isinstance(args, dict):
-        args = {"input": args}
+    args = tool_args("".join(pending["input"]).strip(),
+                     error=f"tool input of {pending['name']} is not JSON")
     return ToolCall(pending["id"], pending["name"], args)
 
 

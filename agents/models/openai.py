@@ -35,6 +35,7 @@ from agents.models.base import (
     ToolResult,
     Usage,
 )
+from agents.models.provider import sampling, tool_args
 from agents.models.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -121,10 +122,10 @@ class OpenAIModel(BaseModel):
                                                   "parameters": dict(t.parameters)}}
                 for t in request.tools
             ]
-        max_tokens = request.max_tokens or self.max_tokens
+        max_tokens, temperature = sampling(
+            request, max_tokens=self.max_tokens, temperature=self.temperature)
         if max_tokens:
             body["max_tokens"] = max_tokens
-        temperature = request.temperature if request.temperature is not None else self.temperature
         if temperature is not None:
             body["temperature"] = temperature
         if stream:
@@ -286,11 +287,7 @@ def _args(raw: object) -> dict[str, Any]:
         return dict(raw)
     if not raw:
         return {}
-    try:
-        value = json.loads(str(raw))
-    except json.JSONDecodeError as exc:
-        raise ModelError("openai: tool arguments are not JSON", code="bad_tool_input") from exc
-    return value if isinstance(value, dict) else {"input": value}
+    return tool_args(str(raw), error="openai: tool arguments are not JSON")
 
 
 def _usage(raw: Mapping[str, Any] | None) -> Usage:

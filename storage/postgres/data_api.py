@@ -1,8 +1,7 @@
 """The Aurora Data API transport: the same SQL over boto3 ``rds-data``, no VPC needed.
 
-* Parameters are sent by name with typed fields (``stringValue``, ``longValue``,
-  ``doubleValue``, ``booleanValue``, ``isNull``; JSON with ``typeHint: JSON``).
-* Results come back as ``formatRecordsAs="JSON"`` (one JSON string of row objects).
+* Parameters are sent by name with typed fields and results come back as JSON
+  (:mod:`storage.postgres._data_api_codec`).
 * Transactions are ``BeginTransaction`` / ``ExecuteStatement(transactionId=...)`` /
   ``CommitTransaction``, rolled back with ``RollbackTransaction`` on error.
 * An auto-paused Aurora Serverless v2 cluster answers ``DatabaseResumingException``
@@ -11,136 +10,58 @@
   short ``resume_wait`` (``?resume_wait=2`` in the URL): past it the call raises
   :class:`~storage.errors.UnavailableError` with a ``retry_after`` hint, so an API
   answers 503 + ``Retry-After`` at once instead of timing out while the cluster wakes.
-* Responses are capped at 1 MiB: a read that overflows is re-run in pages
-  (``LIMIT``/``OFFSET`` around it), halving the page until it fits. Result rows are
-  capped at 64 KB: an oversize row is fetched as base64 chunks and reassembled.
-* Requests are capped at 4 MiB: values over it are uploaded in parts to a temporary
-  table within the write's transaction and read back by the statement; a statement
-  too big for any other reason is refused (``ItemTooLargeError``) before it is sent.
+  Other errors are translated in :mod:`storage.postgres._data_api_errors`.
+* Responses are capped at 1 MiB and rows at 64 KB, requests at 4 MiB: reads are
+  re-run in pages or chunks and big values staged in parts
+  (:mod:`storage.postgres._data_api_limits`).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import math
-import re
-import secrets
 import time
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from storage.errors import ItemTooLargeError, StorageError, UnavailableError, ValidationError
-from storage.postgres._errors import error_for_sqlstate
-from storage.postgres.driver import (
-    Driver,
-    DriverStats,
-    Json,
-    Params,
-    Row,
-    Session,
-    placeholder_names,
-    scan_placeholders,
+from storage.errors import ItemTooLargeError, StorageError, UnavailableError
+from storage.postgres import _data_api_limits as limits
+from storage.postgres._data_api_codec import encode_parameters, encode_value, request_size
+from storage.postgres._data_api_errors import RESUMING, translate
+from storage.postgres._data_api_limits import (
+    CHUNK_BYTES,
+    CHUNKS_PER_PAGE,
+    FIRST_PAGE_ROWS,
+    MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES,
+    REQUEST_HEADROOM,
+    STAGE_PART_CHARS,
+    STAGE_THRESHOLD,
 )
-from storage.timeutil import to_iso
+from storage.postgres.driver import Driver, DriverStats, Params, Row, Session
+
+__all__ = [
+    "CHUNKS_PER_PAGE",
+    "CHUNK_BYTES",
+    "FIRST_PAGE_ROWS",
+    "MAX_REQUEST_BYTES",
+    "MAX_RESPONSE_BYTES",
+    "REQUEST_HEADROOM",
+    "RESUMING",
+    "STAGE_PART_CHARS",
+    "STAGE_THRESHOLD",
+    "TYPICAL_RESUME_SECONDS",
+    "DataApiDriver",
+    "encode_parameters",
+    "encode_value",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAX_REQUEST_BYTES = 4 * 1024 * 1024
-MAX_RESPONSE_BYTES = 1024 * 1024
-# Headroom for HTTP headers and the SigV4 signature, which count towards the 4 MiB.
-REQUEST_HEADROOM = 16 * 1024
-FIRST_PAGE_ROWS = 1000
-
-_UNAVAILABLE = frozenset(
-    {
-        "DatabaseResumingException",
-        "DatabaseUnavailableException",
-        "StatementTimeoutException",
-        "ServiceUnavailableError",
-        "InternalServerErrorException",
-        "HttpEndpointNotEnabledException",
-        "TransactionNotFoundException",
-        "ThrottlingException",
-        "InvalidResourceStateException",
-        "DatabaseNotFoundException",
-    }
-)
-_SQLSTATE = re.compile(r"SQLState:\s*([0-9A-Z]{5})")
-_READ = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
-# Data-modifying statements must not be re-run; SELECT ... FOR UPDATE may be.
-_WRITE = re.compile(r"\b(INSERT|DELETE)\b|(?<!FOR )\bUPDATE\b", re.IGNORECASE)
-# Bytes per chunk of an oversize row: 45,000 bytes are ~61 KB of base64, under 64 KB.
-CHUNK_BYTES = 45_000
-CHUNKS_PER_PAGE = 15  # 15 chunks of ~61 KB stay under the 1 MiB response limit
-# Values over the request limit are uploaded in parts: 500,000 characters are at most
-# 3 MB of escaped JSON. Values over 64 KB are the ones moved out of the statement.
-STAGE_PART_CHARS = 500_000
-STAGE_THRESHOLD = 64 * 1024
 # How long an auto-paused Aurora Serverless v2 instance typically takes to resume (AWS's
 # figure); the retry-after hint counts down from the first resuming answer seen.
 TYPICAL_RESUME_SECONDS = 15.0
-RESUMING = "DatabaseResumingException"
-
-
-def encode_value(value: Any) -> dict[str, Any]:
-    """One Python value as a Data API ``Field`` (plus ``typeHint`` where needed)."""
-    if value is None:
-        return {"value": {"isNull": True}}
-    if isinstance(value, Json):
-        text = json.dumps(value.value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        return {"value": {"stringValue": text}, "typeHint": "JSON"}
-    if isinstance(value, bool):
-        return {"value": {"booleanValue": value}}
-    if isinstance(value, int):
-        return {"value": {"longValue": value}}
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValidationError("a non-finite number cannot be sent to the Data API")
-        return {"value": {"doubleValue": value}}
-    if isinstance(value, str):
-        return {"value": {"stringValue": value}}
-    if isinstance(value, datetime):
-        # Not typeHint TIMESTAMP: that format has no zone. ISO text with "Z" + a SQL cast.
-        return {"value": {"stringValue": to_iso(value)}}
-    if isinstance(value, bytes | bytearray):
-        return {"value": {"blobValue": bytes(value)}}
-    raise ValidationError(f"cannot send a {type(value).__name__} to the Data API")
-
-
-def encode_parameters(sql: str, params: Params | None) -> list[dict[str, Any]]:
-    """The ``parameters`` list for the placeholders ``sql`` uses.
-
-    Raises:
-        StorageError: a placeholder has no value (a bug in the calling code).
-    """
-    names = list(dict.fromkeys(name for _, _, name in scan_placeholders(sql)))
-    given = params or {}
-    out = []
-    for name in names:
-        if name not in given:
-            raise StorageError(f"SQL parameter :{name} has no value")
-        out.append({"name": name, **encode_value(given[name])})
-    return out
-
-
-def _request_size(request: Mapping[str, Any]) -> int:
-    def default(obj: Any) -> str:
-        return "x" * (len(obj) * 4 // 3 + 4) if isinstance(obj, bytes) else str(obj)
-
-    return len(json.dumps(request, default=default).encode("utf-8"))
-
-
-def _is_response_too_large(exc: BaseException) -> bool:
-    message = str(exc).lower()
-    return "response size" in message or "response exceeded" in message
-
-
-def _is_row_too_large(exc: BaseException) -> bool:
-    return "packet for query is too large" in str(exc).lower()
 
 
 class DataApiDriver(Driver):
@@ -221,7 +142,7 @@ class DataApiDriver(Driver):
         }
         if operation in ("execute_statement", "begin_transaction"):
             request["database"] = self.database
-        size = _request_size(request)
+        size = request_size(request)
         if size > MAX_REQUEST_BYTES - REQUEST_HEADROOM:
             raise ItemTooLargeError(
                 f"a Data API request of {size} bytes is over the 4 MiB limit"
@@ -235,7 +156,7 @@ class DataApiDriver(Driver):
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code != RESUMING:
-                    raise _translate(exc, code) from exc
+                    raise translate(exc, code) from exc
                 if self._resuming_since is None:
                     self._resuming_since = self._clock()
                 within_wait = self._resume_wait is None or slept + delay <= self._resume_wait
@@ -272,141 +193,16 @@ class DataApiDriver(Driver):
             kwargs["parameters"] = parameters
         if transaction_id:
             kwargs["transactionId"] = transaction_id
-        size = _request_size(
+        size = request_size(
             {**kwargs, "resourceArn": self.resource_arn, "secretArn": self.secret_arn}
         )
         if size > MAX_REQUEST_BYTES - REQUEST_HEADROOM:
-            return self._statement_staged(sql, params, transaction_id)
+            return limits.run_staged(self, sql, params, transaction_id)
         self.stats.add(statements=1)
         return self._call("execute_statement", **kwargs)
 
-    def _statement_staged(
-        self, sql: str, params: Params | None, transaction_id: str | None
-    ) -> dict[str, Any]:
-        """Run a statement whose parameters are over the 4 MiB request limit.
-
-        The big values are uploaded in parts to a temporary table of the transaction's
-        session, and the statement reads each back with a subquery, so one logical
-        write stays one transaction however big its values are.
-        """
-        given = dict(params or {})
-        big = {
-            name: value
-            for name, value in given.items()
-            if name in placeholder_names(sql) and _text_size(value) > STAGE_THRESHOLD
-        }
-        if not big:
-            raise ItemTooLargeError("a Data API request is over the 4 MiB limit")
-        if transaction_id is None:  # staging needs one session: a transaction gives it
-
-            def body(session: Session) -> dict[str, Any]:
-                assert isinstance(session, _DataApiSession)
-                return self._statement_staged(sql, params, session.transaction_id)
-
-            return self.transaction(body)
-        self._statement(
-            "CREATE TEMP TABLE IF NOT EXISTS stowage_upload (name text NOT NULL, "
-            "seq integer NOT NULL, part text NOT NULL) ON COMMIT DROP",
-            None,
-            transaction_id,
-        )
-        tag = secrets.token_hex(6)
-        replacements: dict[str, str] = {}
-        for name, value in big.items():
-            text = _as_text(value)
-            key = f"{tag}:{name}"
-            for seq, start in enumerate(range(0, len(text), STAGE_PART_CHARS)):
-                self._statement(
-                    "INSERT INTO stowage_upload (name, seq, part) VALUES (:name, :seq, :part)",
-                    {"name": key, "seq": seq, "part": text[start : start + STAGE_PART_CHARS]},
-                    transaction_id,
-                )
-            expr = (
-                "(SELECT string_agg(part, '' ORDER BY seq) FROM stowage_upload "
-                f"WHERE name = '{key}')"
-            )
-            replacements[name] = f"CAST({expr} AS jsonb)" if isinstance(value, Json) else expr
-            del given[name]
-        staged = _replace_placeholders(sql, replacements)
-        return self._statement(staged, given, transaction_id)
-
-    def _fetch(
-        self,
-        sql: str,
-        params: Params | None,
-        transaction_id: str | None,
-        *,
-        chunking: bool = False,
-        page_rows: int = FIRST_PAGE_ROWS,
-    ) -> list[Row]:
-        try:
-            return _counted(self.stats, _rows(self._statement(sql, params, transaction_id)))
-        except StorageError as exc:
-            cause = exc.__cause__
-            row_too_large = cause is not None and _is_row_too_large(cause)
-            if cause is None or not (row_too_large or _is_response_too_large(cause)):
-                raise
-            if not _READ.match(sql) or _WRITE.search(sql):
-                raise ItemTooLargeError(
-                    "a write's result is over the Data API's response limits"
-                ) from exc
-        if row_too_large:
-            if chunking:  # chunks are sized to fit: something else is wrong
-                raise ItemTooLargeError("a chunk is over the Data API's 64 KB row limit")
-            return self._fetch_chunked(sql, params, transaction_id)
-        return self._fetch_paged(sql, params, transaction_id, page_rows)
-
-    def _fetch_chunked(
-        self, sql: str, params: Params | None, transaction_id: str | None
-    ) -> list[Row]:
-        # A row over the Data API's 64 KB row limit: fetch each row as UTF-8 JSON cut into
-        # base64 chunks (one result row per chunk; bytea slicing is O(1), text slicing
-        # is not), then glue them back together here.
-        chunked = (
-            f"WITH stowage_q AS ({sql}), stowage_r AS (SELECT row_number() OVER () AS rn, "
-            "convert_to(to_jsonb(stowage_q)::text, 'UTF8') AS b FROM stowage_q) "
-            "SELECT rn, part, encode(substring(b FROM (part - 1) * :stowage_chunk + 1 "
-            "FOR :stowage_chunk), 'base64') AS chunk FROM stowage_r, generate_series(1, "
-            "GREATEST(1, ceil(length(b)::numeric / :stowage_chunk)::int)) AS part "
-            "ORDER BY rn, part"
-        )
-        pieces = self._fetch(
-            chunked,
-            {**(params or {}), "stowage_chunk": CHUNK_BYTES},
-            transaction_id,
-            chunking=True,
-            page_rows=CHUNKS_PER_PAGE,
-        )
-        rows: dict[int, list[bytes]] = {}
-        for piece in pieces:
-            rows.setdefault(int(piece["rn"]), []).append(base64.b64decode(piece["chunk"] or ""))
-        return [json.loads(b"".join(rows[rn]).decode("utf-8")) for rn in sorted(rows)]
-
-    def _fetch_paged(
-        self, sql: str, params: Params | None, transaction_id: str | None, first_page: int
-    ) -> list[Row]:
-        # A read over 1 MiB: re-run it in pages. PostgreSQL keeps a subquery's ORDER BY
-        # for a plain LIMIT/OFFSET over it, so the pages join up in the same order.
-        paged = f"SELECT * FROM ({sql}) AS stowage_page LIMIT :stowage_limit OFFSET :stowage_offset"
-        rows: list[Row] = []
-        size = first_page
-        while True:
-            page_params = {**(params or {}), "stowage_limit": size, "stowage_offset": len(rows)}
-            try:
-                response = self._statement(paged, page_params, transaction_id)
-                page = _counted(self.stats, _rows(response))
-            except StorageError as exc:
-                if exc.__cause__ is not None and _is_response_too_large(exc.__cause__):
-                    if size == 1:
-                        raise ItemTooLargeError(
-                            "one row is over the Data API's 1 MiB response limit"
-                        ) from exc
-                    size = max(1, size // 2)
-                    continue
-                raise
-            rows.extend(page)
-            if len(page) < size:
-                return rows
+    def _fetch(self, sql: str, params: Params | None, transaction_id: str | None) -> list[Row]:
+        return limits.fetch(self, sql, params, transaction_id)
 
     # --- the Driver interface ---------------------------------------------------------
 
@@ -460,59 +256,6 @@ class _DataApiSession(Session):
     def execute(self, sql: str, params: Params | None = None) -> int:
         response = self._driver._statement(sql, params, self._tx)
         return int(response.get("numberOfRecordsUpdated", 0))
-
-
-def _text_size(value: Any) -> int:
-    if isinstance(value, Json):
-        return len(_as_text(value))
-    return len(value) if isinstance(value, str) else 0
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, Json):
-        return json.dumps(value.value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return str(value)
-
-
-def _replace_placeholders(sql: str, replacements: Mapping[str, str]) -> str:
-    out: list[str] = []
-    last = 0
-    for start, end, name in scan_placeholders(sql):
-        if name in replacements:
-            out.append(sql[last:start])
-            out.append(replacements[name])
-            last = end
-    out.append(sql[last:])
-    return "".join(out)
-
-
-def _rows(response: Mapping[str, Any]) -> list[Row]:
-    formatted = response.get("formattedRecords")
-    if not formatted:
-        return []
-    decoded = json.loads(formatted)
-    return decoded if isinstance(decoded, list) else []
-
-
-def _counted(stats: DriverStats, rows: list[Row]) -> list[Row]:
-    stats.add(rows=len(rows))
-    return rows
-
-
-def _translate(exc: Exception, code: str) -> StorageError:
-    message = str(exc)
-    if code in _UNAVAILABLE:
-        return UnavailableError(f"the Data API is unavailable ({code}): {message}")
-    if _is_response_too_large(exc):
-        return ItemTooLargeError(f"over the Data API's 1 MiB response limit: {message}")
-    match = _SQLSTATE.search(message)
-    if match and match.group(1) == "3D000":  # invalid_catalog_name
-        return StorageError(f"PostgreSQL database does not exist (create it first): {message}")
-    if match:
-        return error_for_sqlstate(match.group(1))(f"PostgreSQL error {match.group(1)}: {message}")
-    if "duplicate key" in message:
-        return error_for_sqlstate("23505")(message)
-    return StorageError(f"Data API error ({code}): {message}")
 
 
 def _region_of(arn: str) -> str | None:

@@ -11,7 +11,7 @@ import atexit
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,47 @@ TABLES = (
     "stowage_pending_blob_deletes",
 )
 
-_lock = threading.Lock()
-_session_url: str | None = None
-_unreachable: str | None = None
+
+
+class OncePerProcess:
+    """A scratch resource (a database URL) made on first use and kept for the process.
+
+    A failure to make it is remembered: that use and every later one skip the test
+    with the reason (fail it under ``CI=true``, see :func:`tests.conftest.skip_or_fail`)
+    instead of trying again.
+
+    Args:
+        make: builds the resource; returns its URL.
+        failure: the reason to give for an exception ``make`` raised.
+        catch: the exceptions that mean "unavailable here" (others propagate).
+    """
+
+    def __init__(
+        self,
+        make: Callable[[], str],
+        *,
+        failure: Callable[[Exception], str],
+        catch: tuple[type[Exception], ...] = (Exception,),
+    ) -> None:
+        self._make = make
+        self._failure = failure
+        self._catch = catch
+        self._lock = threading.Lock()
+        self._url: str | None = None
+        self._reason: str | None = None
+
+    def get(self) -> str:
+        """The resource's URL; skips (or fails under CI) when it could not be made."""
+        with self._lock:
+            if self._url is None and self._reason is None:
+                try:
+                    self._url = self._make()
+                except self._catch as exc:
+                    self._reason = self._failure(exc)
+        if self._url is None:
+            skip_or_fail(self._reason or "the scratch resource is unavailable")
+        assert self._url is not None
+        return self._url
 
 
 def server_dsn() -> str:
@@ -67,20 +105,22 @@ def drop_database(url: str) -> None:
         pass  # the server went away: nothing left to clean
 
 
+def _new_session_database() -> str:
+    url = create_database()
+    atexit.register(drop_database, url)
+    return url
+
+
+_session = OncePerProcess(
+    _new_session_database,
+    failure=lambda exc: f"PostgreSQL at {server_dsn()} is unreachable: {exc}",
+    catch=(psycopg.Error,),
+)
+
+
 def session_database() -> str:
     """This process's scratch database URL (created once); skips (or fails under CI)."""
-    global _session_url, _unreachable
-    with _lock:
-        if _session_url is None and _unreachable is None:
-            try:
-                _session_url = create_database()
-                atexit.register(drop_database, _session_url)
-            except psycopg.Error as exc:
-                _unreachable = f"PostgreSQL at {server_dsn()} is unreachable: {exc}"
-    if _session_url is None:
-        skip_or_fail(_unreachable or "PostgreSQL is unreachable")
-    assert _session_url is not None
-    return _session_url
+    return _session.get()
 
 
 def empty_tables(url: str) -> None:
@@ -100,15 +140,13 @@ def empty_tables(url: str) -> None:
 # --- store factories for the conformance suite (tests/storage/conformance/backends.py) ---
 
 @contextmanager
-def postgres_store(tmp: Path) -> Iterator[Any]:
-    """A ``postgresql://`` store on this run's scratch database, emptied first."""
+def opened_store(url: str) -> Iterator[Any]:
+    """``storage.open(url)``, set up, and closed on exit."""
     import storage
 
-    url = session_database()
-    empty_tables(url)
-    store = storage.open(url + "?min_size=1&max_size=4")
-    store.setup()
+    store = storage.open(url)
     try:
+        store.setup()
         yield store
     finally:
         store.close()
@@ -127,20 +165,36 @@ def data_api_driver(url: str) -> tuple[Any, Any]:
 
 
 @contextmanager
-def data_api_store(tmp: Path) -> Iterator[Any]:
-    """A store on the Data API driver, through the fake ``rds-data`` over real PostgreSQL."""
+def data_api_store_on(url: str) -> Iterator[Any]:
+    """A set-up store on the Data API driver, the fake ``rds-data`` running SQL on ``url``."""
     from storage.postgres.store import PostgresStore
 
-    url = session_database()
-    empty_tables(url)
     driver, fake = data_api_driver(url)
     store = PostgresStore(driver)
-    store.setup()
     try:
+        store.setup()
         yield store
     finally:
         store.close()
         fake.close()
+
+
+@contextmanager
+def postgres_store(tmp: Path) -> Iterator[Any]:
+    """A ``postgresql://`` store on this run's scratch database, emptied first."""
+    url = session_database()
+    empty_tables(url)
+    with opened_store(url + "?min_size=1&max_size=4") as store:
+        yield store
+
+
+@contextmanager
+def data_api_store(tmp: Path) -> Iterator[Any]:
+    """A store on the Data API driver, through the fake ``rds-data`` over real PostgreSQL."""
+    url = session_database()
+    empty_tables(url)
+    with data_api_store_on(url) as store:
+        yield store
 
 
 @contextmanager

