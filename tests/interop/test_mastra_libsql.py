@@ -202,3 +202,39 @@ def test_traces_and_scores_both_ways(node: Node, tmp_path: Path) -> None:
     assert [(s.scorer_id, s.score, s.reason, s.entity_id, s.output) for s in their_scores] == [
         ("tone", 1.0, "polite", "mastra-agent", {"text": "hi"}),
     ]
+
+
+def test_a_mastra_file_is_an_export_source(node: Node, tmp_path: Path) -> None:
+    # Given a file Mastra wrote: a thread, a turn, working memory and a run of user u-9
+    from storage.lifecycle import export_resource, import_archive
+
+    db = tmp_path / "mastra.db"
+    at = [to_iso(T0 + timedelta(seconds=s)) for s in range(3)]
+    mastra(
+        node, "write", db,
+        threads=[{"id": "t-9", "resourceId": "u-9", "title": "Written by Mastra",
+                  "metadata": {"n": 1}, "createdAt": at[0], "updatedAt": at[0]}],
+        messages=[
+            {"id": f"m-9{i}", "threadId": "t-9", "resourceId": "u-9", "role": role,
+             "type": "v2", "createdAt": at[i + 1],
+             "content": {"format": 2, "parts": [{"type": "text", "text": text}]}}
+            for i, (role, text) in enumerate([("user", "ping"), ("assistant", "pong")])
+        ],
+        resources=[{"resourceId": "u-9", "workingMemory": "wm", "metadata": {"tier": 2}}],
+        runs=[{"workflowName": "wf", "runId": "r-9", "resourceId": "u-9",
+               "snapshot": {"status": "suspended", "context": {}}}],
+    )
+    source = storage.open(f"sqlite:///{db}")
+    # When the resource is exported from it and imported into a fresh store
+    manifest = export_resource(source, "u-9", tmp_path / "u-9.zip")
+    target = storage.open("memory://")
+    import_archive(target, tmp_path / "u-9.zip")
+    # Then everything Mastra wrote for u-9 is there, field by field
+    assert {k: manifest.counts[k] for k in ("threads", "messages", "resources", "runs")} == {
+        "threads": 1, "messages": 2, "resources": 1, "runs": 1}
+    assert target.memory.get_thread("t-9") == source.memory.get_thread("t-9")
+    assert (target.memory.list_messages("t-9", per_page=None).items
+            == source.memory.list_messages("t-9", per_page=None).items)
+    assert target.memory.get_resource("u-9") == source.memory.get_resource("u-9")
+    assert target.workflows.get_run("r-9") == source.workflows.get_run("r-9")
+    source.close()

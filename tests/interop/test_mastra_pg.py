@@ -179,3 +179,25 @@ def test_mastra_reads_what_we_wrote(
         ("a-1", "assistant", "user-9", "2025-05-06T07:08:10.000Z"),
     ]
     assert seen["messages"][0]["content"]["parts"] == [{"type": "text", "text": "bonjour"}]
+
+
+def test_a_mastra_database_is_an_export_source(
+    database: str, mastra: Callable[..., Any], tmp_path: Path
+) -> None:
+    # Given a thread and two messages written by @mastra/pg in its own database
+    from storage.lifecycle import export_resource, import_archive
+
+    mastra("write", database, "t-mastra", "user-7")
+    source = _store(database, "psycopg")
+    # When its resource is exported and imported into the embedded default
+    manifest = export_resource(source, "user-7", tmp_path / "user-7.zip")
+    target = storage.open(f"sqlite:///{tmp_path / 'moved.db'}")
+    target.setup()
+    import_archive(target, tmp_path / "user-7.zip")
+    # Then the target holds what Mastra wrote, field by field
+    assert manifest.counts["threads"] == 1 and manifest.counts["messages"] == 2
+    assert target.memory.get_thread("t-mastra") == source.memory.get_thread("t-mastra")
+    assert (target.memory.list_messages("t-mastra", per_page=None).items
+            == source.memory.list_messages("t-mastra", per_page=None).items)
+    source.close()
+    target.close()
