@@ -43,11 +43,26 @@ from storage.dynamodb.keys import MSG_LOW, locator_key
 from storage.dynamodb.offload import DEFAULT_THRESHOLD
 from storage.dynamodb.schema import CRT, MESSAGE_VECTORS, RES, VECTOR_ATTRIBUTE
 from storage.dynamodb.windows import Hint, Hints
-from storage.errors import ConflictError, ItemTooLargeError, UnavailableError, ValidationError
+from storage.errors import (
+    ConflictError,
+    ItemTooLargeError,
+    StorageError,
+    UnavailableError,
+    ValidationError,
+)
 from storage.records import MessageVector, VectorMatch
 from storage.timeutil import from_epoch_ms
 
 _BINDING_KEY: Item = {"pk": s("VECTOR_INDEX"), "sk": s("BINDING")}
+INDEX_NOT_READY_RETRY = 60.0
+"""Seconds a caller is told to wait while the vector index is created or backfilled."""
+BUSY_RETRY = 1.0
+"""Seconds a caller is told to wait after throttling or a service error (retried already)."""
+# What SearchVectors answers while the index is not ready (the troubleshooting guide):
+# ``Cannot search backfilling vector index: <name>`` while it backfills, ``The table does
+# not have the specified index: <name>`` while it is CREATING or just after (the search
+# endpoint lags DescribeTable).
+_NOT_READY = ("cannot search backfilling vector index", "does not have the specified index")
 _TIE_SLACK = 8
 _RETRIES = 5
 
@@ -268,15 +283,21 @@ class DynamoDBVectorStore:
         if query.thread_id is not None:
             condition += " AND thread_id = :thread"
             values[":thread"] = s(query.thread_id)
-        out = self.dynamo.call(
-            "SearchVectors",
-            TableName=self.table,
-            IndexName=MESSAGE_VECTORS,
-            SearchVector=vector_value(query.vector)["L"],
-            TopK=min(rules.MAX_TOP_K, query.top_k + _TIE_SLACK),
-            SearchConditionExpression=condition,
-            ExpressionAttributeValues=values,
-        )
+        try:
+            out = self.dynamo.call(
+                "SearchVectors",
+                TableName=self.table,
+                IndexName=MESSAGE_VECTORS,
+                SearchVector=vector_value(query.vector)["L"],
+                TopK=min(rules.MAX_TOP_K, query.top_k + _TIE_SLACK),
+                SearchConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except (ValidationError, UnavailableError) as exc:
+            translated = search_unavailable(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
         matches = []
         for result in out.get("SearchResults", []):
             item = result.get("Item", {})
@@ -328,11 +349,35 @@ class DynamoDBVectorStore:
                 return int(index["Dimensions"])
         raise UnavailableError(
             f"the table {self.table} has no vector index {MESSAGE_VECTORS!r}: deploy with the "
-            "CDK context vectorDimensions, or open dynamodb://...?vector_dimensions=N"
+            "CDK context vectorDimensions, or open dynamodb://...?vector_dimensions=N",
+            retry_after=INDEX_NOT_READY_RETRY,
         )
 
     def __repr__(self) -> str:
         return f"DynamoDBVectorStore(table={self.table!r}, dimensions={self._dimensions!r})"
+
+
+def search_unavailable(exc: ValidationError | UnavailableError) -> StorageError:
+    """What a failed ``SearchVectors`` means to a caller: a transient failure is an
+    :class:`UnavailableError` with ``retry_after``; a request the service refused for
+    another reason stays a ``ValidationError``.
+
+    Transient: the index still being created or backfilled (a ``ValidationException``
+    the guide says to retry), the table or index not found (``ResourceNotFoundException``:
+    being created, or deployed without ``vectorDimensions``), throttling and service
+    errors that outlasted botocore's retries.
+    """
+    if isinstance(exc, ValidationError):
+        if not any(words in str(exc).lower() for words in _NOT_READY):
+            return exc
+        return UnavailableError(
+            f"the vector index {MESSAGE_VECTORS!r} is not ready to search yet (being created "
+            f"or backfilled): {exc}", retry_after=INDEX_NOT_READY_RETRY,
+        )
+    if exc.retry_after is not None:
+        return exc
+    missing = "table missing" in str(exc) or "ResourceNotFound" in str(exc)
+    return UnavailableError(str(exc), retry_after=INDEX_NOT_READY_RETRY if missing else BUSY_RETRY)
 
 
 def _sort_time(text: str) -> datetime:

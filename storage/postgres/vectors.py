@@ -31,6 +31,7 @@ from storage import validation as v
 from storage import vector_rules as rules
 from storage.errors import StorageError, UnavailableError
 from storage.postgres import _codec as c
+from storage.postgres._errors import MISSING_OBJECT_CODES, sqlstate_of
 from storage.postgres.driver import Driver, Json, Session
 from storage.records import MessageVector, VectorMatch
 from storage.timeutil import from_iso
@@ -40,6 +41,24 @@ HNSW_MAX_DIMENSIONS = 2000
 """pgvector's HNSW and IVFFlat indexes cover ``vector`` columns up to 2,000 dimensions."""
 _TIE_SLACK = 8  # extra rows fetched so equal distances at the cut are ranked by rule
 SEARCH_FUNCTION = "stowage_search_message_vectors"
+
+
+MISSING_RETRY = 60.0
+"""Seconds a caller is told to wait when pgvector or the vectors table is missing."""
+
+
+def vectors_missing(exc: StorageError) -> UnavailableError | None:
+    """``exc`` as the vectors domain's ``UnavailableError`` when it says a schema object
+    is missing (undefined table, type or function, an extension the server lacks);
+    ``None`` for any other error (raised as it is)."""
+    if isinstance(exc, UnavailableError) or sqlstate_of(exc) not in MISSING_OBJECT_CODES:
+        return None
+    return UnavailableError(
+        "the vectors domain's schema is missing on this PostgreSQL (pgvector, the vectors "
+        "table or its search function): run setup() with the vector dimensions configured "
+        f"(STOWAGE_VECTOR_DIMENSIONS). ({exc})",
+        retry_after=MISSING_RETRY,
+    )
 
 
 def table_for(dimensions: int) -> str:
@@ -66,17 +85,21 @@ def _bind_statements(table: str, dimensions: int) -> list[str]:
         # Statement-level, with transition tables: deleting a thread of 50 messages runs
         # one DELETE here, not 50.
         "CREATE OR REPLACE FUNCTION stowage_vectors_on_delete() RETURNS trigger "
+        # Both skip the DELETE when the vectors table is gone (dropped by hand, or by
+        # DROP EXTENSION vector CASCADE): losing the vectors never blocks a message write.
         "LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF to_regclass('{table}') IS NOT NULL THEN "
         f"DELETE FROM {table} WHERE metadata->>'message_id' IN (SELECT id FROM gone); "
-        "RETURN NULL; END $$",
+        "END IF; RETURN NULL; END $$",
         "CREATE OR REPLACE FUNCTION stowage_vectors_on_change() RETURNS trigger "
         "LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF to_regclass('{table}') IS NOT NULL THEN "
         f"DELETE FROM {table} WHERE metadata->>'message_id' IN ("
         "SELECT b.id FROM before b JOIN after a ON a.id = b.id "
         "WHERE a.content IS DISTINCT FROM b.content OR a.thread_id IS DISTINCT FROM b.thread_id "
         'OR a."resourceId" IS DISTINCT FROM b."resourceId" '
         'OR a."createdAt" IS DISTINCT FROM b."createdAt"); '
-        "RETURN NULL; END $$",
+        "END IF; RETURN NULL; END $$",
         "CREATE OR REPLACE TRIGGER stowage_vectors_on_delete AFTER DELETE ON mastra_messages "
         "REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
         "EXECUTE FUNCTION stowage_vectors_on_delete()",
@@ -239,24 +262,36 @@ class PostgresVectorStore:
         top_k: int = rules.DEFAULT_TOP_K,
         threshold: float | None = None,
     ) -> list[VectorMatch]:
-        """The nearest messages of the resource (see ``VectorStore.search``): one statement."""
+        """The nearest messages of the resource (see ``VectorStore.search``): one statement.
+
+        Raises:
+            UnavailableError: pgvector, the vectors table or the search function is not
+                there (a server without the extension, a database not set up for
+                vectors yet), with ``retry_after``.
+        """
         query = rules.check_query(
             vector, embedder=embedder, resource_id=resource_id, thread_id=thread_id,
             top_k=top_k, threshold=threshold,
         )
-        bound = self._binding()
-        if bound is None:
-            return []
-        rules.check_binding(bound, query.embedder, query.dimensions)
-        rows = self._driver.fetch(
-            f"SELECT * FROM {SEARCH_FUNCTION}(:q, :resource, CAST(:thread AS text), :limit)",
-            {
-                "q": vector_literal(query.vector),
-                "resource": query.resource_id,
-                "thread": query.thread_id,
-                "limit": query.top_k + _TIE_SLACK,
-            },
-        )
+        try:
+            bound = self._binding()
+            if bound is None:
+                return []
+            rules.check_binding(bound, query.embedder, query.dimensions)
+            rows = self._driver.fetch(
+                f"SELECT * FROM {SEARCH_FUNCTION}(:q, :resource, CAST(:thread AS text), :limit)",
+                {
+                    "q": vector_literal(query.vector),
+                    "resource": query.resource_id,
+                    "thread": query.thread_id,
+                    "limit": query.top_k + _TIE_SLACK,
+                },
+            )
+        except StorageError as exc:
+            missing = vectors_missing(exc)
+            if missing is None:
+                raise
+            raise missing from exc
         matches = [
             VectorMatch(
                 message_id=r["message_id"], thread_id=r["thread_id"],
@@ -286,7 +321,8 @@ class PostgresVectorStore:
                 raise UnavailableError(
                     "PostgreSQL has no pgvector extension ('vector'), which the vectors "
                     "domain needs: install pgvector (Aurora PostgreSQL 15.2+ has it) or "
-                    f"point STOWAGE_VECTORS_URL at another store. ({exc})"
+                    f"point STOWAGE_VECTORS_URL at another store. ({exc})",
+                    retry_after=MISSING_RETRY,
                 ) from exc
             self._driver.execute(
                 f"CREATE TABLE IF NOT EXISTS {INDEX_TABLE} ("
