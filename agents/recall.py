@@ -41,6 +41,7 @@ from agents.recall_settings import SemanticRecall
 from storage.errors import StorageError, ValidationError
 from storage.protocols import WindowReader
 from storage.records import Include, Message, VectorMatch
+from storage.vector_rules import text_of
 
 if TYPE_CHECKING:
     from agents.agent import Agent
@@ -50,20 +51,6 @@ log = logging.getLogger(__name__)
 EMBED_JOB = "embed"
 EMBEDDED_ROLES = ("user", "assistant")
 BACKFILL_BATCH = 100  # message ids per job: an SQS body stays far under 256 KB
-
-
-def text_of(content: Mapping[str, Any]) -> str:
-    """The text semantic recall embeds: ``content["content"]``, else the text parts.
-
-    Mastra's SemanticRecall (``extractTextContent``) takes ``content.content`` when it is
-    a non-empty string, else joins the ``text`` parts with newlines.
-    """
-    plain = content.get("content")
-    if isinstance(plain, str) and plain.strip():
-        return plain
-    parts = content.get("parts") or []
-    return "\n".join(p.get("text") or "" for p in parts
-                     if isinstance(p, Mapping) and p.get("type") == "text").strip()
 
 
 @dataclass
