@@ -24,6 +24,13 @@ MAX_DIMENSIONS = 4096
 MAX_TOP_K = 100
 """The most matches one search returns (DynamoDB's ``SearchVectors`` limit)."""
 DEFAULT_TOP_K = 4
+EMBEDDED_ROLES = ("user", "assistant")
+"""The roles whose messages semantic recall embeds (when they have text)."""
+
+
+def embeddable(role: str, content: Mapping[str, object]) -> bool:
+    """Whether semantic recall gives this message a vector (a user or assistant text)."""
+    return role in EMBEDDED_ROLES and bool(text_of(content))
 
 
 def text_of(content: Mapping[str, object]) -> str:

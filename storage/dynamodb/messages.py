@@ -45,6 +45,7 @@ from storage.dynamodb.offload import REF_SUFFIX, Offloader
 from storage.dynamodb.schema import (
     NEIGHBOURS_NEXT,
     NEIGHBOURS_PREVIOUS,
+    PENDING_EMBEDDINGS,
     STRUCTURE_VERSION,
     UPD,
     VECTOR_ATTRIBUTE,
@@ -59,7 +60,7 @@ from storage.errors import (
 from storage.protocols import Direction
 from storage.records import Include, Message, MessageUpdate, Page, apply_message_update, page_of
 from storage.timeutil import utcnow
-from storage.vector_rules import text_of
+from storage.vector_rules import embeddable, text_of
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class MessageOps:
     dynamo: Dynamo
     table: str
     offloader: Offloader
+    # Set by attach_vectors when the vectors live on these items: a write that drops
+    # an embeddable message's vector marks it on its thread for re-embedding.
+    _marks_reembedding: bool = False
     # From RetentionAware: the thread's TTL update (storage.dynamodb.retention).
     expiry_update: Callable[[str, datetime], tuple[str, str, dict[str, Any]]]
 
@@ -176,8 +180,11 @@ class MessageOps:
         deltas: dict[str, int] = defaultdict(int)
         changes: dict[str, int] = defaultdict(int)
         size = 0
+        pending: dict[str, list[str]] = defaultdict(list)
         for message, item in pairs:
-            mine, moved = self._save_actions(message, item, locators, hashes or {})
+            mine, moved, dropped = self._save_actions(message, item, locators, hashes or {})
+            if dropped and self._marks_reembedding and embeddable(message.role, message.content):
+                pending[message.thread_id].append(message.id)
             threads = {message.thread_id} | set(moved)
             mine_size = sum(action_size(a) for a in mine)
             if actions and (
@@ -208,7 +215,7 @@ class MessageOps:
         ]
         for index, (group, group_deltas, group_changes) in enumerate(groups):
             bumps = [
-                self._bump(t, d, now, group_changes.get(t, 0))
+                self._bump(t, d, now, group_changes.get(t, 0), pending.pop(t, ()))
                 for t, d in sorted(group_deltas.items())
             ]
             if index == 0:
@@ -229,8 +236,9 @@ class MessageOps:
         item: Item,
         locators: dict[str, Location] | None,
         hashes: dict[str, str | None],
-    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        """The actions that store one message, and the message count change per thread.
+    ) -> tuple[list[dict[str, Any]], dict[str, int], bool]:
+        """The actions that store one message, the message count change per thread, and
+        whether they leave a message that existed without the vector it may have had.
 
         A message rewritten where it is (same thread, same time) is updated in place,
         so the vector and neighbour lists on its item stay; they go only when the
@@ -250,37 +258,50 @@ class MessageOps:
         if old is None:
             actions = [put(self.table, item),
                        put(self.table, locator, "attribute_not_exists(pk)")]
-            return actions, {message.thread_id: 1}
+            return actions, {message.thread_id: 1}, False
         seen = hashes.get(message.id)
         if old == (message.thread_id, new_sk):
             actions = [in_place(self.table, item, keep_vector=seen == digest),
                        put(self.table, locator, **_same_location(old, seen))]
-            return actions, {}
+            return actions, {}, seen != digest
         # Moved to another thread, or re-timed: the old item goes, the locator follows.
         actions = [put(self.table, item)]
         actions.append(delete(self.table, {"pk": s(f"THREAD#{old[0]}"), "sk": s(old[1])}))
         actions.append(put(self.table, locator, **_same_location(old, seen)))
         deltas = {old[0]: -1}
         deltas[message.thread_id] = deltas.get(message.thread_id, 0) + 1  # 0 when re-timed
-        return actions, deltas
+        return actions, deltas, True
 
     def _bump(
-        self, thread_id: str, delta: int, now: datetime, changes: int | None = None
+        self,
+        thread_id: str,
+        delta: int,
+        now: datetime,
+        changes: int | None = None,
+        reembed: Sequence[str] = (),
     ) -> dict[str, Any]:
         """The thread item's update for a write of its messages.
 
         ``changes``: messages added to or removed from the thread (default ``|delta|``),
         added to its structure version ``sv``, which says whether the neighbour lists
-        semantic recall reads are still exact (``neighbours.py``).
+        semantic recall reads are still exact (``neighbours.py``). ``reembed``: ids of
+        messages whose vector this write dropped, added to the thread's ``pe`` set for
+        the next embed job (``DynamoDBVectorStore.take_pending``).
         """
         # The thread's TTL moves with its updated_at, in the update the turn makes anyway.
         expiry, unexpire, values = self.expiry_update("threads", now)
+        names = {"#upd": UPD, "#sv": STRUCTURE_VERSION}
+        adds = "message_count :d, #sv :c"
+        if reembed:
+            names["#pe"] = PENDING_EMBEDDINGS
+            values = {**values, ":pe": {"SS": sorted(set(reembed))}}
+            adds += ", #pe :pe"
         return update(
             self.table,
             thread_key(thread_id),
-            f"SET updated_at = :ua, #upd = :upd{expiry} ADD message_count :d, #sv :c{unexpire}",
+            f"SET updated_at = :ua, #upd = :upd{expiry} ADD {adds}{unexpire}",
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#upd": UPD, "#sv": STRUCTURE_VERSION},
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues={
                 ":ua": ms(now),
                 ":upd": s(sort_key(now, thread_id)),

@@ -142,7 +142,7 @@ def test_dynamodb_search_failures_keep_the_turn_and_answer_503(
 
 def test_a_refused_search_is_still_a_validation_error(aws: Any) -> None:
     """Only the index's not-ready answers are transient; a bad request stays a 400."""
-    from storage.dynamodb.vectors import search_unavailable
+    from storage.dynamodb.vector_errors import search_unavailable
     from storage.errors import ValidationError
 
     refused = ValidationError("DynamoDB SearchVectors: Provided TopK value is out of valid range")

@@ -118,3 +118,69 @@ def test_a_locator_without_a_hash_is_treated_as_changed(dyn: Any) -> None:
                                         embedder="e")])
     store.memory.save_messages([saved[1]])
     assert "vec" in _item(store, saved[1])
+
+
+# --- the embed job re-embeds what an edit left without a vector ----------------------
+
+
+@pytest.fixture
+def agent_on_dynamodb() -> Iterator[tuple[Any, Any]]:
+    from agents import Agent, App, InlineJobRunner, Memory
+    from agents.embedders import HashEmbedder
+
+    with moto_dynamodb(vector_dimensions=64) as (store, log):
+        agent = Agent(id="assistant", model="local/echo", memory=Memory(
+            last_messages=2, semantic_recall=True, embedder=HashEmbedder(dimensions=64)))
+        App(agents=[agent], storage=store, jobs=InlineJobRunner())
+        yield agent, log
+
+
+def _finds(agent: Any, text: str) -> list[str]:
+    from agents.embedders import HashEmbedder
+
+    vector = HashEmbedder(dimensions=64).embed([text])[0]
+    return [m.message_id for m in agent.storage.vectors.search(
+        vector, embedder="local/hash", resource_id="u-1", top_k=1)]
+
+
+@pytest.mark.parametrize("how", ["update", "save", "unchanged"])
+def test_save_embed_resave_and_search_still_finds_it(agent_on_dynamodb: Any, how: str) -> None:
+    agent, _ = agent_on_dynamodb
+    where = {"thread": "t-1", "resource": "u-1"}
+    for text in ("my cat is called Miso", "the weather is rainy", "buy some bread"):
+        agent.generate(text, memory=where)
+    memory = agent.storage.memory
+    first = next(m for m in memory.list_messages("t-1", per_page=None).items
+                 if m.role == "user" and "Miso" in str(m.content))
+    assert _finds(agent, "my cat is called Miso") == [first.id]
+    # The agent stored content.content too; an update merges content, so it sets both.
+    new = content("my dog is called Rex", content="my dog is called Rex")
+    if how == "update":
+        memory.update_messages([MessageUpdate(id=first.id, content=new)])
+    elif how == "save":
+        memory.save_messages([Message(id=first.id, thread_id="t-1", role="user", content=new,
+                                      created_at=first.created_at)])
+    else:
+        memory.save_messages([first])  # a replay: same text
+        assert _finds(agent, "my cat is called Miso") == [first.id]  # found at once
+        return
+    assert _finds(agent, "my cat is called Miso") != [first.id]  # the old vector is gone
+    agent.generate("call the plumber", memory=where)  # the thread's next embed job
+    assert _finds(agent, "my dog is called Rex") == [first.id]
+    thread = agent.storage.dynamo.get(agent.storage.vectors.table,
+                                      {"pk": s("THREAD#t-1"), "sk": s("THREAD")})
+    assert "pe" not in thread  # unmarked once embedded
+
+
+def test_a_marked_message_deleted_before_the_job_is_unmarked(agent_on_dynamodb: Any) -> None:
+    agent, _ = agent_on_dynamodb
+    where = {"thread": "t-1", "resource": "u-1"}
+    agent.generate("my cat is called Miso", memory=where)
+    memory = agent.storage.memory
+    first = memory.list_messages("t-1", per_page=None).items[0]
+    memory.update_messages([MessageUpdate(id=first.id, content=content("edited"))])
+    memory.delete_messages([first.id])
+    agent.generate("call the plumber", memory=where)
+    thread = agent.storage.dynamo.get(agent.storage.vectors.table,
+                                      {"pk": s("THREAD#t-1"), "sk": s("THREAD")})
+    assert "pe" not in thread
