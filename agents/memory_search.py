@@ -3,7 +3,9 @@
 With semantic recall on (for the agent, or in the request's ``memoryConfig``), the
 query is embedded and the nearest messages of the resource (or of the thread, with
 ``scope="thread"``) are found in the vectors domain, each with up to
-``messageRange`` neighbours from its own thread. Without it, the search is a
+``messageRange`` neighbours from its own thread, all windows in one read
+(``WindowReader.get_windows``, as a turn's recall reads them; DynamoDB: one
+``BatchGetItem`` after the ``SearchVectors``). Without it, the search is a
 case-insensitive text match over the thread's last ``lastMessages`` messages (Mastra
 then answers the last messages of the thread, whatever the query; a match is what a
 caller of a search expects). Results are newest first, as Mastra sorts them.
@@ -14,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agents.recall import text_of
+from agents.recall import fetch_windows, text_of
 from agents.recall_settings import SemanticRecall
 from storage.errors import ValidationError
-from storage.records import Include, Message
+from storage.records import Message
 
 if TYPE_CHECKING:
     from agents.agent import Agent
@@ -58,18 +60,23 @@ def semantic_search(agent: Agent, query: str, *, resource_id: str, thread_id: st
     matches = store.vectors.search(vector, embedder=embedder.id, resource_id=resource_id,
                                    thread_id=scoped, top_k=settings.top_k,
                                    threshold=settings.threshold)
+    if not matches:
+        return []
+    # Every match's window in one read (DynamoDB: one BatchGetItem), as a turn's recall
+    # reads them; bounded by the resource.
+    found = fetch_windows(store, matches, settings, resource_id=resource_id,
+                          thread_id=thread_id or matches[0].thread_id)
+    by_thread: dict[str, list[Message]] = {}
+    for message in found:  # oldest first
+        by_thread.setdefault(message.thread_id or "", []).append(message)
     hits = []
     for match in matches:
-        page = store.memory.list_messages(
-            match.thread_id, resource_id=resource_id, per_page=0,
-            include=[Include(match.message_id, with_previous=settings.before,
-                             with_next=settings.after)])
-        window = sorted((m for m in page.items if m.thread_id == match.thread_id
-                         and m.resource_id in (resource_id, None)),
-                        key=lambda m: (m.created_at, m.id))
+        window = by_thread.get(match.thread_id, [])
         at = next((i for i, m in enumerate(window) if m.id == match.message_id), None)
         if at is not None:  # else deleted since it was found
-            hits.append(SearchHit(window[at], window[:at], window[at + 1:], match.score))
+            # The union of a thread's windows holds each match's neighbours contiguously.
+            hits.append(SearchHit(window[at], window[max(0, at - settings.before):at],
+                                  window[at + 1:at + 1 + settings.after], match.score))
     return _newest_first(hits)[:limit]
 
 

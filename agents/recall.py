@@ -20,7 +20,9 @@ on AWS, as titles are) embeds the turn's user and assistant messages that have t
 once each. The query's vector is not computed twice: it is stored with the turn when
 the memory domain can (``save_messages(..., vectors=...)``), else it travels in the
 job's payload. Editing a message's text drops its vector (storage cascade);
-:func:`reembed` queues it again.
+:func:`reembed` queues it again, and on DynamoDB the edit marks it on its thread, so
+the thread's next embed job re-embeds it by itself (a re-save of the same text keeps
+the vector).
 
 Like Mastra, a failing embedder or vector search does not fail the turn (it is
 logged and the turn runs on the last-N window); bad settings and an embedder whose
@@ -41,6 +43,7 @@ from agents.recall_settings import SemanticRecall
 from storage.errors import StorageError, ValidationError
 from storage.protocols import WindowReader
 from storage.records import Include, Message, VectorMatch
+from storage.vector_rules import text_of
 
 if TYPE_CHECKING:
     from agents.agent import Agent
@@ -50,20 +53,6 @@ log = logging.getLogger(__name__)
 EMBED_JOB = "embed"
 EMBEDDED_ROLES = ("user", "assistant")
 BACKFILL_BATCH = 100  # message ids per job: an SQS body stays far under 256 KB
-
-
-def text_of(content: Mapping[str, Any]) -> str:
-    """The text semantic recall embeds: ``content["content"]``, else the text parts.
-
-    Mastra's SemanticRecall (``extractTextContent``) takes ``content.content`` when it is
-    a non-empty string, else joins the ``text`` parts with newlines.
-    """
-    plain = content.get("content")
-    if isinstance(plain, str) and plain.strip():
-        return plain
-    parts = content.get("parts") or []
-    return "\n".join(p.get("text") or "" for p in parts
-                     if isinstance(p, Mapping) and p.get("type") == "text").strip()
 
 
 @dataclass
@@ -303,6 +292,8 @@ def run_embed_job(agent: Agent, payload: Mapping[str, Any]) -> int:
 
     Idempotent: a retried job upserts the same vectors again. Messages deleted or
     moved meanwhile are skipped (``upsert`` skips vectors whose message is gone).
+    Messages of the same threads whose vector an edit dropped (a vector store with
+    ``take_pending``: DynamoDB) are embedded too, in the same job.
 
     Returns:
         How many vectors were upserted.
@@ -328,7 +319,26 @@ def run_embed_job(agent: Agent, payload: Mapping[str, Any]) -> int:
         if (isinstance(item, Mapping) and item.get("embedder") == embedder.id
                 and isinstance(vector, list) and len(vector) == embedder.dimensions):
             given[str(item.get("message"))] = vector
-    messages = [m for m in memory_store.get_messages(ids)
+    done, computed, threads = _embed(memory_store, vectors, embedder, ids, given)
+    # Messages of these threads whose vector an edit dropped (DynamoDB marks them on the
+    # thread; the upsert just read the marks): embedded now, so they are found again.
+    take = getattr(vectors, "take_pending", None)
+    again = [i for i in take(threads) if i not in ids] if callable(take) and threads else []
+    if again:
+        redone, more, _ = _embed(memory_store, vectors, embedder, again, {})
+        done, computed = done | redone, computed + more
+        never = sorted(set(again) - redone)  # gone, or no text to embed any more
+        for thread_id in sorted(threads) if never else ():
+            vectors.settle_pending(thread_id, never)
+    log.info("messages embedded agent=%s count=%d computed=%d", agent.id, len(done), computed)
+    return len(done)
+
+
+def _embed(memory_store: Any, vectors: Any, embedder: Any, ids: Sequence[str],
+           given: Mapping[str, list[float]]) -> tuple[set[str], int, set[str]]:
+    """Embed and upsert the embeddable ones of ``ids``: (ids upserted, embeddings
+    computed, their threads)."""
+    messages = [m for m in memory_store.get_messages(list(ids))
                 if m.role in EMBEDDED_ROLES and m.thread_id and m.resource_id
                 and text_of(m.content)]
     todo = [m for m in messages if m.id not in given]
@@ -343,8 +353,7 @@ def run_embed_job(agent: Agent, payload: Mapping[str, Any]) -> int:
                for m in messages]
     if records:
         vectors.upsert(records)
-    log.info("messages embedded agent=%s count=%d computed=%d", agent.id, len(records), len(todo))
-    return len(records)
+    return {m.id for m in messages}, len(todo), {m.thread_id for m in messages}
 
 
 def reembed(agent: Agent, message_ids: Sequence[str]) -> None:

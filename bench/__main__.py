@@ -37,6 +37,7 @@ SECTIONS: list[Section] = [
     Section("cold_start"),
     Section("vectors"),
     Section("recall"),
+    Section("memory_search"),
     Section("retention"),
     Section("lifecycle"),
     Section("exports"),

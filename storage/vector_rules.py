@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +24,30 @@ MAX_DIMENSIONS = 4096
 MAX_TOP_K = 100
 """The most matches one search returns (DynamoDB's ``SearchVectors`` limit)."""
 DEFAULT_TOP_K = 4
+EMBEDDED_ROLES = ("user", "assistant")
+"""The roles whose messages semantic recall embeds (when they have text)."""
+
+
+def embeddable(role: str, content: Mapping[str, object]) -> bool:
+    """Whether semantic recall gives this message a vector (a user or assistant text)."""
+    return role in EMBEDDED_ROLES and bool(text_of(content))
+
+
+def text_of(content: Mapping[str, object]) -> str:
+    """The text semantic recall embeds: ``content["content"]``, else the text parts.
+
+    Mastra's SemanticRecall (``extractTextContent``) takes ``content.content`` when it is
+    a non-empty string, else joins the ``text`` parts with newlines. A vector describes
+    this text: a backend keeping vectors on its message rows keeps one while it holds.
+    """
+    plain = content.get("content")
+    if isinstance(plain, str) and plain.strip():
+        return plain
+    parts = content.get("parts") or []
+    if not isinstance(parts, list):
+        return ""
+    return "\n".join(str(p.get("text") or "") for p in parts
+                     if isinstance(p, Mapping) and p.get("type") == "text").strip()
 
 
 @dataclass(frozen=True)

@@ -417,6 +417,7 @@ class DynamoDBMemoryStore(
         )
         # Where its searches found messages: include windows start from there.
         self._window_hints = getattr(vectors, "hints", None) if beside else None
+        self._marks_reembedding = beside and vectors is not None
         self._foreign_vectors = None if beside or vectors is None else ForeignVectors()
         if self._foreign_vectors is not None:
             self._foreign_vectors.attach(vectors, beside=False)

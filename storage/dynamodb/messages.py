@@ -10,6 +10,7 @@ common case costs one request and the rare one three.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -40,8 +41,15 @@ from storage.dynamodb.keys import (
     message_sk,
     thread_key,
 )
-from storage.dynamodb.offload import Offloader
-from storage.dynamodb.schema import STRUCTURE_VERSION, UPD
+from storage.dynamodb.offload import REF_SUFFIX, Offloader
+from storage.dynamodb.schema import (
+    NEIGHBOURS_NEXT,
+    NEIGHBOURS_PREVIOUS,
+    PENDING_EMBEDDINGS,
+    STRUCTURE_VERSION,
+    UPD,
+    VECTOR_ATTRIBUTE,
+)
 from storage.dynamodb.windows import BatchedWindows, Hints
 from storage.errors import (
     ConflictError,
@@ -52,10 +60,18 @@ from storage.errors import (
 from storage.protocols import Direction
 from storage.records import Include, Message, MessageUpdate, Page, apply_message_update, page_of
 from storage.timeutil import utcnow
+from storage.vector_rules import embeddable, text_of
 
 log = logging.getLogger(__name__)
 
 _BIG = ("content",)
+CONTENT_HASH = "ch"
+"""The locator's hash of the message's text and resource (see :func:`content_hash`)."""
+MESSAGE_ATTRIBUTES = (
+    "id", "thread_id", "role", "type", "created_at", "content", "content" + REF_SUFFIX,
+    "resource_id",
+)
+"""Every attribute a message item may hold besides its key, the vector and its lists."""
 _RETRIES = 5
 _SIZE_MARGIN = 64 * 1024
 
@@ -66,6 +82,9 @@ class MessageOps:
     dynamo: Dynamo
     table: str
     offloader: Offloader
+    # Set by attach_vectors when the vectors live on these items: a write that drops
+    # an embeddable message's vector marks it on its thread for re-embedding.
+    _marks_reembedding: bool = False
     # From RetentionAware: the thread's TTL update (storage.dynamodb.retention).
     expiry_update: Callable[[str, datetime], tuple[str, str, dict[str, Any]]]
 
@@ -118,14 +137,16 @@ class MessageOps:
                 uploads += self.offloader.fit(item, _BIG, (record.thread_id, record.id))
                 items.append(item)
             locators: dict[str, Location] | None = None
+            hashes: dict[str, str | None] = {}
             for _ in range(_RETRIES):
                 try:
                     self._write(
-                        list(zip(records, items, strict=True)), locators, utcnow(), named
+                        list(zip(records, items, strict=True)), locators, utcnow(), named,
+                        hashes=hashes,
                     )
                     break
                 except TransactionCanceled:
-                    locators = self._locate([m.id for m in records])
+                    locators, hashes = self._locate_with_hashes([m.id for m in records])
                     if not allow_move:
                         _refuse_moves(records, locators)
             else:
@@ -145,19 +166,25 @@ class MessageOps:
         locators: dict[str, Location] | None,
         now: datetime,
         must_exist: set[str] | frozenset[str] = frozenset(),
+        *,
+        hashes: dict[str, str | None] | None = None,
     ) -> None:
         """Write message items; ``locators=None`` assumes every message is new.
 
         ``must_exist`` names threads a batch mentions without writing to them (an entry
-        a later one superseded): the first transaction checks they exist.
+        a later one superseded): the first transaction checks they exist. ``hashes``:
+        the content hashes the locators recorded when ``locators`` were read.
         """
         groups: list[tuple[list[dict[str, Any]], dict[str, int], dict[str, int]]] = []
         actions: list[dict[str, Any]] = []
         deltas: dict[str, int] = defaultdict(int)
         changes: dict[str, int] = defaultdict(int)
         size = 0
+        pending: dict[str, list[str]] = defaultdict(list)
         for message, item in pairs:
-            mine, moved = self._save_actions(message, item, locators)
+            mine, moved, dropped = self._save_actions(message, item, locators, hashes or {})
+            if dropped and self._marks_reembedding and embeddable(message.role, message.content):
+                pending[message.thread_id].append(message.id)
             threads = {message.thread_id} | set(moved)
             mine_size = sum(action_size(a) for a in mine)
             if actions and (
@@ -188,7 +215,7 @@ class MessageOps:
         ]
         for index, (group, group_deltas, group_changes) in enumerate(groups):
             bumps = [
-                self._bump(t, d, now, group_changes.get(t, 0))
+                self._bump(t, d, now, group_changes.get(t, 0), pending.pop(t, ()))
                 for t, d in sorted(group_deltas.items())
             ]
             if index == 0:
@@ -204,47 +231,77 @@ class MessageOps:
                 raise
 
     def _save_actions(
-        self, message: Message, item: Item, locators: dict[str, Location] | None
-    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        """The actions that store one message, and the message count change per thread."""
+        self,
+        message: Message,
+        item: Item,
+        locators: dict[str, Location] | None,
+        hashes: dict[str, str | None],
+    ) -> tuple[list[dict[str, Any]], dict[str, int], bool]:
+        """The actions that store one message, the message count change per thread, and
+        whether they leave a message that existed without the vector it may have had.
+
+        A message rewritten where it is (same thread, same time) is updated in place,
+        so the vector and neighbour lists on its item stay; they go only when the
+        content hash differs from the one its locator recorded (the vector no longer
+        describes it), and the locator's write is conditional on that hash, so an edit
+        racing this one cancels the transaction.
+        """
         new_sk = get_s(item, "sk") or ""
+        digest = content_hash(message)
         locator = {
             **locator_key(message.id),
             "thread_id": s(message.thread_id),
             "msk": s(new_sk),
+            CONTENT_HASH: s(digest),
         }
         old = locators.get(message.id) if locators is not None else None
-        actions = [put(self.table, item)]
         if old is None:
-            actions.append(put(self.table, locator, "attribute_not_exists(pk)"))
-            return actions, {message.thread_id: 1}
+            actions = [put(self.table, item),
+                       put(self.table, locator, "attribute_not_exists(pk)")]
+            return actions, {message.thread_id: 1}, False
+        seen = hashes.get(message.id)
         if old == (message.thread_id, new_sk):
-            actions.append(put(self.table, locator, **_same_location(old)))
-            return actions, {}
+            actions = [in_place(self.table, item, keep_vector=seen == digest),
+                       put(self.table, locator, **_same_location(old, seen))]
+            return actions, {}, seen != digest
         # Moved to another thread, or re-timed: the old item goes, the locator follows.
+        actions = [put(self.table, item)]
         actions.append(delete(self.table, {"pk": s(f"THREAD#{old[0]}"), "sk": s(old[1])}))
-        actions.append(put(self.table, locator, **_same_location(old)))
+        actions.append(put(self.table, locator, **_same_location(old, seen)))
         deltas = {old[0]: -1}
         deltas[message.thread_id] = deltas.get(message.thread_id, 0) + 1  # 0 when re-timed
-        return actions, deltas
+        return actions, deltas, True
 
     def _bump(
-        self, thread_id: str, delta: int, now: datetime, changes: int | None = None
+        self,
+        thread_id: str,
+        delta: int,
+        now: datetime,
+        changes: int | None = None,
+        reembed: Sequence[str] = (),
     ) -> dict[str, Any]:
         """The thread item's update for a write of its messages.
 
         ``changes``: messages added to or removed from the thread (default ``|delta|``),
         added to its structure version ``sv``, which says whether the neighbour lists
-        semantic recall reads are still exact (``neighbours.py``).
+        semantic recall reads are still exact (``neighbours.py``). ``reembed``: ids of
+        messages whose vector this write dropped, added to the thread's ``pe`` set for
+        the next embed job (``DynamoDBVectorStore.take_pending``).
         """
         # The thread's TTL moves with its updated_at, in the update the turn makes anyway.
         expiry, unexpire, values = self.expiry_update("threads", now)
+        names = {"#upd": UPD, "#sv": STRUCTURE_VERSION}
+        adds = "message_count :d, #sv :c"
+        if reembed:
+            names["#pe"] = PENDING_EMBEDDINGS
+            values = {**values, ":pe": {"SS": sorted(set(reembed))}}
+            adds += ", #pe :pe"
         return update(
             self.table,
             thread_key(thread_id),
-            f"SET updated_at = :ua, #upd = :upd{expiry} ADD message_count :d, #sv :c{unexpire}",
+            f"SET updated_at = :ua, #upd = :upd{expiry} ADD {adds}{unexpire}",
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#upd": UPD, "#sv": STRUCTURE_VERSION},
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues={
                 ":ua": ms(now),
                 ":upd": s(sort_key(now, thread_id)),
@@ -266,7 +323,7 @@ class MessageOps:
         if not batch:
             return []
         for _ in range(_RETRIES):
-            locators = self._locate([u.id for u in batch])
+            locators, hashes = self._locate_with_hashes([u.id for u in batch])
             for u in batch:
                 if u.id not in locators:
                     raise NotFoundError(f"message {u.id!r} does not exist")
@@ -282,7 +339,7 @@ class MessageOps:
                 working[u.id] = updated
             try:
                 targets = {u.thread_id for u in batch if u.thread_id is not None}
-                self._rewrite(list(working.values()), locators, old_refs, targets)
+                self._rewrite(list(working.values()), locators, old_refs, targets, hashes)
                 return list(working.values())
             except TransactionCanceled:
                 continue
@@ -294,6 +351,7 @@ class MessageOps:
         locators: dict[str, Location],
         old_refs: list[str],
         must_exist: set[str],
+        hashes: dict[str, str | None],
     ) -> None:
         items: list[Item] = []
         uploads: list[str] = []
@@ -302,7 +360,8 @@ class MessageOps:
                 item = self._message_item(record)
                 uploads += self.offloader.fit(item, _BIG, (record.thread_id, record.id))
                 items.append(item)
-            self._write(list(zip(records, items, strict=True)), locators, utcnow(), must_exist)
+            self._write(list(zip(records, items, strict=True)), locators, utcnow(), must_exist,
+                        hashes=hashes)
         except Exception:
             self.offloader.discard(uploads)
             raise
@@ -523,14 +582,21 @@ class MessageOps:
 
     def _locate(self, message_ids: Sequence[str]) -> dict[str, Location]:
         """Where each known message lives (strongly consistent)."""
+        return self._locate_with_hashes(message_ids)[0]
+
+    def _locate_with_hashes(
+        self, message_ids: Sequence[str]
+    ) -> tuple[dict[str, Location], dict[str, str | None]]:
+        """Where each known message lives, and the content hash its locator records
+        (``None``: written before locators held one)."""
         found = self.dynamo.batch_get(self.table, [locator_key(i) for i in message_ids])
-        return {
-            (get_s(i, "pk") or "").removeprefix("MSGID#"): (
-                get_s(i, "thread_id") or "",
-                get_s(i, "msk") or "",
-            )
-            for i in found
-        }
+        locators: dict[str, Location] = {}
+        hashes: dict[str, str | None] = {}
+        for i in found:
+            message_id = (get_s(i, "pk") or "").removeprefix("MSGID#")
+            locators[message_id] = (get_s(i, "thread_id") or "", get_s(i, "msk") or "")
+            hashes[message_id] = get_s(i, CONTENT_HASH)
+        return locators, hashes
 
     def _load(self, locators: dict[str, Location]) -> list[Message]:
         return self._load_with_refs(locators)[0]
@@ -595,12 +661,51 @@ def _refuse_moves(records: Sequence[Message], locators: dict[str, Location]) -> 
             raise MessageIdConflictError(record.id)
 
 
-def _same_location(old: Location) -> dict[str, Any]:
-    """A condition (and its values) that the locator still points at ``old``."""
+def _same_location(old: Location, digest: str | None) -> dict[str, Any]:
+    """A condition (and its values) that the locator still points at ``old`` and
+    records the content hash ``digest`` read with it."""
+    values = {":ot": s(old[0]), ":ok": s(old[1])}
+    if digest is None:
+        same = f"attribute_not_exists({CONTENT_HASH})"
+    else:
+        same, values[":och"] = f"{CONTENT_HASH} = :och", s(digest)
     return {
-        "condition": "thread_id = :ot AND msk = :ok",
-        "ExpressionAttributeValues": {":ot": s(old[0]), ":ok": s(old[1])},
+        "condition": f"thread_id = :ot AND msk = :ok AND {same}",
+        "ExpressionAttributeValues": values,
     }
+
+
+def content_hash(message: Message) -> str:
+    """What a message's vector depends on, hashed: the text semantic recall embeds
+    (``vector_rules.text_of``) and the resource (a metadata edit keeps the vector)."""
+    text = codec.dumps({"t": text_of(message.content), "r": message.resource_id})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def in_place(table: str, item: Item, *, keep_vector: bool) -> dict[str, Any]:
+    """An UpdateItem rewriting a message item where it is: every attribute of ``item``
+    set, the message attributes it lacks removed; the vector and its neighbour lists
+    kept when ``keep_vector``, else removed (a list is kept exact only on an item
+    with a vector: ``neighbours.plan``)."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    sets = []
+    for index, (name, value) in enumerate(sorted(item.items())):
+        if name in ("pk", "sk"):
+            continue
+        names[f"#a{index}"], values[f":a{index}"] = name, value
+        sets.append(f"#a{index} = :a{index}")
+    gone = [n for n in MESSAGE_ATTRIBUTES if n not in item]
+    if not keep_vector:
+        # The lists go with it: only items with a vector have their lists kept exact.
+        gone += [VECTOR_ATTRIBUTE, NEIGHBOURS_PREVIOUS, NEIGHBOURS_NEXT]
+    for index, name in enumerate(gone):
+        names[f"#r{index}"] = name
+    expression = "SET " + ", ".join(sets)
+    if gone:
+        expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(gone)))
+    return update(table, {"pk": item["pk"], "sk": item["sk"]}, expression,
+                  ExpressionAttributeNames=names, ExpressionAttributeValues=values)
 
 
 

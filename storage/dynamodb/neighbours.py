@@ -80,6 +80,7 @@ from storage.dynamodb.keys import MSG_LOW, thread_key
 from storage.dynamodb.schema import (
     NEIGHBOURS_NEXT,
     NEIGHBOURS_PREVIOUS,
+    PENDING_EMBEDDINGS,
     STRUCTURE_VERSION,
     VECTOR_ATTRIBUTE,
 )
@@ -192,6 +193,8 @@ class ThreadState:
             thread, or (only messages appended after the certificate's tail) enough of
             its end that every list that can have changed is computable.
         from_start: ``rows`` reaches the thread's first message.
+        certificate: the thread's certificate when read.
+        pending: ids of its messages whose vector a write dropped (``pe``).
     """
 
     thread_id: str
@@ -200,6 +203,7 @@ class ThreadState:
     rows: list[Row] = field(default_factory=list)
     from_start: bool = False
     certificate: Mapping[str, Any] | None = None
+    pending: frozenset[str] = frozenset()
 
 
 def read_thread(dynamo: Dynamo, table: str, thread_id: str, targets: Iterable[str]
@@ -223,10 +227,10 @@ def read_thread(dynamo: Dynamo, table: str, thread_id: str, targets: Iterable[st
                 ":pk": s(f"THREAD#{thread_id}"), ":lo": s(MSG_LOW), ":hi": s("THREAD"),
             },
             # vec[0]: whether the item has a vector, without reading the vector back.
-            "ProjectionExpression": "sk, resource_id, vec[0], #p, #n, #sv, message_count, #c",
+            "ProjectionExpression": "sk, resource_id, vec[0], #p, #n, #sv, message_count, #c, #pe",
             "ExpressionAttributeNames": {
                 "#p": PREVIOUS, "#n": NEXT, "#sv": VERSION,
-                "#c": CERTIFICATE,
+                "#c": CERTIFICATE, "#pe": PENDING_EMBEDDINGS,
             },
             "ScanIndexForward": False,
             "ConsistentRead": True,
@@ -257,6 +261,7 @@ def read_thread(dynamo: Dynamo, table: str, thread_id: str, targets: Iterable[st
         rows=newest_first[::-1],
         from_start=start is None,
         certificate=certificate(thread),
+        pending=frozenset(thread.get(PENDING_EMBEDDINGS, {}).get("SS", [])),
     )
 
 
@@ -365,18 +370,30 @@ def _unchanged(version: int) -> tuple[str, dict[str, Any]]:
     return "attribute_exists(pk) AND #sv = :sv", {":sv": {"N": str(version)}}
 
 
-def certify_action(table: str, state: ThreadState) -> dict[str, Any]:
-    """The UpdateItem of the thread's certificate, conditional on ``sv`` unchanged."""
+def certify_action(table: str, state: ThreadState, embedded: Iterable[str] = ()
+                   ) -> dict[str, Any]:
+    """The UpdateItem of the thread's certificate, conditional on ``sv`` unchanged.
+
+    ``embedded``: ids of messages getting their vector in the same transaction; those
+    marked for re-embedding leave the thread's ``pe`` set.
+    """
     condition, values = _unchanged(state.version)
     cert: dict[str, Any] = {"sv": {"N": str(state.version)}, "count": {"N": str(state.count)}}
     if state.rows:
         cert["tail"] = s(state.rows[-1].sk)
+    names = {"#c": CERTIFICATE, "#sv": VERSION}
+    expression = "SET #c = :cert"
+    done = sorted(state.pending.intersection(embedded))
+    if done:
+        names["#pe"] = PENDING_EMBEDDINGS
+        values = {**values, ":done": {"SS": done}}
+        expression += " DELETE #pe :done"
     return update(
         table,
         thread_key(state.thread_id),
-        "SET #c = :cert",
+        expression,
         ConditionExpression=condition,
-        ExpressionAttributeNames={"#c": CERTIFICATE, "#sv": VERSION},
+        ExpressionAttributeNames=names,
         ExpressionAttributeValues={**values, ":cert": {"M": cert}},
     )
 

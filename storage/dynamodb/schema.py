@@ -256,6 +256,8 @@ VECTOR_ATTRIBUTE = "vec"
 NEIGHBOURS_PREVIOUS = "nbp"
 NEIGHBOURS_NEXT = "nbn"
 STRUCTURE_VERSION = "sv"
+PENDING_EMBEDDINGS = "pe"
+"""On a thread item: ids of its messages whose vector a write dropped (to re-embed)."""
 
 
 def with_vector_index(table: TableSchema, dimensions: int) -> TableSchema:

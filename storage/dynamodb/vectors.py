@@ -24,7 +24,8 @@ window read that follows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,11 +40,23 @@ from storage.dynamodb.driver import (
     update,
 )
 from storage.dynamodb.itemsize import ITEM_LIMIT, attribute_size
-from storage.dynamodb.keys import MSG_LOW, locator_key
+from storage.dynamodb.keys import MSG_LOW, locator_key, thread_key
 from storage.dynamodb.offload import DEFAULT_THRESHOLD
-from storage.dynamodb.schema import CRT, MESSAGE_VECTORS, RES, VECTOR_ATTRIBUTE
+from storage.dynamodb.schema import (
+    CRT,
+    MESSAGE_VECTORS,
+    PENDING_EMBEDDINGS,
+    RES,
+    VECTOR_ATTRIBUTE,
+)
+from storage.dynamodb.vector_errors import INDEX_NOT_READY_RETRY, search_unavailable
 from storage.dynamodb.windows import Hint, Hints
-from storage.errors import ConflictError, ItemTooLargeError, UnavailableError, ValidationError
+from storage.errors import (
+    ConflictError,
+    ItemTooLargeError,
+    UnavailableError,
+    ValidationError,
+)
 from storage.records import MessageVector, VectorMatch
 from storage.timeutil import from_epoch_ms
 
@@ -88,6 +101,8 @@ class DynamoDBVectorStore:
         self._threshold = offload_threshold
         self._bound: tuple[str, int] | None = None  # permanent once set: safe to cache
         self.hints = Hints()
+        self._pending: dict[str, frozenset[str]] = {}
+        self._pending_lock = threading.Lock()
 
     def attach_memory(self, memory: Any) -> None:
         """Nothing to wire: the vectors are attributes of this table's message items."""
@@ -144,9 +159,12 @@ class DynamoDBVectorStore:
             # its vector is skipped, never stored on its own.
             writes, found = nb.plan(state, targets)
             storing = storing or bool(found)
+            embedded = {sk.split("#", 2)[2] for sk in found}
+            self._note_pending(thread_id, state.pending - embedded)
             if writes or not nb.up_to_date(state):
                 actions = [nb.write_action(self.table, thread_id, w) for w in writes]
-                plans.append((state, [*actions, nb.certify_action(self.table, state)]))
+                plans.append((state, [*actions,
+                                      nb.certify_action(self.table, state, embedded)]))
         bind = self._bound is None and storing
         binding = [self._binding_put(embedder, dimensions)] if bind else []
         done = set(by_thread) - {state.thread_id for state, _ in plans}
@@ -162,6 +180,43 @@ class DynamoDBVectorStore:
                 self._bound, binding = (embedder, dimensions), []
             done |= finished
         return {}
+
+    # --- re-embedding ----------------------------------------------------------------
+
+    def _note_pending(self, thread_id: str, ids: frozenset[str]) -> None:
+        with self._pending_lock:
+            if ids:
+                self._pending[thread_id] = ids
+            else:
+                self._pending.pop(thread_id, None)
+
+    def take_pending(self, thread_ids: Iterable[str]) -> list[str]:
+        """Ids of messages of these threads whose vector a write dropped (an edit of
+        their text, a move), as the last :meth:`upsert` here read them; taken once.
+
+        The memory domain marks them on the thread item (``pe``) in the write that
+        drops the vector; an upsert storing their vectors unmarks them. The embed job
+        re-embeds them after each upsert, so an edited message is found again by its
+        new text after the next turn of its thread.
+        """
+        with self._pending_lock:
+            return sorted({i for t in thread_ids for i in self._pending.pop(t, ())})
+
+    def settle_pending(self, thread_id: str, message_ids: Sequence[str]) -> None:
+        """Unmark messages that will never get a vector (gone, or no text to embed)."""
+        ids = sorted(set(v.check_ids(message_ids, "message id")))
+        if not ids:
+            return
+        try:
+            self.dynamo.call(
+                "UpdateItem", TableName=self.table, Key=thread_key(v.check_id(
+                    thread_id, "thread id")),
+                UpdateExpression="DELETE #pe :ids", ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#pe": PENDING_EMBEDDINGS},
+                ExpressionAttributeValues={":ids": {"SS": ids}},
+            )
+        except ConflictError:
+            return  # the thread is gone, and its marks with it
 
     def _binding_put(self, embedder: str, dimensions: int) -> dict[str, Any]:
         return {
@@ -274,15 +329,21 @@ class DynamoDBVectorStore:
         if query.thread_id is not None:
             condition += " AND thread_id = :thread"
             values[":thread"] = s(query.thread_id)
-        out = self.dynamo.call(
-            "SearchVectors",
-            TableName=self.table,
-            IndexName=MESSAGE_VECTORS,
-            SearchVector=vector_value(query.vector)["L"],
-            TopK=min(rules.MAX_TOP_K, query.top_k + _TIE_SLACK),
-            SearchConditionExpression=condition,
-            ExpressionAttributeValues=values,
-        )
+        try:
+            out = self.dynamo.call(
+                "SearchVectors",
+                TableName=self.table,
+                IndexName=MESSAGE_VECTORS,
+                SearchVector=vector_value(query.vector)["L"],
+                TopK=min(rules.MAX_TOP_K, query.top_k + _TIE_SLACK),
+                SearchConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except (ValidationError, UnavailableError) as exc:
+            translated = search_unavailable(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
         matches = []
         for result in out.get("SearchResults", []):
             item = result.get("Item", {})
@@ -334,7 +395,8 @@ class DynamoDBVectorStore:
                 return int(index["Dimensions"])
         raise UnavailableError(
             f"the table {self.table} has no vector index {MESSAGE_VECTORS!r}: deploy with the "
-            "CDK context vectorDimensions, or open dynamodb://...?vector_dimensions=N"
+            "CDK context vectorDimensions, or open dynamodb://...?vector_dimensions=N",
+            retry_after=INDEX_NOT_READY_RETRY,
         )
 
     def __repr__(self) -> str:

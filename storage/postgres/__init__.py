@@ -13,19 +13,24 @@ URLs:
 
     Both: ``auto_migrate=false`` never runs the migrations on first use (a deployed
     function whose schema the deploy migrated); an explicit ``setup()`` still does.
+    ``vector_dimensions=N`` (else ``STOWAGE_VECTOR_DIMENSIONS``): ``setup()`` also
+    creates pgvector's extension and the vectors table for ``N``-dimension vectors.
 """
 
 from __future__ import annotations
 
+import os
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlunsplit
 
 from storage.errors import ValidationError
 from storage.postgres.store import PostgresStore
 from storage.urls import url_options
+from storage.vector_rules import MAX_DIMENSIONS
 
-OPTIONS = ("pool", "min_size", "max_size", "auto_migrate")
+OPTIONS = ("pool", "min_size", "max_size", "auto_migrate", "vector_dimensions")
 """Ours on a ``postgresql://`` URL; libpq's own connection keywords are accepted too."""
-DATA_API_OPTIONS = ("secret", "database", "region", "endpoint", "resume_wait", "auto_migrate")
+DATA_API_OPTIONS = ("secret", "database", "region", "endpoint", "resume_wait", "auto_migrate",
+                    "vector_dimensions")
 
 
 def _flag(value: str, name: str = "pool") -> bool:
@@ -38,6 +43,16 @@ def _flag(value: str, name: str = "pool") -> bool:
 
 def _auto_migrate(params: dict[str, str]) -> bool:
     return _flag(params["auto_migrate"], "auto_migrate") if "auto_migrate" in params else True
+
+
+def _dimensions(params: dict[str, str]) -> int | None:
+    raw = params.get("vector_dimensions") or os.environ.get("STOWAGE_VECTOR_DIMENSIONS")
+    if not raw:
+        return None
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_DIMENSIONS:
+        raise ValidationError(f"vector_dimensions must be an integer in 1..{MAX_DIMENSIONS}, "
+                              f"got {raw!r}")
+    return int(raw)
 
 
 def _seconds(params: dict[str, str], name: str) -> float | None:
@@ -82,7 +97,8 @@ def open_url(parsed: SplitResult) -> PostgresStore:
         min_size=_int(params, "min_size", 1),
         max_size=_int(params, "max_size", 10),
     )
-    return PostgresStore(driver, auto_migrate=_auto_migrate(params))
+    return PostgresStore(driver, auto_migrate=_auto_migrate(params),
+                         vector_dimensions=_dimensions(params))
 
 
 def open_data_api_url(parsed: SplitResult) -> PostgresStore:
@@ -105,7 +121,8 @@ def open_data_api_url(parsed: SplitResult) -> PostgresStore:
         endpoint=params.get("endpoint") or None,
         resume_wait=_seconds(params, "resume_wait"),
     )
-    return PostgresStore(driver, auto_migrate=_auto_migrate(params))
+    return PostgresStore(driver, auto_migrate=_auto_migrate(params),
+                         vector_dimensions=_dimensions(params))
 
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from storage.errors import (
     ConflictError,
     ItemTooLargeError,
@@ -29,6 +31,12 @@ _BY_CLASS: dict[str, type[StorageError]] = {
     "23": ValidationError,  # other integrity violations (NOT NULL, CHECK)
 }
 
+# A schema object missing: an undefined table, column, type or function, or a feature (an
+# extension) the server does not have. The vectors domain reads these as "pgvector or
+# its table is not there (yet)".
+MISSING_OBJECT_CODES = frozenset({"42P01", "42703", "42704", "42883", "0A000", "58P01"})
+_SQLSTATE_IN_MESSAGE = re.compile(r"PostgreSQL error ([0-9A-Z]{5})\b")
+
 # Connection-level failures: the statement may not have reached the server.
 DISCONNECT_CODES = frozenset({"57P01", "57P02", "57P03"})
 
@@ -43,3 +51,9 @@ def error_for_sqlstate(sqlstate: str | None) -> type[StorageError]:
 def is_disconnect(sqlstate: str | None) -> bool:
     """True for SQLSTATEs meaning the connection is gone."""
     return bool(sqlstate) and (sqlstate in DISCONNECT_CODES or str(sqlstate).startswith("08"))
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE a translated error came from (both drivers name it in the message)."""
+    match = _SQLSTATE_IN_MESSAGE.search(str(exc))
+    return match.group(1) if match else None

@@ -17,8 +17,11 @@ scanning until ``top_k`` rows pass the filter. ``stowage_vector_index`` records 
 ``mastra_messages`` delete a message's vector in the statement that deletes it or
 changes its content, thread, resource or time.
 
-The extension is created on first use (``CREATE EXTENSION IF NOT EXISTS vector``),
-not by the store's migrations, so a server without pgvector serves every other domain.
+The extension is not created by the store's migrations, so a server without pgvector
+serves every other domain: :meth:`PostgresVectorStore.prepare` creates it with the
+vectors table (``PostgresStore.setup()`` with ``vector_dimensions``: the deploy), and
+with ``auto_migrate`` on (local use) the first use does; with it off no DDL ever runs
+on a request path.
 """
 
 from __future__ import annotations
@@ -29,83 +32,22 @@ from typing import Any
 
 from storage import validation as v
 from storage import vector_rules as rules
-from storage.errors import StorageError, UnavailableError
+from storage.errors import StorageError, UnavailableError, ValidationError
 from storage.postgres import _codec as c
 from storage.postgres.driver import Driver, Json, Session
+from storage.postgres.vector_schema import (
+    INDEX_TABLE,
+    MISSING_RETRY,
+    SEARCH_FUNCTION,
+    bind_statements,
+    table_for,
+    vector_literal,
+    vectors_missing,
+)
 from storage.records import MessageVector, VectorMatch
 from storage.timeutil import from_iso
 
-INDEX_TABLE = "stowage_vector_index"
-HNSW_MAX_DIMENSIONS = 2000
-"""pgvector's HNSW and IVFFlat indexes cover ``vector`` columns up to 2,000 dimensions."""
 _TIE_SLACK = 8  # extra rows fetched so equal distances at the cut are ranked by rule
-SEARCH_FUNCTION = "stowage_search_message_vectors"
-
-
-def table_for(dimensions: int) -> str:
-    """Mastra's semantic-recall table for vectors of ``dimensions``."""
-    return "memory_messages" if dimensions == 1536 else f"memory_messages_{dimensions}"
-
-
-def vector_literal(vector: Sequence[float]) -> str:
-    """pgvector's text form, ``[x,y,...]`` (sent as text, cast in SQL: the Data API has
-    no vector type)."""
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
-
-
-def _bind_statements(table: str, dimensions: int) -> list[str]:
-    """The table, its indexes and the cascade triggers, for a database's first vector."""
-    statements = [
-        f"CREATE TABLE IF NOT EXISTS {table} (id SERIAL PRIMARY KEY, "
-        f"vector_id TEXT UNIQUE NOT NULL, embedding vector({dimensions}), "
-        "metadata JSONB DEFAULT '{}'::jsonb)",
-        f"CREATE INDEX IF NOT EXISTS {table}_resource_thread_idx ON {table} "
-        "((metadata->>'resource_id'), (metadata->>'thread_id'))",
-        f"CREATE INDEX IF NOT EXISTS {table}_thread_idx ON {table} ((metadata->>'thread_id'))",
-        f"CREATE INDEX IF NOT EXISTS {table}_message_idx ON {table} ((metadata->>'message_id'))",
-        # Statement-level, with transition tables: deleting a thread of 50 messages runs
-        # one DELETE here, not 50.
-        "CREATE OR REPLACE FUNCTION stowage_vectors_on_delete() RETURNS trigger "
-        "LANGUAGE plpgsql AS $$ BEGIN "
-        f"DELETE FROM {table} WHERE metadata->>'message_id' IN (SELECT id FROM gone); "
-        "RETURN NULL; END $$",
-        "CREATE OR REPLACE FUNCTION stowage_vectors_on_change() RETURNS trigger "
-        "LANGUAGE plpgsql AS $$ BEGIN "
-        f"DELETE FROM {table} WHERE metadata->>'message_id' IN ("
-        "SELECT b.id FROM before b JOIN after a ON a.id = b.id "
-        "WHERE a.content IS DISTINCT FROM b.content OR a.thread_id IS DISTINCT FROM b.thread_id "
-        'OR a."resourceId" IS DISTINCT FROM b."resourceId" '
-        'OR a."createdAt" IS DISTINCT FROM b."createdAt"); '
-        "RETURN NULL; END $$",
-        "CREATE OR REPLACE TRIGGER stowage_vectors_on_delete AFTER DELETE ON mastra_messages "
-        "REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
-        "EXECUTE FUNCTION stowage_vectors_on_delete()",
-        "CREATE OR REPLACE TRIGGER stowage_vectors_on_change AFTER UPDATE ON mastra_messages "
-        "REFERENCING OLD TABLE AS before NEW TABLE AS after FOR EACH STATEMENT "
-        "EXECUTE FUNCTION stowage_vectors_on_change()",
-    ]
-    if dimensions <= HNSW_MAX_DIMENSIONS:
-        statements.append(
-            f"CREATE INDEX IF NOT EXISTS {table}_vector_idx ON {table} "
-            "USING hnsw (embedding vector_cosine_ops)"
-        )
-    # The search, as a function so its settings hold for that one statement (one round
-    # trip, on the Data API too): when the planner picks HNSW for a big resource, the
-    # iterative scan goes on until top_k rows pass the resource filter, in exact
-    # distance order; EXECUTE plans each call for its own resource (B-tree or HNSW).
-    statements.append(
-        f"CREATE OR REPLACE FUNCTION {SEARCH_FUNCTION}(q text, resource text, thread text, "
-        "k integer) RETURNS TABLE (message_id text, thread_id text, resource_id text, "
-        "created_at text, distance double precision) LANGUAGE plpgsql STABLE "
-        "SET hnsw.iterative_scan = 'strict_order' SET hnsw.ef_search = '200' AS $$ BEGIN "
-        "RETURN QUERY EXECUTE format('SELECT metadata->>''message_id'', "
-        "metadata->>''thread_id'', metadata->>''resource_id'', metadata->>''created_at'', "
-        "embedding <=> CAST($1 AS vector) FROM %I WHERE metadata->>''resource_id'' = $2 "
-        "AND ($3 IS NULL OR metadata->>''thread_id'' = $3) "
-        f"ORDER BY embedding <=> CAST($1 AS vector) LIMIT $4', '{table}') "
-        "USING q, resource, thread, k; END $$"
-    )
-    return statements
 
 
 class PostgresVectorStore:
@@ -114,10 +56,16 @@ class PostgresVectorStore:
     Args:
         driver: the driver of the store's other domains (same database).
         ready: applies the store's migrations (``mastra_messages`` must exist first).
+        ddl: create the extension, the binding table and the vectors table on first
+            use; ``False`` (``auto_migrate=false``): only :meth:`prepare` runs DDL, and
+            a schema it did not create makes the domain raise ``UnavailableError``.
     """
 
-    def __init__(self, driver: Driver, ready: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, driver: Driver, ready: Callable[[], None] | None = None, *, ddl: bool = True
+    ) -> None:
         self._driver = driver
+        self._ddl = ddl
         self._ready = ready or (lambda: None)
         self._lock = threading.Lock()
         self._extension_ready = False
@@ -248,24 +196,36 @@ class PostgresVectorStore:
         top_k: int = rules.DEFAULT_TOP_K,
         threshold: float | None = None,
     ) -> list[VectorMatch]:
-        """The nearest messages of the resource (see ``VectorStore.search``): one statement."""
+        """The nearest messages of the resource (see ``VectorStore.search``): one statement.
+
+        Raises:
+            UnavailableError: pgvector, the vectors table or the search function is not
+                there (a server without the extension, a database not set up for
+                vectors yet), with ``retry_after``.
+        """
         query = rules.check_query(
             vector, embedder=embedder, resource_id=resource_id, thread_id=thread_id,
             top_k=top_k, threshold=threshold,
         )
-        bound = self._binding()
-        if bound is None:
-            return []
-        rules.check_binding(bound, query.embedder, query.dimensions)
-        rows = self._driver.fetch(
-            f"SELECT * FROM {SEARCH_FUNCTION}(:q, :resource, CAST(:thread AS text), :limit)",
-            {
-                "q": vector_literal(query.vector),
-                "resource": query.resource_id,
-                "thread": query.thread_id,
-                "limit": query.top_k + _TIE_SLACK,
-            },
-        )
+        try:
+            bound = self._binding()
+            if bound is None:
+                return []
+            rules.check_binding(bound, query.embedder, query.dimensions)
+            rows = self._driver.fetch(
+                f"SELECT * FROM {SEARCH_FUNCTION}(:q, :resource, CAST(:thread AS text), :limit)",
+                {
+                    "q": vector_literal(query.vector),
+                    "resource": query.resource_id,
+                    "thread": query.thread_id,
+                    "limit": query.top_k + _TIE_SLACK,
+                },
+            )
+        except StorageError as exc:
+            missing = vectors_missing(exc)
+            if missing is None:
+                raise
+            raise missing from exc
         matches = [
             VectorMatch(
                 message_id=r["message_id"], thread_id=r["thread_id"],
@@ -282,10 +242,41 @@ class PostgresVectorStore:
 
     # --- set-up ---------------------------------------------------------------------
 
-    def _ensure_extension(self) -> None:
+    def prepare(self, dimensions: int) -> None:
+        """Create the extension, the binding table and the vectors table of
+        ``dimensions`` (indexes, cascade triggers, search function): the deploy's setup.
+
+        Idempotent. The binding itself (which embedder) is recorded by the first upsert.
+
+        Raises:
+            UnavailableError: the server has no pgvector.
+            ValidationError: the database's vectors are bound to other dimensions.
+        """
+        if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not (
+                1 <= dimensions <= rules.MAX_DIMENSIONS):
+            raise ValidationError(
+                f"vector dimensions must be an integer in 1..{rules.MAX_DIMENSIONS}, "
+                f"got {dimensions!r}")
+        self._ensure_extension(create=True)
+        bound = self._binding()
+        if bound is not None and bound[1] != dimensions:
+            raise ValidationError(
+                f"this database's vectors have {bound[1]} dimensions ({bound[0]}); "
+                f"setup was asked for {dimensions}"
+            )
+
+        def body(tx: Session) -> None:
+            for statement in bind_statements(table_for(dimensions), dimensions):
+                tx.execute(statement)
+
+        self._driver.transaction(body)
+
+    def _ensure_extension(self, *, create: bool = False) -> None:
         if self._extension_ready:
             return
         self._ready()
+        if not (create or self._ddl):
+            return  # set up by prepare(); a missing table is UnavailableError on use
         with self._lock:
             if self._extension_ready:
                 return
@@ -295,7 +286,8 @@ class PostgresVectorStore:
                 raise UnavailableError(
                     "PostgreSQL has no pgvector extension ('vector'), which the vectors "
                     "domain needs: install pgvector (Aurora PostgreSQL 15.2+ has it) or "
-                    f"point STOWAGE_VECTORS_URL at another store. ({exc})"
+                    f"point STOWAGE_VECTORS_URL at another store. ({exc})",
+                    retry_after=MISSING_RETRY,
                 ) from exc
             self._driver.execute(
                 f"CREATE TABLE IF NOT EXISTS {INDEX_TABLE} ("
@@ -308,7 +300,13 @@ class PostgresVectorStore:
         if self._bound is not None:
             return self._bound
         self._ensure_extension()
-        row = self._driver.fetch_one(f"SELECT embedder, dimensions FROM {INDEX_TABLE}")
+        try:
+            row = self._driver.fetch_one(f"SELECT embedder, dimensions FROM {INDEX_TABLE}")
+        except StorageError as exc:
+            missing = vectors_missing(exc)
+            if missing is None:
+                raise
+            raise missing from exc
         if row is not None:
             self._bound = (row["embedder"], int(row["dimensions"]))
         return self._bound
@@ -327,15 +325,27 @@ class PostgresVectorStore:
                 "RETURNING embedder",
                 {"embedder": embedder, "dimensions": dimensions},
             )
-            if row is not None:  # ours: build the table in the same transaction
-                for statement in _bind_statements(table_for(dimensions), dimensions):
+            if row is not None and self._ddl:  # ours: build the table in the same transaction
+                for statement in bind_statements(table_for(dimensions), dimensions):
                     tx.execute(statement)
+            elif row is not None and not self._table_exists(tx, table_for(dimensions)):
+                # No DDL here: setup() creates the table. Refusing rolls the binding back.
+                raise UnavailableError(
+                    f"no vectors table for {dimensions}-dimension vectors: run setup() with "
+                    f"STOWAGE_VECTOR_DIMENSIONS={dimensions} (the deploy's setup does)",
+                    retry_after=MISSING_RETRY,
+                )
             bound = tx.fetch_one(f"SELECT embedder, dimensions FROM {INDEX_TABLE}")
             assert bound is not None
             return (bound["embedder"], int(bound["dimensions"]))
 
         self._bound = self._driver.transaction(body)
         return self._bound
+
+    @staticmethod
+    def _table_exists(tx: Session, table: str) -> bool:
+        found = tx.fetch_one("SELECT to_regclass(:t) IS NOT NULL AS ready", {"t": table})
+        return bool(found and found["ready"])
 
     def __repr__(self) -> str:
         return f"PostgresVectorStore({type(self._driver).__name__}, index={self._bound!r})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -434,11 +435,24 @@ def test_a_save_racing_the_job_cancels_its_write_and_it_reads_again(dyn: Any) ->
     assert lists is not None and [k.rsplit("#", 1)[1] for k in lists[0]] == ["racer", "t1-06"]
 
 
-def test_a_resaved_message_loses_its_lists_and_the_windows_stay_exact(dyn: Any) -> None:
+def test_a_resaved_message_keeps_its_lists_and_the_windows_stay_exact(dyn: Any) -> None:
     store, _ = dyn
     messages = _thread(store, "t1", 8)
     _embedded(store, messages)
-    store.memory.save_messages([messages[4]])  # rewritten whole: no vector, no lists
+    store.memory.save_messages([messages[4]])  # rewritten in place, same text: all kept
+    item = store.dynamo.get(store.vectors.table, _key(messages[4]))
+    assert item is not None and neighbours.lists_of(item) is not None and "vec" in item
+    store.vectors.search(QUERY, embedder="e", resource_id="u-1", top_k=8)
+    got = store.memory.get_windows([Include(messages[3].id, with_next=2),
+                                    Include(messages[4].id, with_previous=1)])
+    assert _ids(got) == _ids(messages[3:6])
+
+
+def test_a_rewritten_message_loses_its_lists_and_the_windows_stay_exact(dyn: Any) -> None:
+    store, _ = dyn
+    messages = _thread(store, "t1", 8)
+    _embedded(store, messages)
+    store.memory.save_messages([replace(messages[4], content=content("other words"))])
     item = store.dynamo.get(store.vectors.table, _key(messages[4]))
     assert item is not None and neighbours.lists_of(item) is None and "vec" not in item
     thread = store.dynamo.get(store.vectors.table, {"pk": s("THREAD#t1"), "sk": s("THREAD")})

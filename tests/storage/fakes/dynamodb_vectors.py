@@ -18,7 +18,15 @@ Shapes and errors follow the API reference and the troubleshooting guide:
 ``TopK`` 1-100, ``SearchConditionExpression`` required when the schema has a ``HASH``
 key, ``=`` as the only comparator (``AND`` between terms), only search-schema
 attributes, the vector's length equal to the index's ``Dimensions``;
-``ResourceNotFoundException`` for an unknown table or index. ``COSINE`` scores are
+``ResourceNotFoundException`` for an unknown table or index. While an index is not
+ready (:func:`index_state`) a search is refused as the troubleshooting guide says:
+``ValidationException: Cannot search backfilling vector index: <name>`` while it
+backfills, ``ValidationException: The table does not have the specified index: <name>``
+while it is ``CREATING`` (or just after, the search endpoint lagging).
+:func:`failing_searches` makes searches fail with the modelled errors
+(``ThrottlingException``, ``RequestLimitExceeded``, ``InternalServerError`` with
+HTTP 500, ``ProvisionedThroughputExceededException``), which botocore retries as it
+retries the service's. ``COSINE`` scores are
 ``1 - cos`` (0 identical .. 2 opposite), smallest first; ``EUCLIDEAN`` the distance,
 smallest first; ``DOT_PRODUCT`` the product, largest first. Results are not paged.
 Unlike the service, the fake's index is updated synchronously with each write.
@@ -32,6 +40,7 @@ import math
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -43,6 +52,7 @@ MAX_TOP_K = 100
 
 _lock = threading.Lock()
 _indexes: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (region, table) -> VectorIndexes
+_faults: dict[tuple[str, str], list[Any]] = {}  # (region, table) -> [code, message, left, failed]
 _TERM = re.compile(r"^\s*(#?[A-Za-z_][\w]*)\s*(=|<>|<=|>=|<|>)\s*(:[\w]+)\s*$")
 
 
@@ -119,7 +129,9 @@ def _on_describe_table(parsed: dict[str, Any], context: Any, **_: Any) -> None:
     with _lock:
         indexes = _indexes.get((_region(context), table.get("TableName", "")))
     if indexes:
-        table["VectorIndexes"] = [dict(i) for i in indexes]
+        table["VectorIndexes"] = [
+            {k: v for k, v in i.items() if k != "SearchLag"} for i in indexes
+        ]
 
 
 def _on_delete_table(params: dict[str, Any], context: Any, **_: Any) -> None:
@@ -138,19 +150,30 @@ def _on_search(request: Any, context: Any = None, **_: Any) -> AWSResponse:
     except _ServiceError as exc:
         payload = {"__type": f"com.amazonaws.dynamodb.v20120810#{exc.code}",
                    "message": exc.message}
-        status, headers = 400, {"Content-Type": "application/x-amz-json-1.0",
+        status = 500 if exc.code == "InternalServerError" else 400
+        headers = {"Content-Type": "application/x-amz-json-1.0",
                                 "x-amzn-ErrorType": exc.code}
     return AWSResponse(request.url, status, headers, _Raw(json.dumps(payload).encode()))  # type: ignore[arg-type]
 
 
 def _search(region: str, body: dict[str, Any]) -> dict[str, Any]:
     table_name = str(body.get("TableName", "")).rsplit("/", 1)[-1]
+    _injected(region, table_name)
     table = _table(region, table_name)
     with _lock:
         indexes = _indexes.get((region, table_name), [])
     index = next((i for i in indexes if i["IndexName"] == body.get("IndexName")), None)
     if index is None:
         raise _ServiceError("ResourceNotFoundException", "Requested resource not found")
+    if index.get("Backfilling"):
+        raise _ServiceError(
+            "ValidationException", f"Cannot search backfilling vector index: {index['IndexName']}"
+        )
+    if index.get("IndexStatus") != "ACTIVE" or index.get("SearchLag"):
+        raise _ServiceError(
+            "ValidationException",
+            f"The table does not have the specified index: {index['IndexName']}",
+        )
     top_k = body.get("TopK")
     if not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
         raise _ServiceError("ValidationException", "Provided TopK value is out of valid range")
@@ -184,6 +207,63 @@ def _search(region: str, body: dict[str, Any]) -> dict[str, Any]:
         for score, item in scored[:top_k]
     ]
     return {"SearchResults": results}
+
+
+def _injected(region: str, table_name: str) -> None:
+    with _lock:
+        fault = _faults.get((region, table_name))
+        if fault is None or fault[2] == 0:
+            return
+        if fault[2] is not None:
+            fault[2] -= 1
+        fault[3] += 1
+    raise _ServiceError(fault[0], fault[1])
+
+
+@contextmanager
+def failing_searches(
+    table: str, code: str, message: str, *, times: int | None = None, region: str = "us-east-1"
+) -> Iterator[list[Any]]:
+    """Searches of ``table`` fail with ``code`` (``times`` times, else all) inside the block.
+
+    Yields:
+        The fault record; its last element counts the requests that failed.
+    """
+    fault: list[Any] = [code, message, times, 0]
+    with _lock:
+        _faults[(region, table)] = fault
+    try:
+        yield fault
+    finally:
+        with _lock:
+            _faults.pop((region, table), None)
+
+
+@contextmanager
+def index_state(
+    table: str, *, status: str = "CREATING", backfilling: bool = False,
+    search_lag: bool = False, region: str = "us-east-1",
+) -> Iterator[None]:
+    """The table's vector indexes report ``status``/``backfilling`` inside the block.
+
+    ``search_lag``: ``ACTIVE`` in ``DescribeTable`` while the search endpoint does not
+    serve the index yet (the guide's last case).
+    """
+    key = (region, table)
+    with _lock:
+        saved = [dict(i) for i in _indexes.get(key, [])]
+        for index in _indexes.get(key, []):
+            index.update(IndexStatus=status, SearchLag=search_lag)
+            if backfilling:
+                index["Backfilling"] = True
+            else:
+                index.pop("Backfilling", None)
+    try:
+        yield
+    finally:
+        with _lock:
+            if key in _indexes:
+                _indexes[key] = saved
 
 
 def _table(region: str, table_name: str) -> Any:
