@@ -17,7 +17,15 @@ from storage.protocols import Direction
 from storage.records import Include, Message, MessageUpdate, Page, apply_message_update, page_of
 from storage.sqlite import _rows
 from storage.sqlite._codec import dumps, iso
-from storage.sqlite._sql import bound, chunks, count, direction_sql, limit_clause, marks
+from storage.sqlite._sql import (
+    bound,
+    chunks,
+    count,
+    direction_sql,
+    limit_clause,
+    marks,
+    select_in,
+)
 from storage.sqlite.db import SQLiteDatabase
 from storage.sqlite.schema import MESSAGES, THREADS
 from storage.timeutil import utcnow
@@ -198,40 +206,20 @@ class SQLiteMessageOps:
     @staticmethod
     def _thread_owners(conn: sqlite3.Connection, thread_ids: Sequence[str]) -> dict[str, str]:
         """thread id -> resource id, for the threads that exist."""
-        owners: dict[str, str] = {}
-        for batch in chunks(list(dict.fromkeys(thread_ids))):
-            owners.update(
-                conn.execute(
-                    f'SELECT id, "resourceId" FROM {THREADS} WHERE id IN ({marks(len(batch))})',
-                    batch,
-                ).fetchall()
-            )
-        return owners
+        sql = f'SELECT id, "resourceId" FROM {THREADS} WHERE id IN ({{marks}})'
+        return dict(select_in(conn, sql, thread_ids))
 
     @staticmethod
     def _current_threads(conn: sqlite3.Connection, message_ids: Sequence[str]) -> dict[str, str]:
         """message id -> the thread it is in now, for the messages that exist."""
-        threads: dict[str, str] = {}
-        for batch in chunks(list(dict.fromkeys(message_ids))):
-            threads.update(
-                conn.execute(
-                    f"SELECT id, thread_id FROM {MESSAGES} WHERE id IN ({marks(len(batch))})",
-                    batch,
-                ).fetchall()
-            )
-        return threads
+        sql = f"SELECT id, thread_id FROM {MESSAGES} WHERE id IN ({{marks}})"
+        return dict(select_in(conn, sql, message_ids))
 
     @staticmethod
     def _messages(conn: sqlite3.Connection, message_ids: Sequence[str]) -> dict[str, Message]:
-        found: dict[str, Message] = {}
-        for batch in chunks(list(dict.fromkeys(message_ids))):
-            rows = conn.execute(
-                f"SELECT {_rows.MESSAGE_COLUMNS} FROM {MESSAGES} WHERE id IN ({marks(len(batch))})",
-                batch,
-            ).fetchall()
-            for row in rows:
-                found[row[0]] = _rows.message_from_row(row)
-        return found
+        """message id -> message, for the messages that exist."""
+        sql = f"SELECT {_rows.MESSAGE_COLUMNS} FROM {MESSAGES} WHERE id IN ({{marks}})"
+        return {row[0]: _rows.message_from_row(row) for row in select_in(conn, sql, message_ids)}
 
     @staticmethod
     def _context_window(
