@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from storage.errors import MessageIdConflictError, ValidationError
 from storage.records import ROLES, Include, Message, MessageUpdate, Thread
@@ -28,6 +28,7 @@ _METADATA_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _FORBIDDEN_KEYS = frozenset({"__proto__", "prototype", "constructor"})
 SORT_FIELDS = frozenset({"created_at", "updated_at"})
 DIRECTIONS = frozenset({"asc", "desc"})
+T = TypeVar("T")
 
 
 def check_id(value: object, what: str = "id") -> str:
@@ -380,6 +381,14 @@ def check_message_listing(
     return includes
 
 
+def check_list_of(values: object, kind: type[T], call: str) -> list[T]:
+    """``values`` as a list, where a lone ``kind`` (a common slip) is refused, not wrapped;
+    the items themselves are the caller's to check."""
+    if isinstance(values, kind) or not isinstance(values, Iterable):
+        raise ValidationError(f"{call} takes a list of {kind.__name__}")
+    return list(values)
+
+
 def check_message_batch(messages: object, *, allow_move: bool) -> list[Message]:
     """``save_messages``' batch as a list (a lone message is refused, not wrapped).
 
@@ -387,9 +396,7 @@ def check_message_batch(messages: object, *, allow_move: bool) -> list[Message]:
         ValidationError: not a list of valid messages.
         MessageIdConflictError: ``allow_move=False`` and an id is under two threads.
     """
-    if isinstance(messages, Message) or not isinstance(messages, Iterable):
-        raise ValidationError("save_messages takes a list of messages")
-    batch = list(messages)
+    batch = check_list_of(messages, Message, "save_messages")
     for message in batch:
         check_message(message)
     if not allow_move:
@@ -399,9 +406,7 @@ def check_message_batch(messages: object, *, allow_move: bool) -> list[Message]:
 
 def check_message_updates(updates: object) -> list[MessageUpdate]:
     """``update_messages``' batch as a list (a lone update is refused, not wrapped)."""
-    if isinstance(updates, MessageUpdate) or not isinstance(updates, Iterable):
-        raise ValidationError("update_messages takes a list of MessageUpdate")
-    batch = list(updates)
+    batch = check_list_of(updates, MessageUpdate, "update_messages")
     for update in batch:
         check_message_update(update)
     return batch

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from storage import validation as v
 from storage.dynamodb._base import DynamoDBDomain
 from storage.dynamodb.messages import MessageOps
 from storage.dynamodb.resources import ResourceOps
@@ -88,8 +89,17 @@ class DynamoDBMemoryStore(
         if self._foreign_vectors is not None:
             self._foreign_vectors.messages_deleted(list(message_ids))
 
+    def save_messages(
+        self, messages: Sequence[Message], *, allow_move: bool = True
+    ) -> list[Message]:
+        """Upsert messages by id, all or nothing (see :meth:`MessageOps.save_messages`)."""
+        # MessageOps checks each message; a lone one (which it would iterate) is refused here.
+        batch = v.check_list_of(messages, Message, "save_messages")
+        return super().save_messages(batch, allow_move=allow_move)
+
     def update_messages(self, updates: Sequence[MessageUpdate]) -> list[Message]:
         """Apply partial updates, all or nothing; bumps every thread touched."""
+        updates = v.check_list_of(updates, MessageUpdate, "update_messages")
         if self._foreign_vectors is None:
             return super().update_messages(updates)
         previous = {m.id: m for m in self.get_messages([u.id for u in updates])}
