@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from storage.errors import MessageIdConflictError, ValidationError
-from storage.records import ROLES, Include
+from storage.records import ROLES, Include, Message, MessageUpdate, Thread
 
 MAX_ID_LENGTH = 512
 MAX_JSON_DEPTH = 30
@@ -28,6 +28,7 @@ _METADATA_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _FORBIDDEN_KEYS = frozenset({"__proto__", "prototype", "constructor"})
 SORT_FIELDS = frozenset({"created_at", "updated_at"})
 DIRECTIONS = frozenset({"asc", "desc"})
+T = TypeVar("T")
 
 
 def check_id(value: object, what: str = "id") -> str:
@@ -223,10 +224,11 @@ def check_includes(include: object) -> list[Include]:
 
 
 # --- whole records -------------------------------------------------------------------
-# Imported lazily typed to keep this module free of cycles with records.py.
 
 def check_thread(thread: Any) -> None:
-    """A thread a backend may store."""
+    """A thread a backend may store (a :class:`~storage.records.Thread`)."""
+    if not isinstance(thread, Thread):
+        raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
     check_id(thread.id, "thread id")
     check_id(thread.resource_id, "resource id")
     if thread.title is not None and not isinstance(thread.title, str):
@@ -237,7 +239,9 @@ def check_thread(thread: Any) -> None:
 
 
 def check_message(message: Any) -> None:
-    """A message a backend may store."""
+    """A message a backend may store (a :class:`~storage.records.Message`)."""
+    if not isinstance(message, Message):
+        raise ValidationError(f"expected a Message, got {type(message).__name__}")
     check_id(message.id, "message id")
     check_id(message.thread_id, "thread id")
     if message.resource_id is not None:
@@ -299,8 +303,6 @@ def check_optional_text(value: object, what: str) -> None:
 
 def check_message_update(update: Any) -> None:
     """A :class:`~storage.records.MessageUpdate` a backend may apply."""
-    from storage.records import MessageUpdate
-
     if not isinstance(update, MessageUpdate):
         raise ValidationError(f"expected a MessageUpdate, got {type(update).__name__}")
     check_id(update.id, "message id")
@@ -335,3 +337,76 @@ def check_no_move_within(messages: Sequence[Any]) -> None:
     for message in messages:
         if threads.setdefault(message.id, message.thread_id) != message.thread_id:
             raise MessageIdConflictError(message.id)
+
+
+# --- the arguments of MemoryStore calls (every backend starts with these) -------------
+
+
+def check_thread_patch(title: object, metadata: object) -> dict[str, Any]:
+    """``update_thread``'s title (a string or ``None``); the metadata patch to merge."""
+    check_optional_text(title, "thread title")
+    return check_metadata(metadata, "thread metadata") if metadata is not None else {}
+
+
+def check_resource_patch(working_memory: object, metadata: object) -> dict[str, Any]:
+    """``update_resource``'s working memory (a string or ``None``); the metadata patch."""
+    check_optional_text(working_memory, "working memory")
+    return check_metadata(metadata, "resource metadata") if metadata is not None else {}
+
+
+def check_thread_listing(
+    resource_id: object, metadata: object, page: object, per_page: object,
+    order_by: object, direction: object,
+) -> dict[str, Any]:
+    """``list_threads``' arguments; the metadata filter (empty for none)."""
+    if resource_id is not None:
+        check_id(resource_id, "resource id")
+    wanted = check_metadata(metadata, "metadata filter") if metadata is not None else {}
+    check_paging(page, per_page)
+    check_sort(order_by, direction)
+    return wanted
+
+
+def check_message_listing(
+    thread_id: object, resource_id: object, include: object, page: object,
+    per_page: object, direction: object,
+) -> list[Include]:
+    """``list_messages``' arguments; the checked includes."""
+    check_id(thread_id, "thread id")
+    if resource_id is not None:
+        check_id(resource_id, "resource id")
+    includes = check_includes(include)
+    check_paging(page, per_page)
+    check_direction(direction)
+    return includes
+
+
+def check_list_of(values: object, kind: type[T], call: str) -> list[T]:
+    """``values`` as a list, where a lone ``kind`` (a common slip) is refused, not wrapped;
+    the items themselves are the caller's to check."""
+    if isinstance(values, kind) or not isinstance(values, Iterable):
+        raise ValidationError(f"{call} takes a list of {kind.__name__}")
+    return list(values)
+
+
+def check_message_batch(messages: object, *, allow_move: bool) -> list[Message]:
+    """``save_messages``' batch as a list (a lone message is refused, not wrapped).
+
+    Raises:
+        ValidationError: not a list of valid messages.
+        MessageIdConflictError: ``allow_move=False`` and an id is under two threads.
+    """
+    batch = check_list_of(messages, Message, "save_messages")
+    for message in batch:
+        check_message(message)
+    if not allow_move:
+        check_no_move_within(batch)
+    return batch
+
+
+def check_message_updates(updates: object) -> list[MessageUpdate]:
+    """``update_messages``' batch as a list (a lone update is refused, not wrapped)."""
+    batch = check_list_of(updates, MessageUpdate, "update_messages")
+    for update in batch:
+        check_message_update(update)
+    return batch

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
 
 from storage.dynamodb.driver import Dynamo
 from storage.dynamodb.offload import DEFAULT_THRESHOLD, Offloader
-from storage.errors import ValidationError
+from storage.paging import check_time as check_time
+from storage.paging import page_slice as page_slice
+from storage.paging import within as within
 from storage.protocols import BlobStore
-from storage.timeutil import to_ms
-
-T = TypeVar("T")
 
 
 class DynamoDBDomain:
@@ -51,39 +48,6 @@ class DynamoDBDomain:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(table={self.table!r})"
-
-
-def check_time(value: object, what: str) -> datetime | None:
-    """``None``, or an aware datetime at millisecond precision."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise ValidationError(f"{what} must be a datetime, got {type(value).__name__}")
-    try:
-        return to_ms(value)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from exc
-
-
-def page_slice(items: Sequence[T], page: int, per_page: int | None) -> list[T]:
-    """The items of one page (``per_page=None``: all of them)."""
-    if per_page is None:
-        return list(items)
-    return list(items[page * per_page : (page + 1) * per_page])
-
-
-def within(
-    value: datetime,
-    start: datetime | None,
-    end: datetime | None,
-    *,
-    start_exclusive: bool = False,
-    end_exclusive: bool = False,
-) -> bool:
-    """Whether ``value`` lies between the bounds (inclusive unless told otherwise)."""
-    if start is not None and (value <= start if start_exclusive else value < start):
-        return False
-    return not (end is not None and (value >= end if end_exclusive else value > end))
 
 
 def time_range(

@@ -13,11 +13,12 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from storage import validation as v
 from storage.dynamodb import codec
-from storage.dynamodb._base import DynamoDBDomain, check_time, index_items, page_slice, within
+from storage.dynamodb._base import DynamoDBDomain, check_time, index_items, within
 from storage.dynamodb.codec import Item, get_s, get_time, ms, s, sort_key
 from storage.dynamodb.driver import TransactionCanceled, put, transaction_chunks
 from storage.dynamodb.offload import REF_SUFFIX, Offloader
@@ -26,7 +27,8 @@ from storage.dynamodb.schema import ALL, RES, TTL
 from storage.errors import NotFoundError
 from storage.keys import offload_prefix
 from storage.memory.observability import check_span_record, check_span_update
-from storage.records import Page, Span, SpanUpdate, page_of
+from storage.paging import has_fields, newest_page
+from storage.records import Page, Span, SpanUpdate
 
 log = logging.getLogger(__name__)
 
@@ -162,17 +164,18 @@ class DynamoDBObservabilityStore(SpanPruning, RetentionAware, DynamoDBDomain):
             if (
                 started is not None
                 and within(started, low, high)
-                and all(val is None or get_s(item, k) == val for k, val in wanted.items())
+                and has_fields(wanted, partial(get_s, item))
             ):
                 matches.append(item)
-        matches.sort(
+        return newest_page(
+            matches,
             key=lambda i: (
                 get_time(i, "started_at"), get_s(i, "trace_id") or "", get_s(i, "span_id") or ""
             ),
-            reverse=True,
+            page=page,
+            per_page=per_page,
+            record=self._record,
         )
-        roots = [self._record(i) for i in page_slice(matches, page, per_page)]
-        return page_of(roots, total=len(matches), page=page, per_page=per_page)
 
     def delete_traces(self, trace_ids: Sequence[str]) -> None:
         """Delete every span of these traces: a keys-only Query, then batched deletes."""

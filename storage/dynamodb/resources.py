@@ -18,7 +18,7 @@ from storage.dynamodb.codec import Item, get_s, get_time, ms, s
 from storage.dynamodb.documents import Documents, DocumentWriter
 from storage.dynamodb.driver import Dynamo
 from storage.dynamodb.offload import Offloader
-from storage.errors import ConflictError, NotFoundError, ValidationError
+from storage.errors import ConflictError, NotFoundError
 from storage.records import Resource
 from storage.timeutil import utcnow
 
@@ -78,11 +78,7 @@ class ResourceOps:
         metadata too big for an item is offloaded (no blob store: ``ItemTooLargeError``).
         """
         v.check_id(resource_id, "resource id")
-        if working_memory is not None:
-            if not isinstance(working_memory, str):
-                raise ValidationError("working memory must be a string or None")
-            v.check_json(working_memory, "working memory")
-        patch = v.check_metadata(metadata, "resource metadata") if metadata is not None else {}
+        patch = v.check_resource_patch(working_memory, metadata)
         now = utcnow()
 
         def create() -> Item:

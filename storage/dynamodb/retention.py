@@ -156,8 +156,8 @@ class ThreadExpiry:
         thread_id = get_s(image, "id") or (get_s(image, "pk") or "").removeprefix("THREAD#")
         resource_id = get_s(image, "resource_id") or ""
         expires_at = get_n(image, TTL)
-        from storage.dynamodb.memory import _counter_update
         from storage.dynamodb.messages import thread_key
+        from storage.dynamodb.threads import counter_update
 
         # The thread count is decremented once: with the tombstone, and only while the
         # thread is still gone (one recreated under the same id is left to its owner).
@@ -165,7 +165,7 @@ class ThreadExpiry:
             put(self.table, {**tombstone_key(thread_id, expires_at),
                              TTL: codec.n(int(time.time()) + TOMBSTONE_TTL_S)},
                 "attribute_not_exists(pk)"),
-            _counter_update(self.table, resource_id, -1),
+            counter_update(self.table, resource_id, -1),
             {"ConditionCheck": {"TableName": self.table, "Key": thread_key(thread_id),
                                 "ConditionExpression": "attribute_not_exists(pk)"}},
         ]
@@ -191,15 +191,15 @@ class ThreadExpiry:
         expires_at: int,
     ) -> dict[str, int]:
         """A thread recreated under the id of an expired one: only its old messages go."""
-        from storage.dynamodb.memory import _counter_update
         from storage.dynamodb.messages import thread_key
+        from storage.dynamodb.threads import counter_update
 
         try:
             self.dynamo.transact([
                 put(self.table, {**tombstone_key(thread_id, expires_at),
                                  TTL: codec.n(int(time.time()) + TOMBSTONE_TTL_S)},
                     "attribute_not_exists(pk)"),
-                _counter_update(self.table, resource_id, -1),
+                counter_update(self.table, resource_id, -1),
             ])
             counted = 1
         except TransactionCanceled as exc:
@@ -273,7 +273,7 @@ class ThreadPruning(_Table):
 
     def prune_batch(self, before: datetime, *, limit: int) -> Mapping[str, int]:
         """Delete up to ``limit`` of the idlest threads idle since before ``before``."""
-        from storage.dynamodb.memory import THREAD_SHARDS
+        from storage.dynamodb.threads import THREAD_SHARDS
 
         before = check_batch(before, limit)
         self._finish_pending_blobs()

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from storage import validation as v
 from storage.dynamodb import codec
-from storage.dynamodb._base import DynamoDBDomain, check_time, index_items, page_slice
+from storage.dynamodb._base import DynamoDBDomain, check_time, index_items
 from storage.dynamodb.codec import Item, get_s, get_time, ms, s, sort_key
 from storage.dynamodb.offload import Offloader
 from storage.dynamodb.retention import RetentionAware, ScorePruning
 from storage.dynamodb.schema import ALL, CRT
 from storage.errors import ValidationError
-from storage.records import Page, Score, page_of
+from storage.paging import has_fields, newest_page
+from storage.records import Page, Score
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +111,13 @@ class DynamoDBScoreStore(ScorePruning, RetentionAware, DynamoDBDomain):
             items = index_items(self, "by-scorer", ("scorer", scorer_id), CRT)
         else:
             items = index_items(self, "all-scores", (ALL, "SCORE"), CRT)
-        matches = [
-            i for i in items if all(val is None or get_s(i, k) == val for k, val in wanted.items())
-        ]
-        matches.sort(key=lambda i: (get_time(i, "created_at"), get_s(i, "id") or ""), reverse=True)
-        scores = [self._record(i) for i in page_slice(matches, page, per_page)]
-        return page_of(scores, total=len(matches), page=page, per_page=per_page)
+        return newest_page(
+            [i for i in items if has_fields(wanted, partial(get_s, i))],
+            key=lambda i: (get_time(i, "created_at"), get_s(i, "id") or ""),
+            page=page,
+            per_page=per_page,
+            record=self._record,
+        )
 
     def _item(self, score: Score) -> Item:
         item: Item = {

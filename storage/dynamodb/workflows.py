@@ -13,12 +13,13 @@ from typing import Any
 
 from storage import validation as v
 from storage.dynamodb import codec
-from storage.dynamodb._base import DynamoDBDomain, check_time, index_items, page_slice, within
+from storage.dynamodb._base import DynamoDBDomain, index_items, within
 from storage.dynamodb.codec import Item, get_s, get_time, ms, s, sort_key
 from storage.dynamodb.offload import REF_SUFFIX, Offloader
 from storage.dynamodb.retention import RetentionAware, RunPruning
 from storage.dynamodb.schema import ALL, CRT, RES, TTL
-from storage.records import Page, WorkflowRun, page_of
+from storage.paging import check_run_listing, newest_page
+from storage.records import Page, WorkflowRun
 from storage.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -155,15 +156,9 @@ class DynamoDBWorkflowStore(RunPruning, RetentionAware, DynamoDBDomain):
         per_page: int | None = None,
     ) -> Page[WorkflowRun]:
         """Runs, newest first: one index Query (all pages), time bounds in the key."""
-        if workflow_name is not None:
-            v.check_id(workflow_name, "workflow name")
-        if resource_id is not None:
-            v.check_id(resource_id, "resource id")
-        if status is not None:
-            v.check_id(status, "status")
-        low = check_time(start, "start")
-        high = check_time(end, "end")
-        v.check_paging(page, per_page)
+        low, high = check_run_listing(
+            workflow_name, resource_id, status, start, end, page, per_page
+        )
         if workflow_name is not None:
             items = index_items(self, "by-workflow", ("wf", workflow_name), CRT, low, high)
         elif resource_id is not None:
@@ -181,11 +176,13 @@ class DynamoDBWorkflowStore(RunPruning, RetentionAware, DynamoDBDomain):
                 and within(created, low, high)
             ):
                 matches.append(item)
-        matches.sort(
-            key=lambda i: (get_time(i, "created_at"), get_s(i, "run_id") or ""), reverse=True
+        return newest_page(
+            matches,
+            key=lambda i: (get_time(i, "created_at"), get_s(i, "run_id") or ""),
+            page=page,
+            per_page=per_page,
+            record=self._record,
         )
-        runs = [self._record(i) for i in page_slice(matches, page, per_page)]
-        return page_of(runs, total=len(matches), page=page, per_page=per_page)
 
     def delete_run(self, workflow_name: str, run_id: str) -> None:
         """Delete a run and its offloaded snapshot (a missing run is a no-op)."""

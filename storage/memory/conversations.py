@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from storage import validation as v
-from storage.errors import ConflictError, MessageIdConflictError, NotFoundError, ValidationError
+from storage.errors import ConflictError, MessageIdConflictError, NotFoundError
 from storage.keys import thread_attachment_prefix
 from storage.memory._common import check_time, clone, page_slice, within
 from storage.memory.retention import ThreadPruning
@@ -30,16 +30,6 @@ from storage.records import (
 )
 from storage.timeutil import utcnow
 from storage.vector_cascade import ForeignVectors
-
-
-def _check_text_or_none(value: object, what: str) -> None:
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a string or None")
-    v.check_json(value, what)
-
-
 
 
 class InMemoryMemoryStore(ThreadPruning):
@@ -82,8 +72,6 @@ class InMemoryMemoryStore(ThreadPruning):
         Raises:
             ConflictError: ``if_absent`` and the id exists.
         """
-        if not isinstance(thread, Thread):
-            raise ValidationError(f"expected a Thread, got {type(thread).__name__}")
         v.check_thread(thread)
         stored = clone(thread)
         with self._lock:
@@ -101,8 +89,7 @@ class InMemoryMemoryStore(ThreadPruning):
             NotFoundError: no such thread.
         """
         v.check_id(thread_id, "thread id")
-        _check_text_or_none(title, "thread title")
-        patch = v.check_metadata(metadata, "thread metadata") if metadata is not None else {}
+        patch = v.check_thread_patch(title, metadata)
         with self._lock:
             current = self._threads.get(thread_id)
             if current is None:
@@ -154,11 +141,9 @@ class InMemoryMemoryStore(ThreadPruning):
         direction: Direction = "desc",
     ) -> Page[Thread]:
         """Threads of a resource (or all) whose metadata holds every pair of ``metadata``."""
-        if resource_id is not None:
-            v.check_id(resource_id, "resource id")
-        wanted = v.check_metadata(metadata, "metadata filter") if metadata is not None else {}
-        v.check_paging(page, per_page)
-        v.check_sort(order_by, direction)
+        wanted = v.check_thread_listing(
+            resource_id, metadata, page, per_page, order_by, direction
+        )
         with self._lock:
             matches = [
                 t
@@ -182,13 +167,8 @@ class InMemoryMemoryStore(ThreadPruning):
             MessageIdConflictError: ``allow_move=False`` and an id lives in another
                 thread (nothing is written).
         """
-        if isinstance(messages, Message):
-            raise ValidationError("save_messages takes a list of messages")
-        batch = list(messages)
-        for message in batch:
-            if not isinstance(message, Message):
-                raise ValidationError(f"expected a Message, got {type(message).__name__}")
-            v.check_message(message)
+        # Moves within the batch are checked after the threads (a missing one goes first).
+        batch = v.check_message_batch(messages, allow_move=True)
         with self._lock:
             for message in batch:
                 if message.thread_id not in self._threads:
@@ -227,14 +207,11 @@ class InMemoryMemoryStore(ThreadPruning):
         direction: Direction = "asc",
     ) -> Page[Message]:
         """One page of a thread's messages plus the ``include`` context windows."""
-        v.check_id(thread_id, "thread id")
-        if resource_id is not None:
-            v.check_id(resource_id, "resource id")
-        wanted = v.check_includes(include)
+        wanted = v.check_message_listing(
+            thread_id, resource_id, include, page, per_page, direction
+        )
         low = check_time(start, "start")
         high = check_time(end, "end")
-        v.check_paging(page, per_page)
-        v.check_direction(direction)
         with self._lock:
             own = [
                 m
@@ -295,11 +272,7 @@ class InMemoryMemoryStore(ThreadPruning):
         Raises:
             NotFoundError: a message, or the thread a message moves to, does not exist.
         """
-        if isinstance(updates, MessageUpdate):
-            raise ValidationError("update_messages takes a list of MessageUpdate")
-        batch = list(updates)
-        for update in batch:
-            v.check_message_update(update)
+        batch = v.check_message_updates(updates)
         with self._lock:
             # Work on a private copy of the affected messages; commit only if all apply.
             working: dict[str, Message] = {}
@@ -360,8 +333,7 @@ class InMemoryMemoryStore(ThreadPruning):
     ) -> Resource:
         """Create the resource if missing, set working memory, merge metadata key by key."""
         v.check_id(resource_id, "resource id")
-        _check_text_or_none(working_memory, "working memory")
-        patch = v.check_metadata(metadata, "resource metadata") if metadata is not None else {}
+        patch = v.check_resource_patch(working_memory, metadata)
         with self._lock:
             now = utcnow()
             current = self._resources.get(resource_id) or Resource(

@@ -6,13 +6,15 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from storage import validation as v
 from storage.errors import NotFoundError, ValidationError
-from storage.memory._common import check_time, clone, page_slice, within
+from storage.memory._common import check_time, clone, within
 from storage.memory.retention import SpanPruning
-from storage.records import SPAN_FIELDS, SPAN_KEY_FIELDS, Page, Span, SpanUpdate, page_of
+from storage.paging import has_fields, newest_page
+from storage.records import SPAN_FIELDS, SPAN_KEY_FIELDS, Page, Span, SpanUpdate
 
 _TEXT_FIELDS = ("entity_type", "entity_id", "entity_name", "resource_id", "thread_id", "run_id")
 
@@ -134,12 +136,13 @@ class InMemoryObservabilityStore(SpanPruning):
                 s
                 for s in self._spans.values()
                 if s.is_root
-                and all(val is None or getattr(s, k) == val for k, val in wanted.items())
+                and has_fields(wanted, partial(getattr, s))
                 and within(s.started_at, low, high)
             ]
-            roots.sort(key=lambda s: (s.started_at, s.trace_id, s.span_id), reverse=True)
-            items = clone(page_slice(roots, page, per_page))
-        return page_of(items, total=len(roots), page=page, per_page=per_page)
+            return newest_page(
+                roots, key=lambda s: (s.started_at, s.trace_id, s.span_id), page=page,
+                per_page=per_page, record=clone,
+            )
 
     def delete_traces(self, trace_ids: Sequence[str]) -> None:
         """Delete every span of these traces (unknown ids are ignored)."""

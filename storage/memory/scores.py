@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import partial
 
 from storage import validation as v
 from storage.errors import ValidationError
-from storage.memory._common import check_time, clone, page_slice
+from storage.memory._common import check_time, clone
 from storage.memory.retention import ScorePruning
-from storage.records import Page, Score, page_of
+from storage.paging import has_fields, newest_page
+from storage.records import Page, Score
 
 
 class InMemoryScoreStore(ScorePruning):
@@ -70,10 +72,9 @@ class InMemoryScoreStore(ScorePruning):
         v.check_paging(page, per_page)
         with self._lock:
             matches = [
-                s
-                for s in self._scores.values()
-                if all(val is None or getattr(s, k) == val for k, val in wanted.items())
+                s for s in self._scores.values() if has_fields(wanted, partial(getattr, s))
             ]
-            matches.sort(key=lambda s: (s.created_at, s.id), reverse=True)
-            items = clone(page_slice(matches, page, per_page))
-        return page_of(items, total=len(matches), page=page, per_page=per_page)
+            return newest_page(
+                matches, key=lambda s: (s.created_at, s.id), page=page, per_page=per_page,
+                record=clone,
+            )

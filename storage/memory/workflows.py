@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from storage import validation as v
-from storage.memory._common import check_time, clone, page_slice, within
+from storage.memory._common import clone, within
 from storage.memory.retention import RunPruning
-from storage.records import Page, WorkflowRun, page_of
+from storage.paging import check_run_listing, newest_page
+from storage.records import Page, WorkflowRun
 from storage.timeutil import utcnow
 
 
@@ -85,15 +86,9 @@ class InMemoryWorkflowStore(RunPruning):
         per_page: int | None = None,
     ) -> Page[WorkflowRun]:
         """Runs, newest ``created_at`` first (ties: ``run_id`` descending)."""
-        if workflow_name is not None:
-            v.check_id(workflow_name, "workflow name")
-        if resource_id is not None:
-            v.check_id(resource_id, "resource id")
-        if status is not None:
-            v.check_id(status, "status")
-        low = check_time(start, "start")
-        high = check_time(end, "end")
-        v.check_paging(page, per_page)
+        low, high = check_run_listing(
+            workflow_name, resource_id, status, start, end, page, per_page
+        )
         with self._lock:
             matches = [
                 r
@@ -103,9 +98,10 @@ class InMemoryWorkflowStore(RunPruning):
                 and (status is None or r.status == status)
                 and within(r.created_at, low, high)
             ]
-            matches.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
-            items = clone(page_slice(matches, page, per_page))
-        return page_of(items, total=len(matches), page=page, per_page=per_page)
+            return newest_page(
+                matches, key=lambda r: (r.created_at, r.run_id), page=page, per_page=per_page,
+                record=clone,
+            )
 
     def delete_run(self, workflow_name: str, run_id: str) -> None:
         """Delete a run (a missing one is a no-op)."""

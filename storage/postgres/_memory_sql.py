@@ -6,7 +6,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from storage import validation
 from storage.errors import MessageIdConflictError, NotFoundError, ValidationError
 from storage.postgres import _codec as c
 from storage.postgres.driver import Json, Row, Session
@@ -238,9 +237,9 @@ def with_resource(message: Message, resource_id: Any) -> Message:
     )
 
 
-def check_includes(include: Sequence[Include]) -> list[dict[str, Any]]:
-    """The checked includes as the rows the list query's ``jsonb_to_recordset`` reads."""
+def include_rows(include: Sequence[Include]) -> list[dict[str, Any]]:
+    """Checked includes as the rows the list query's ``jsonb_to_recordset`` reads."""
     return [
         {"id": item.id, "prev": item.with_previous, "next": item.with_next}
-        for item in validation.check_includes(include)
+        for item in include
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from storage.errors import ValidationError
 from storage.timeutil import to_iso
@@ -52,3 +52,12 @@ def direction_sql(direction: str) -> str:
 def count(conn: sqlite3.Connection, sql: str, args: Sequence[object]) -> int:
     """The single integer a ``SELECT COUNT(*)`` returns."""
     return int(conn.execute(sql, args).fetchone()[0])
+
+
+def select_in(conn: sqlite3.Connection, sql: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (ending ``... IN ({marks})``) for each distinct id, in batches
+    of :data:`CHUNK` parameters."""
+    rows: list[tuple[Any, ...]] = []
+    for batch in chunks(list(dict.fromkeys(ids))):
+        rows += conn.execute(sql.format(marks=marks(len(batch))), batch).fetchall()
+    return rows

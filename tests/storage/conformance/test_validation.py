@@ -215,3 +215,43 @@ def test_bad_workflow_ids_are_refused(store: Any) -> None:
     with pytest.raises(storage.ValidationError):
         workflows.persist_snapshot(name, uid("run"), ["not", "an", "object"])
     assert workflows.list_runs(workflow_name=name).total == 0
+
+
+def test_a_lone_record_instead_of_a_list_is_refused(memory: Any) -> None:
+    # Given a thread with one message
+    thread = new_thread(memory)
+    [message] = memory.save_messages([make_message(thread.id)])
+    # When a lone Message or MessageUpdate is passed where a list is expected
+    with pytest.raises(storage.ValidationError):
+        memory.save_messages(make_message(thread.id))
+    with pytest.raises(storage.ValidationError):
+        memory.update_messages(MessageUpdate(id=message.id, role="assistant"))
+    # Then nothing was written or changed
+    assert memory.list_messages(thread.id).total == 1
+    assert memory.get_messages([message.id]) == [message]
+
+
+def test_a_batch_may_be_any_iterable(memory: Any) -> None:
+    thread = new_thread(memory)
+    saved = memory.save_messages(make_message(thread.id, str(i), created=i) for i in range(3))
+    assert [m.id for m in memory.list_messages(thread.id).items] == [m.id for m in saved]
+    assert len(saved) == 3
+    memory.update_messages(MessageUpdate(id=m.id, role="assistant") for m in saved)
+    assert {m.role for m in memory.get_messages([m.id for m in saved])} == {"assistant"}
+
+
+@pytest.mark.parametrize("bad", [[], "", 0, ["k"]])
+def test_a_metadata_filter_that_is_not_an_object_is_refused(memory: Any, bad: Any) -> None:
+    with pytest.raises(storage.ValidationError):
+        memory.list_threads(metadata=bad)
+
+
+def test_non_string_title_and_working_memory_change_nothing(memory: Any) -> None:
+    thread = new_thread(memory, title="kept")
+    with pytest.raises(storage.ValidationError):
+        memory.update_thread(thread.id, title=5, metadata={"k": 1})
+    assert memory.get_thread(thread.id) == thread
+    resource = uid("res")
+    with pytest.raises(storage.ValidationError):
+        memory.update_resource(resource, working_memory=["not", "text"])
+    assert memory.get_resource(resource) is None
