@@ -9,6 +9,7 @@ count alone is a ``Select=COUNT`` Query. Windows around included messages are re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,19 @@ from storage.dynamodb.keys import MSG_HIGH, MSG_LOW, thread_key
 from storage.dynamodb.windows import BatchedWindows, Hints
 from storage.protocols import Direction
 from storage.records import Include, Message, Page, page_of
+
+
+@dataclass(frozen=True)
+class _Filter:
+    """A filtered read of one thread: the time range (each end inclusive unless marked
+    exclusive) and the resource its messages must belong to."""
+
+    thread_id: str
+    resource_id: str | None
+    low: datetime | None
+    high: datetime | None
+    start_exclusive: bool
+    end_exclusive: bool
 
 
 class MessageReads(MessageItems):
@@ -65,11 +79,12 @@ class MessageReads(MessageItems):
         v.check_direction(direction)
         forward = direction == "asc"
         filtered = low is not None or high is not None or resource_id is not None
+        where = _Filter(thread_id, resource_id, low, high, start_exclusive, end_exclusive)
         if per_page == 0 and filtered:
             chosen: list[Message] = []
-            total = self._count(thread_id, resource_id, low, high, start_exclusive, end_exclusive)
+            total = self._count(where)
         elif filtered or per_page is None:
-            own = self._filtered(thread_id, resource_id, low, high, start_exclusive, end_exclusive)
+            own = self._filtered(where)
             if not forward:
                 own.reverse()
             total = len(own)
@@ -128,23 +143,16 @@ class MessageReads(MessageItems):
         messages = [self._record(i) for i in page_slice(rows, page, per_page)]
         return messages, max(total, len(rows))
 
-    def _filtered(
-        self,
-        thread_id: str,
-        resource_id: str | None,
-        low: datetime | None,
-        high: datetime | None,
-        start_exclusive: bool,
-        end_exclusive: bool,
-    ) -> list[Message]:
+    def _filtered(self, where: _Filter) -> list[Message]:
         """Every message of the thread in the time range (ascending), all pages read."""
+        low, high = where.low, where.high
         lo = MSG_LOW + (codec.sort_time(low) if low is not None else "")
         hi = MSG_LOW + codec.sort_time(high) + "$" if high is not None else MSG_HIGH
         items = self.dynamo.query_items(
             self.table,
             KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
             ExpressionAttributeValues={
-                ":pk": s(f"THREAD#{thread_id}"),
+                ":pk": s(f"THREAD#{where.thread_id}"),
                 ":lo": s(lo),
                 ":hi": s(hi),
             },
@@ -153,48 +161,40 @@ class MessageReads(MessageItems):
         out = []
         for item in items:
             created = get_time(item, "created_at")
-            if start_exclusive and low is not None and created == low:
+            if where.start_exclusive and low is not None and created == low:
                 continue
-            if end_exclusive and high is not None and created == high:
+            if where.end_exclusive and high is not None and created == high:
                 continue
-            if resource_id is not None and get_s(item, "resource_id") != resource_id:
+            if where.resource_id is not None and get_s(item, "resource_id") != where.resource_id:
                 continue
             out.append(self._record(item))
         return out
 
-    def _count(
-        self,
-        thread_id: str,
-        resource_id: str | None,
-        low: datetime | None,
-        high: datetime | None,
-        start_exclusive: bool,
-        end_exclusive: bool,
-    ) -> int:
+    def _count(self, where: _Filter) -> int:
         """How many messages :meth:`_filtered` would return, without reading them back.
 
         A ``Select=COUNT`` Query: the bounds are key conditions (exclusive ones just
         past the bounding millisecond), the resource a filter.
         """
         lo = MSG_LOW
-        if low is not None:
-            lo += codec.sort_time(low) + ("$" if start_exclusive else "")
+        if where.low is not None:
+            lo += codec.sort_time(where.low) + ("$" if where.start_exclusive else "")
         hi = MSG_HIGH
-        if high is not None:
-            hi = MSG_LOW + codec.sort_time(high) + ("" if end_exclusive else "$")
+        if where.high is not None:
+            hi = MSG_LOW + codec.sort_time(where.high) + ("" if where.end_exclusive else "$")
         if lo > hi:
             return 0  # an empty range (DynamoDB refuses BETWEEN with low > high)
         params: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {
-                ":pk": s(f"THREAD#{thread_id}"), ":lo": s(lo), ":hi": s(hi),
+                ":pk": s(f"THREAD#{where.thread_id}"), ":lo": s(lo), ":hi": s(hi),
             },
             "Select": "COUNT",
             "ConsistentRead": True,
         }
-        if resource_id is not None:
+        if where.resource_id is not None:
             params["FilterExpression"] = "resource_id = :r"
-            params["ExpressionAttributeValues"][":r"] = s(resource_id)
+            params["ExpressionAttributeValues"][":r"] = s(where.resource_id)
         return sum(int(page.get("Count", 0)) for page in self.dynamo.query(self.table, **params))
 
 
