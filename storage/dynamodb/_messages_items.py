@@ -101,6 +101,3 @@ class MessageItems:
             resource_id=get_s(item, "resource_id"),
             type=get_s(item, "type") or "v2",
         )
-
-
-__all__ = ["BIG", "CONTENT_HASH", "MESSAGE_ATTRIBUTES", "MessageItems"]

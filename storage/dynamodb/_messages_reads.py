@@ -196,6 +196,3 @@ class MessageReads(MessageItems):
             params["FilterExpression"] = "resource_id = :r"
             params["ExpressionAttributeValues"][":r"] = s(where.resource_id)
         return sum(int(page.get("Count", 0)) for page in self.dynamo.query(self.table, **params))
-
-
-__all__ = ["MessageReads"]

@@ -130,13 +130,3 @@ def in_place(table: str, item: Item, *, keep_vector: bool) -> dict[str, Any]:
         expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(gone)))
     return update(table, {"pk": item["pk"], "sk": item["sk"]}, expression,
                   ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-
-
-__all__ = [
-    "content_hash",
-    "in_place",
-    "refuse_moves",
-    "reshaped",
-    "same_location",
-    "save_actions",
-]

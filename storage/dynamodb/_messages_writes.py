@@ -319,6 +319,3 @@ class MessageWrites(MessageItems):
         # so that the ones that must happen first are in the first chunk.
         for chunk in transaction_chunks(actions):
             self.dynamo.transact(chunk)
-
-
-__all__ = ["MessageWrites"]
