@@ -168,7 +168,7 @@ def run_job(app: App, payload: Mapping[str, Any]) -> Any:
 
         return run_scorer(agent, payload)
     if kind == "embed":
-        from agents.recall import run_embed_job
+        from agents.embed_jobs import run_embed_job
 
         return run_embed_job(agent, payload)
     raise ValueError(f"unknown job kind {kind!r}")
