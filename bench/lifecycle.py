@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import aws
 from bench.output import write_json
 
 THREADS = 10
@@ -135,9 +135,7 @@ def _move() -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     """L1-L2; returns the results."""
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ.setdefault(name, value)
+    aws.credentials()
     return {
         f"L1 erase of {THREADS} threads x {MESSAGES} messages, dynamodb+s3 (moto)": _erase(),
         "L2 export from sqlite+files, import into dynamodb+s3 (moto)": _move(),

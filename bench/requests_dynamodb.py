@@ -16,12 +16,11 @@ whole table per action).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
 from typing import Any
 
-from bench import output
+from bench import aws, output
 
 RESULTS = "requests-dynamodb.json"
 
@@ -112,17 +111,9 @@ class DynamoProbe:
 
 def run() -> dict[str, Any]:
     """The whole workload on DynamoDB + S3 under moto; returns the results."""
-    for name, value in (
-        ("AWS_ACCESS_KEY_ID", "bench"),
-        ("AWS_SECRET_ACCESS_KEY", "bench"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ):
-        os.environ.setdefault(name, value)
+    aws.environment()
     import moto
 
-    from tests.support import moto_dynamodb
-
-    moto_dynamodb.install()
     with moto.mock_aws():
         import storage
         from bench.turns import turn_phase
