@@ -58,17 +58,7 @@ def _fill(store: Any) -> None:
 
 
 def _aws_store() -> tuple[Any, Any]:
-    import storage
-    from bench.requests_dynamodb import BotocoreMeter
-    from storage.dynamodb.store import DynamoDBStore
-
-    dynamo = DynamoDBStore("bench", region="us-east-1")
-    s3 = storage.open("s3://stowage-bench/blobs?region=us-east-1")
-    store = storage.CompositeStore(dynamo, blobs=s3)
-    store.setup()
-    meter = BotocoreMeter()
-    meter.attach(dynamo.dynamo.client)
-    meter.attach(s3.blobs.client)
+    store, _, meter = aws.metered_store("bench", "stowage-bench")
     return store, meter
 
 

@@ -45,7 +45,7 @@ def run() -> dict[str, Any]:
     aws.credentials()
     import moto
 
-    from bench.requests_dynamodb import BotocoreMeter
+    from bench.aws import BotocoreMeter
 
     with moto.mock_aws():
         import storage

@@ -242,7 +242,7 @@ def turn_cost(embedder: Any) -> dict[str, Any]:
     aws.credentials()
     import moto
 
-    from bench.requests_dynamodb import BotocoreMeter
+    from bench.aws import BotocoreMeter
 
     out: dict[str, Any] = {}
     with moto.mock_aws():

@@ -38,7 +38,7 @@ def _turn_requests(retention: str) -> tuple[dict[str, int], bool]:
     with moto.mock_aws():
         import storage
         from agents import Agent, App, InlineJobRunner, Memory
-        from bench.requests_dynamodb import BotocoreMeter
+        from bench.aws import BotocoreMeter
         from handlers import _wiring
         from handlers.api import handler
         from handlers.events import LocalContext, rest_event
@@ -81,7 +81,7 @@ def _cascade_requests() -> dict[str, int]:
 
     with moto.mock_aws():
         import storage
-        from bench.requests_dynamodb import BotocoreMeter
+        from bench.aws import BotocoreMeter
         from storage.dynamodb.store import DynamoDBStore
         from storage.records import Message, Thread
         from storage.timeutil import utcnow
