@@ -8,7 +8,7 @@
 Payloads: ``{"kind": "title", "agent", "thread", "resource"}``,
 ``{"kind": "score", "agent", "scorer", "run", "trace", "span", "thread", "resource",
 "input", "output"}`` and ``{"kind": "embed", "agent", "messages": [ids], "vectors"?}``
-(semantic recall, :mod:`agents.recall`). :func:`run_job` is idempotent (a retried
+(semantic recall, :mod:`agents.embed_jobs`). :func:`run_job` is idempotent (a retried
 title job does not overwrite a title set meanwhile; a score has a deterministic id;
 an embedding is upserted) and raises on failure so a queue can retry the record.
 """
@@ -168,7 +168,7 @@ def run_job(app: App, payload: Mapping[str, Any]) -> Any:
 
         return run_scorer(agent, payload)
     if kind == "embed":
-        from agents.recall import run_embed_job
+        from agents.embed_jobs import run_embed_job
 
         return run_embed_job(agent, payload)
     raise ValueError(f"unknown job kind {kind!r}")

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from agents.embed_jobs import embed_job
 from agents.events import Event
 from agents.messages import to_chat
 from agents.models.base import (
@@ -33,7 +34,6 @@ from agents.models.base import (
     ToolResult,
     Usage,
 )
-from agents.recall import embed_job
 from agents.recording import clip
 from agents.replay import message_json, replay_stored
 from agents.tools import ToolContext

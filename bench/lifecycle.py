@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import aws
 from bench.output import write_json
 
 THREADS = 10
@@ -58,17 +58,7 @@ def _fill(store: Any) -> None:
 
 
 def _aws_store() -> tuple[Any, Any]:
-    import storage
-    from bench.requests_dynamodb import BotocoreMeter
-    from storage.dynamodb.store import DynamoDBStore
-
-    dynamo = DynamoDBStore("bench", region="us-east-1")
-    s3 = storage.open("s3://stowage-bench/blobs?region=us-east-1")
-    store = storage.CompositeStore(dynamo, blobs=s3)
-    store.setup()
-    meter = BotocoreMeter()
-    meter.attach(dynamo.dynamo.client)
-    meter.attach(s3.blobs.client)
+    store, _, meter = aws.metered_store("bench", "stowage-bench")
     return store, meter
 
 
@@ -135,9 +125,7 @@ def _move() -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     """L1-L2; returns the results."""
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ.setdefault(name, value)
+    aws.credentials()
     return {
         f"L1 erase of {THREADS} threads x {MESSAGES} messages, dynamodb+s3 (moto)": _erase(),
         "L2 export from sqlite+files, import into dynamodb+s3 (moto)": _move(),

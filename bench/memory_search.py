@@ -16,7 +16,7 @@ import sys
 from collections import Counter
 from typing import Any
 
-from bench import output
+from bench import aws, output
 
 RESULTS = "memory_search.json"
 DIMENSIONS = 64
@@ -42,12 +42,10 @@ def _per_match(agent: Any, query: str, settings: Any) -> None:
 
 def run() -> dict[str, Any]:
     """Measure every scenario; returns the results."""
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ.setdefault(name, value)
+    aws.credentials()
     import moto
 
-    from bench.requests_dynamodb import BotocoreMeter
+    from bench.aws import BotocoreMeter
 
     with moto.mock_aws():
         import storage

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import output, recall_set
+from bench import aws, output, recall_set
 
 RESULTS = "recall.json"
 KS = (1, 3, 5, 10)
@@ -239,12 +239,10 @@ def turn_cost(embedder: Any) -> dict[str, Any]:
     Per scenario: 10 turns in a thread (their embed jobs run after each, as SQS would),
     then the measured follow-up turn; recall off and on, each in threads of its own.
     """
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ.setdefault(name, value)
+    aws.credentials()
     import moto
 
-    from bench.requests_dynamodb import BotocoreMeter
+    from bench.aws import BotocoreMeter
 
     out: dict[str, Any] = {}
     with moto.mock_aws():

@@ -16,12 +16,11 @@ whole table per action).
 
 from __future__ import annotations
 
-import os
 import sys
-from collections import Counter
 from typing import Any
 
-from bench import output
+from bench import aws, output
+from bench.aws import BotocoreMeter  # noqa: F401  (importable from here, as before)
 
 RESULTS = "requests-dynamodb.json"
 
@@ -34,42 +33,6 @@ PEERS = {
     "W5": "fails on a 500 KB attachment",
     "X1": "silently truncates at 1 MB",
 }
-
-
-class BotocoreMeter:
-    """Counts requests (DynamoDB ops bare, S3 ops as ``s3:<Op>``) and items read."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self.items = 0
-
-    def attach(self, client: Any) -> None:
-        client.meta.events.register("before-call.*.*", self._before)
-        client.meta.events.register("after-call.*.*", self._after)
-
-    def _before(self, model: Any, **_: Any) -> None:
-        service = model.service_model.service_name
-        self.calls[model.name if service == "dynamodb" else f"{service}:{model.name}"] += 1
-
-    def _after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
-        if model.service_model.service_name != "dynamodb":
-            return
-        if model.name == "Query":
-            self.items += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
-        elif model.name == "GetItem":
-            self.items += 1 if parsed.get("Item") else 0
-        elif model.name == "BatchGetItem":
-            self.items += sum(len(v) for v in parsed.get("Responses", {}).values())
-
-    def reset(self) -> None:
-        self.calls.clear()
-        self.items = 0
-
-    def requests(self) -> dict[str, int]:
-        return dict(self.calls)
-
-    def items_read(self) -> int:
-        return self.items
 
 
 class DynamoProbe:
@@ -112,30 +75,14 @@ class DynamoProbe:
 
 def run() -> dict[str, Any]:
     """The whole workload on DynamoDB + S3 under moto; returns the results."""
-    for name, value in (
-        ("AWS_ACCESS_KEY_ID", "bench"),
-        ("AWS_SECRET_ACCESS_KEY", "bench"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ):
-        os.environ.setdefault(name, value)
+    aws.environment()
     import moto
 
-    from tests.support import moto_dynamodb
-
-    moto_dynamodb.install()
     with moto.mock_aws():
-        import storage
         from bench.turns import turn_phase
         from bench.workload import Workload
-        from storage.dynamodb.store import DynamoDBStore
 
-        dynamo = DynamoDBStore("bench", region="us-east-1")
-        s3 = storage.open("s3://stowage-bench/blobs?region=us-east-1")
-        store = storage.CompositeStore(dynamo, blobs=s3)
-        store.setup()
-        meter = BotocoreMeter()
-        meter.attach(dynamo.dynamo.client)
-        meter.attach(s3.blobs.client)
+        store, dynamo, meter = aws.metered_store("bench", "stowage-bench")
         probe = DynamoProbe(dynamo.dynamo, dynamo.memory.table)
         workload = Workload(store, meter, probe)
         phases = workload.run()

@@ -23,6 +23,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from bench import aws
 from bench.output import write_json
 
 RETENTION_TEXT = "threads=90d,runs=30d,spans=14d,scores=180d"
@@ -37,7 +38,7 @@ def _turn_requests(retention: str) -> tuple[dict[str, int], bool]:
     with moto.mock_aws():
         import storage
         from agents import Agent, App, InlineJobRunner, Memory
-        from bench.requests_dynamodb import BotocoreMeter
+        from bench.aws import BotocoreMeter
         from handlers import _wiring
         from handlers.api import handler
         from handlers.events import LocalContext, rest_event
@@ -80,7 +81,7 @@ def _cascade_requests() -> dict[str, int]:
 
     with moto.mock_aws():
         import storage
-        from bench.requests_dynamodb import BotocoreMeter
+        from bench.aws import BotocoreMeter
         from storage.dynamodb.store import DynamoDBStore
         from storage.records import Message, Thread
         from storage.timeutil import utcnow
@@ -152,9 +153,7 @@ def _prune_sqlite() -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     """R1-R3; returns the results."""
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ.setdefault(name, value)
+    aws.credentials()
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     off, expiry_off = _turn_requests("")
     on, expiry_on = _turn_requests(RETENTION_TEXT)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 import statistics
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from bench import aws
 
 EMBEDDER = "test/gaussian-16"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -16,18 +17,7 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 def environment() -> None:
     """Fake AWS credentials, moto patched in, with the SearchVectors fake."""
-    for name, value in (
-        ("AWS_ACCESS_KEY_ID", "bench"),
-        ("AWS_SECRET_ACCESS_KEY", "bench"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ):
-        os.environ.setdefault(name, value)
-    import moto  # noqa: F401  (patches botocore before any client exists)
-
-    import tests.storage.fakes.dynamodb_vectors  # noqa: F401  (SearchVectors for moto)
-    from tests.support import moto_dynamodb
-
-    moto_dynamodb.install()
+    aws.environment(search_vectors=True)
 
 
 def ms(seconds: float) -> float:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench import aws
 from bench.vectors.common import EMBEDDER, gauss, message, ms, vector_of
 
 # Budgets this bench checks (the DESIGN's: a turn's vectors batched; a search is one request;
@@ -28,8 +29,7 @@ def dynamodb_requests() -> dict[str, Any]:
     """Requests and item bytes of the vector operations on DynamoDB + S3 under moto."""
     import moto
 
-    import storage
-    from bench.requests_dynamodb import BotocoreMeter, DynamoProbe
+    from bench.requests_dynamodb import DynamoProbe
     from storage.dynamodb.itemsize import attribute_size, item_size
     from storage.dynamodb.keys import message_sk
     from storage.dynamodb.store import DynamoDBStore
@@ -38,13 +38,8 @@ def dynamodb_requests() -> dict[str, Any]:
     rng = random.Random("dynamodb")
     steps: dict[str, Any] = {}
     with moto.mock_aws():
-        dynamo = DynamoDBStore("bench-vectors", region="us-east-1", vector_dimensions=384)
-        s3 = storage.open("s3://stowage-bench-vectors/blobs?region=us-east-1")
-        store = storage.CompositeStore(dynamo, blobs=s3)
-        store.setup()
-        meter = BotocoreMeter()
-        meter.attach(dynamo.dynamo.client)
-        meter.attach(s3.blobs.client)
+        store, _, meter = aws.metered_store("bench-vectors", "stowage-bench-vectors",
+                                            vector_dimensions=384)
 
         def step(name: str, action: Callable[[], Any]) -> Any:
             meter.reset()
