@@ -243,12 +243,12 @@ def test_a_records_member_that_inflates_past_the_limit_is_refused_unread(
     from storage.lifecycle import archive_check
 
     monkeypatch.setattr(archive_check, "MAX_RECORDS_BYTES", 64 * 1024)
-    reads = _count_reads(monkeypatch)
     # A records member of 1 MiB of spaces before one valid line: tiny compressed
     def change(parts: dict[str, bytes]) -> None:
         parts["records/threads.jsonl"] = b" " * (1024 * 1024) + parts["records/threads.jsonl"]
     data = with_manifest(good, change)
     assert len(data) < 20_000
+    reads = _count_reads(monkeypatch)
     error = _refused(storage.open("memory://"), data)
     assert isinstance(error, ArchiveError) and error.member == "records/threads.jsonl"
     assert "records/threads.jsonl" not in reads  # refused from the directory, not inflated
@@ -260,7 +260,6 @@ def test_an_archive_inflating_far_beyond_its_size_is_refused(
     from storage.lifecycle import archive_check
 
     monkeypatch.setattr(archive_check, "RATIO_FLOOR_BYTES", 1024 * 1024)
-    reads = _count_reads(monkeypatch)
     zeros = bytes(8 * 1024 * 1024)  # 8 MiB of zeros deflate to about 8 KiB
     import hashlib
 
@@ -270,6 +269,7 @@ def test_an_archive_inflating_far_beyond_its_size_is_refused(
         parts[f"blobs/{sha}"] = zeros
     data = with_manifest(good, change)
     assert len(data) < 100_000
+    reads = _count_reads(monkeypatch)
     _refused(storage.open("memory://"), data)
     assert f"blobs/{sha}" not in reads
 
@@ -293,12 +293,13 @@ def test_more_members_than_the_format_allows_are_refused(
 def test_a_manifest_declaring_huge_sizes_inflates_nothing(
     good: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reads = _count_reads(monkeypatch)
     parts = members(good)
     body = json.loads(parts["manifest.json"])
     body["members"]["records/threads.jsonl"]["size"] = 10**15
     parts["manifest.json"] = json.dumps(body).encode()
-    _refused(storage.open("memory://"), zip_of(list(parts.items())))
+    data = zip_of(list(parts.items()))
+    reads = _count_reads(monkeypatch)
+    _refused(storage.open("memory://"), data)
     assert "records/threads.jsonl" not in reads
 
 
@@ -621,3 +622,21 @@ def test_ttl_records_of_other_items_are_acknowledged_and_ignored(dynamo: Any) ->
                     "userIdentity": {"type": "Service", "principalId": "someone.else"}})
     assert handler({"Records": records}, LocalContext()) == {"batchItemFailures": []}
     assert raw.dump(store) == before
+
+
+@pytest.mark.parametrize("content_type", [
+    "text/html\r\nSet-Cookie: a=b", "text/plain\n", "image/png\x00", "", "png", "\u00e9/x",
+    "a/" + "b" * 300,
+])
+def test_every_blob_store_refuses_a_content_type_a_header_cannot_carry(
+    target: Any, content_type: str
+) -> None:
+    # What an archive's manifest, or a caller's attachment, hands the blob store.
+    before = raw.dump(target)
+    with pytest.raises(ValidationError):
+        target.blobs.put("attachments/alice/t/x", b"<script>", content_type=content_type)
+    assert raw.dump(target) == before
+    uri = target.blobs.put("attachments/alice/t/x", b"ok", content_type="text/plain; charset=utf-8")
+    stored_type = getattr(target.blobs, "content_type", None)
+    if callable(stored_type):
+        assert stored_type(uri) == "text/plain; charset=utf-8"
