@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -49,7 +50,8 @@ def plant_victim(store: Any) -> str:
 def zip_of(entries: list[tuple[str, bytes]], *, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     """A zip of ``(name, bytes)`` entries in that order, duplicates and odd names kept."""
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression) as archive:
+    with warnings.catch_warnings(), zipfile.ZipFile(out, "w", compression) as archive:
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": wanted here
         for name, body in entries:
             info = zipfile.ZipInfo(name, date_time=(2024, 5, 1, 12, 0, 0))
             info.compress_type = compression
