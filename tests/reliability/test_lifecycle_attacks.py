@@ -673,3 +673,90 @@ def test_an_erase_chased_by_a_writer_stops_with_a_retryable_error(
     monkeypatch.setattr(memory, "list_threads", original)
     target.erase_resource("chased")
     assert not any(_holdings(target, "chased"))
+
+
+# --- the erase and export routes ---------------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The api handler over a store with a blob folder, under JWT; Alice and Bob in it."""
+    from handlers import _wiring
+    from tests.handlers import test_auth
+    from tests.handlers.conftest import make_app
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("STOWAGE_AUTH", "jwt")
+    monkeypatch.setenv("STOWAGE_JWT_ISSUER", test_auth.ISSUER)
+    monkeypatch.setenv("STOWAGE_JWT_AUDIENCE", test_auth.AUDIENCE)
+    monkeypatch.setenv("STOWAGE_JWT_SECRET", test_auth.SECRET)
+    _wiring.reset()
+    store = storage.CompositeStore(storage.open("memory://"),
+                                   blobs=storage.open(f"file:///{tmp_path / 'blobs'}"))
+    store.setup()
+    seed(store, resource="alice", big=False)
+    plant_victim(store)
+    _wiring.use_app(make_app(store))
+    yield store
+    _wiring.reset()
+
+
+def _as(sub: str) -> Any:
+    from tests.handlers import test_auth
+    from tests.handlers.conftest import call_api
+
+    def send(method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {test_auth.token(sub)}",
+                   **kwargs.pop("headers", {})}
+        return call_api(method, path, headers=headers, **kwargs)
+    return send
+
+
+HOSTILE_BODIES = {
+    "not JSON": "not json", "nested 10,000 deep": "[" * 10_000 + "]" * 10_000,
+    "nested 100 deep": "[" * 100 + "]" * 100, "truncated": '{"resourceId": "bob"',
+}
+
+
+@pytest.mark.parametrize("route", [("DELETE", "/api/memory/resources/alice"),
+                                   ("POST", "/api/memory/resources/alice/export")])
+def test_a_route_without_a_body_answers_a_hostile_body_400_and_does_nothing(
+    served: Any, route: tuple[str, str]
+) -> None:
+    before = raw.dump(served)
+    for case, body in HOSTILE_BODIES.items():
+        reply = _as("alice")(*route, raw=body)
+        assert reply.status == 400, (case, reply.body)
+        assert isinstance(reply.body.get("error"), str)
+    assert raw.dump(served) == before  # nothing erased, no archive written
+
+
+@pytest.mark.parametrize("spelling", ["ALICE", "alice%00", "alice%2F", "%20alice", "alice%20",
+                                      "alice%2Fbob", "bob", "al%69ce%00"])
+def test_a_jwt_caller_cannot_erase_or_export_through_a_variant_of_its_id(
+    served: Any, spelling: str
+) -> None:
+    before = raw.dump(served)
+    for method, path in (("DELETE", f"/api/memory/resources/{spelling}"),
+                         ("POST", f"/api/memory/resources/{spelling}/export")):
+        reply = _as("alice")(method, path)
+        assert reply.status in (400, 404), (method, spelling, reply.status, reply.body)
+    assert raw.dump(served) == before
+
+
+def test_an_export_link_signs_one_key_only(served: Any) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    alice = _as("alice")("POST", "/api/memory/resources/alice/export")
+    bob = _as(VICTIM)("POST", f"/api/memory/resources/{VICTIM}/export")
+    assert alice.status == bob.status == 200
+    mine, theirs = urlsplit(alice.body["url"]), urlsplit(bob.body["url"])
+    query = parse_qs(mine.query)
+    key_of_bob = theirs.path.split("/api/blobs/", 1)[1]
+    blobs = served.blobs
+    assert blobs.verify_signature(mine.path.split("/api/blobs/", 1)[1], query["expires"][0],
+                                  query["signature"][0])
+    # Alice's signature on Bob's archive key (or any other) is refused
+    for key in (key_of_bob, "exports/bob/", "attachments/bob/bob-thread/x",
+                key_of_bob.replace("bob", "alice")):
+        assert not blobs.verify_signature(key, query["expires"][0], query["signature"][0])
