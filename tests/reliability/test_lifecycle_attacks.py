@@ -760,3 +760,15 @@ def test_an_export_link_signs_one_key_only(served: Any) -> None:
     for key in (key_of_bob, "exports/bob/", "attachments/bob/bob-thread/x",
                 key_of_bob.replace("bob", "alice")):
         assert not blobs.verify_signature(key, query["expires"][0], query["signature"][0])
+
+
+def test_the_chase_bound_lets_a_big_erase_finish_in_small_batches(target: Any) -> None:
+    # More threads, runs, scores and traces than EXTRA_ROUNDS, one per round: the bound
+    # comes from the first page's total, so a large resource is never cut short.
+    from storage.lifecycle.erase import EXTRA_ROUNDS
+
+    for n in range(1, EXTRA_ROUNDS + 6):
+        _fill(target, "big", n)
+    receipt = target.erase_resource("big", batch_size=1)
+    assert receipt.counts["threads"] == receipt.counts["runs"] == EXTRA_ROUNDS + 5
+    assert not any(_holdings(target, "big"))
