@@ -18,10 +18,16 @@ from collections.abc import Callable
 from typing import Any
 
 import storage
-from storage.keys import attachment_key
+from storage.keys import attachment_key, resource_attachment_prefix
 from storage.lifecycle import export_resource
+from storage.lifecycle.inventory import ResourceInventory
+from storage.records import Score, Span
 from tests.storage.conformance.archive_data import Seeded, members, seed
-from tests.storage.conformance.helpers import content, make_message, make_thread
+from tests.storage.conformance.backends import BACKENDS
+from tests.storage.conformance.helpers import at, content, make_message, make_thread
+
+# Backends with a blob store, one of each kind (memory, a folder, S3).
+BLOB_BACKENDS = [b for b in BACKENDS if b.name in ("memory", "sqlite+files", "dynamodb+s3")]
 
 VICTIM = "bob"
 VICTIM_THREAD = "bob-thread"
@@ -100,3 +106,36 @@ def set_first_attachment(value: str) -> Callable[[dict[str, bytes]], None]:
 def nested(depth: int) -> bytes:
     """A JSON array nested ``depth`` deep."""
     return b"[" * depth + b"]" * depth
+
+
+# --- a resource with one of everything, and what is left of it --------------------------
+
+
+def fill(store: Any, resource: str, n: int) -> None:
+    """A thread with a message, working memory, a run, a score, a trace and a blob, all
+    numbered ``n``, for ``resource``."""
+    thread = store.memory.save_thread(make_thread(resource, created=n))
+    store.memory.save_messages([make_message(thread.id, f"secret {n}", created=n)])
+    store.memory.update_resource(resource, working_memory=f"wm {n}")
+    if store.workflows is not None:
+        store.workflows.persist_snapshot("wf", f"run-{n}", {"n": n}, resource_id=resource)
+    if store.scores is not None:
+        store.scores.save_score(Score(id=f"score-{n}", scorer_id="s", score=1.0,
+                                      run_id=f"run-{n}", created_at=at(n), resource_id=resource))
+    if store.observability is not None:
+        store.observability.create_spans([Span(
+            trace_id=f"trace-{n}", span_id="root", name="x", span_type="agent_run",
+            started_at=at(n), resource_id=resource)])
+    if store.blobs is not None:
+        store.blobs.put(attachment_key(resource, thread.id, f"{n:064x}"), b"x")
+
+
+def holdings(store: Any, resource: str) -> tuple[int, ...]:
+    """How many of each ``resource`` holds: (resource record, threads, runs, scores,
+    traces[, attachment blobs])."""
+    inv = ResourceInventory(store, resource)
+    held = (int(inv.resource() is not None), len(list(inv.threads())), len(list(inv.runs())),
+            len(list(inv.scores())), len(list(inv.traces())))
+    if store.blobs is not None:
+        held += (len(list(store.blobs.list_keys(resource_attachment_prefix(resource)))),)
+    return held
