@@ -113,9 +113,13 @@ def _body_size(event: dict[str, Any]) -> int:
 
 
 def _check_body(event: dict[str, Any], limit: int) -> dict[str, Any]:
-    """A body is at most ``limit`` bytes of UTF-8 JSON, declared as such.
+    """A body is at most ``limit`` bytes of UTF-8 JSON, declared as such, and parses.
 
     A request without a body (GET, DELETE, a CORS preflight) needs no content type.
+    A body is parsed here (:func:`json_input.parse`: the nesting limit) whatever the
+    route, so a route that takes no body (``DELETE /memory/resources/{id}``, an
+    export) answers a malformed or too-deep one with the same 400 as any other
+    route, instead of ignoring it; a well-formed body such a route ignores.
     Returns the event with its content type normalised to ``application/json`` (the
     resolver's body parser knows no ``+json`` type and no upper case).
 
@@ -129,13 +133,15 @@ def _check_body(event: dict[str, Any], limit: int) -> dict[str, Any]:
         return event
     headers = event.get("headers") or {}
     json_input.require_json(header(headers, "content-type"))
+    text = event["body"]
     if event.get("isBase64Encoded"):
         # API Gateway base64-encodes bodies that are not UTF-8 text; JSON must be UTF-8
         # (Powertools would fail decoding it: a 500 instead of the caller's 400).
         try:
-            base64.b64decode(event["body"], validate=True).decode("utf-8")
+            text = base64.b64decode(event["body"], validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, TypeError) as exc:
             raise HTTPError(400, "request body is not UTF-8 JSON") from exc
+    json_input.parse(text)
     plain = {k: v for k, v in headers.items() if k.lower() != "content-type"}
     multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items()
              if k.lower() != "content-type"}

@@ -29,6 +29,12 @@ MAX_URI_LENGTH = 4096
 MAX_KEY_LENGTH = 1024
 """S3's limit on a key (bytes of UTF-8); every store keeps it so a key moves between them."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_CONTENT_TYPE_LENGTH = 255
+_TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
+_CONTENT_TYPE = re.compile(
+    rf'^{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|"[^"\\\x00-\x1f\x7f]*"))*$',
+    re.ASCII,
+)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -106,6 +112,31 @@ def check_blob_key(key: object, *, prefix: bool = False) -> str:
     return key
 
 
+def check_content_type(value: object) -> str | None:
+    """A blob's content type every store keeps and serves the same way, or ``None``.
+
+    ``type/subtype`` with optional ``; name=value`` parameters (RFC 9110 tokens or
+    quoted strings), printable ASCII, at most :data:`MAX_CONTENT_TYPE_LENGTH`
+    characters. Every blob store checks it in ``put``: the type is sent back as a
+    header (S3's ``Content-Type``, the dev server's download), so a CR/LF, a NUL or a
+    non-ASCII character must never reach one, whoever supplied it (a caller's
+    attachment, an archive's manifest).
+
+    Raises:
+        ValidationError: anything else.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"content type must be a string, got {type(value).__name__}")
+    if len(value) > MAX_CONTENT_TYPE_LENGTH or not _CONTENT_TYPE.fullmatch(value):
+        raise ValidationError(
+            f"content type {value[:80]!r} is not a MIME type (type/subtype, printable ASCII, "
+            f"at most {MAX_CONTENT_TYPE_LENGTH} characters)"
+        )
+    return value
+
+
 def attachment_key_of(blobs: BlobStore, uri: str, resource_id: str) -> str:
     """The key ``uri`` names in ``blobs``, if it is one of ``resource_id``'s attachments.
 
@@ -131,5 +162,6 @@ __all__ = [
     "BlobUri",
     "attachment_key_of",
     "check_blob_key",
+    "check_content_type",
     "split_blob_uri",
 ]

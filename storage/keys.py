@@ -6,8 +6,15 @@ from urllib.parse import quote
 
 
 def _part(value: str) -> str:
-    # Ids may hold "/" or spaces; a quoted id is one path segment in any store.
-    return quote(value, safe="")
+    """One path segment for an id, in any store: ``/``, spaces, ``%`` percent-encoded, and
+    an id that is all dots (``.``, ``..``) with its dots encoded too (``%2E%2E``), since
+    no store takes a ``.`` or ``..`` segment (``storage.blob_uris.check_blob_key``): a
+    resource named ``..`` gets a prefix of its own, and its erase completes.
+
+    Injective: ``%`` itself is encoded, so no other id quotes to ``%2E``.
+    """
+    quoted = quote(value, safe="")
+    return "%2E" * len(value) if quoted in (".", "..") else quoted
 
 
 def resource_attachment_prefix(resource_id: str) -> str:

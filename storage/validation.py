@@ -250,6 +250,7 @@ def check_message(message: Any) -> None:
     check_content(message.content)
     if not isinstance(message.type, str) or not message.type:
         raise ValidationError("message type must be a non-empty string")
+    check_id(message.type, "message type")  # no NUL, no lone surrogate, bounded
 
 
 def check_run(workflow_name: object, run_id: object, snapshot: object) -> None:

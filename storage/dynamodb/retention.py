@@ -102,15 +102,58 @@ def is_ttl_delete(record: Mapping[str, Any]) -> bool:
     )
 
 
-def expired_thread(record: Mapping[str, Any]) -> Item | None:
-    """The old image of the thread item a TTL delete removed, else ``None``."""
+def expired_thread(record: Mapping[str, Any], *, now: float | None = None) -> Item | None:
+    """The old image of the thread item a TTL delete removed, else ``None``.
+
+    Raises:
+        ValidationError: a TTL delete of a thread item whose image is not one the
+            table writes and TTL deletes (:func:`check_expired_image`): the record is
+            reported failed and parked, never acted on.
+    """
     if not is_ttl_delete(record):
         return None
     image = (record.get("dynamodb") or {}).get("OldImage")
     if not isinstance(image, dict) or get_s(image, "sk") != "THREAD":
         return None
     pk = get_s(image, "pk") or ""
-    return image if pk.startswith("THREAD#") else None
+    if not pk.startswith("THREAD#"):
+        return None
+    check_expired_image(image, time.time() if now is None else now)
+    return image
+
+
+CLOCK_SKEW_S = 300
+"""How far past ``now`` an expired image's ``expires_at`` may be (clocks differ)."""
+
+
+def check_expired_image(image: Item, now: float) -> None:
+    """Refuse a thread image TTL cannot have deleted: the cascade trusts its fields.
+
+    A thread item always holds its ``id`` (the key's), its ``resource_id``, its
+    ``updated_at`` (epoch ms) and, to be expired, an ``expires_at`` (epoch s) already
+    past, no earlier than its last write (the expiry is that write plus the age). A
+    record missing any of these, or contradicting them, was not made by DynamoDB's TTL
+    (a forged or hand-made event): acting on it could decrement another resource's
+    thread count or delete a live thread's messages.
+
+    Raises:
+        ValidationError: naming what is wrong (ids only, no content).
+    """
+    thread_id = (get_s(image, "pk") or "").removeprefix("THREAD#")
+    if get_s(image, "id") != thread_id:
+        raise ValidationError(f"expiry record: the image's id is not its key's ({thread_id!r})")
+    resource_id = get_s(image, "resource_id")
+    if not resource_id or not resource_id.strip():
+        raise ValidationError(f"expiry record: thread {thread_id!r} has no resource_id")
+    for name in ("updated_at", TTL):
+        if "N" not in (image.get(name) or {}):
+            raise ValidationError(f"expiry record: thread {thread_id!r} has no {name}")
+    expires_at, updated_at = get_n(image, TTL), get_n(image, "updated_at")
+    if expires_at > now + CLOCK_SKEW_S:
+        raise ValidationError(f"expiry record: thread {thread_id!r} expires only at {expires_at}")
+    if updated_at > expires_at * 1000:
+        raise ValidationError(
+            f"expiry record: thread {thread_id!r} was written after its expiry")
 
 
 PENDING_BLOBS = "PENDING#BLOBS"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 from urllib.parse import quote, unquote
 
-from storage.blob_uris import check_blob_key, split_blob_uri
+from storage.blob_uris import check_blob_key, check_content_type, split_blob_uri
 from storage.errors import NotFoundError, StorageError, UnavailableError, ValidationError
 from storage.files import signing
 
@@ -99,8 +99,7 @@ class FileBlobStore:
             The blob's ``file://`` URI.
         """
         path = self._path(key)
-        if content_type is not None and not isinstance(content_type, str):
-            raise ValidationError("content_type must be a string")
+        check_content_type(content_type)
         if not isinstance(data, bytes | bytearray | memoryview) and not hasattr(data, "read"):
             raise ValidationError("blob data must be bytes or a binary file object")
         try:

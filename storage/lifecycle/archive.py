@@ -76,7 +76,8 @@ def import_archive(store: Any, src: Target) -> ImportReceipt:
 
     Checked first, whole: the manifest, every member's size and SHA-256, every record
     (parsed and validated as a store would), that every record is the manifest's
-    resource's, that every attachment reference has its blob, and that no id of the
+    resource's, that every attachment reference has its blob, that no message names a
+    blob of ``store`` outside the resource's attachments, and that no id of the
     archive belongs to another resource or thread in ``store``. Then written by
     upserts (blobs first, under the target's keys, their URIs written into the
     messages), so running it again after a crash completes the import and duplicates

@@ -4,6 +4,8 @@
 SHA-256 against it (a member bigger than announced is refused before it is inflated),
 parses every record as a store would check it, and checks that everything belongs to
 the manifest's resource and that every ``archive:blobs/`` reference has its blob.
+Before any of that, the zip's central directory is held to :data:`MAX_MEMBERS`,
+:data:`MAX_RECORDS_BYTES` and :data:`MAX_RATIO` (a decompression bomb inflates nothing).
 Any failure is an :class:`~storage.errors.ArchiveError` naming the member and line.
 """
 
@@ -33,6 +35,20 @@ from storage.lifecycle.archive_format import (
 from storage.records import Message, Resource, Score, Span, Thread, WorkflowRun
 
 _CHUNK = 1024 * 1024
+
+# Bounds on what an archive may make the check inflate, read from the zip's central
+# directory before any member is opened (the sizes there are then held to: a member
+# is read to at most one byte past its declared size).
+MAX_MEMBERS = 200_000
+"""Members of one archive (the manifest, six record members, the blobs)."""
+MAX_RECORDS_BYTES = 512 * 1024 * 1024
+"""One ``records/*.jsonl`` member, uncompressed: it is parsed in memory."""
+MAX_RATIO = 200
+RATIO_FLOOR_BYTES = 256 * 1024 * 1024
+"""An archive inflating past this floor may inflate to at most :data:`MAX_RATIO` times
+its own size: a decompression bomb (deflate reaches about 1,000 to 1) is refused before
+it is inflated, while real records and attachments (JSON compresses about 5 to 20
+times, media hardly at all) are far below it."""
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
                NotImplementedError, RuntimeError, ValueError)
 
@@ -82,7 +98,8 @@ def check_archive(source: IO[bytes]) -> CheckedArchive:
     """Open and check the archive in ``source`` (a seekable binary file).
 
     Raises:
-        ArchiveError: not a zip, a bad manifest, a member missing, unlisted, of another
+        ArchiveError: not a zip, too many members or too many bytes once inflated
+            (:func:`_check_bounds`), a bad manifest, a member missing, unlisted, of another
             size or checksum, a record that does not parse or fails validation, a record
             of another resource, a duplicate id, or a reference to a blob not archived.
     """
@@ -91,6 +108,7 @@ def check_archive(source: IO[bytes]) -> CheckedArchive:
         infos = archive.infolist()
     except _ZIP_ERRORS as exc:
         raise ArchiveError(f"not a readable zip archive ({exc})") from exc
+    _check_bounds(source, infos)
     names = Counter(info.filename for info in infos)
     twice = sorted(n for n, c in names.items() if c > 1)
     if twice:
@@ -117,6 +135,24 @@ def check_archive(source: IO[bytes]) -> CheckedArchive:
             setattr(checked, domain, _parse(name, domain, data, manifest.counts[domain]))
     _check_ownership(checked)
     return checked
+
+
+def _check_bounds(source: IO[bytes], infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse, from the central directory alone, an archive that would inflate too much."""
+    if len(infos) > MAX_MEMBERS:
+        raise ArchiveError(f"holds {len(infos)} members, more than the {MAX_MEMBERS} allowed")
+    for info in infos:
+        if info.filename.startswith("records/") and info.file_size > MAX_RECORDS_BYTES:
+            raise ArchiveError(f"inflates to {info.file_size} bytes, more than the "
+                               f"{MAX_RECORDS_BYTES} a records member may", member=info.filename)
+    inflated = sum(info.file_size for info in infos)
+    try:
+        size = source.seek(0, 2)
+    except (OSError, ValueError) as exc:
+        raise ArchiveError(f"not a readable zip archive ({exc})") from exc
+    if inflated > max(RATIO_FLOOR_BYTES, MAX_RATIO * size):
+        raise ArchiveError(f"inflates to {inflated} bytes from {size}: more than "
+                           f"{MAX_RATIO} times its size (a decompression bomb?)")
 
 
 def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int, sha: str | None) -> bytes:

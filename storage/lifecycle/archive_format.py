@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from storage import validation as v
+from storage.blob_uris import check_content_type
 from storage.errors import ArchiveError, ValidationError
 from storage.records import Message, Resource, Score, Span, Thread, WorkflowRun
 from storage.timeutil import from_iso, to_iso
@@ -137,6 +138,8 @@ class Manifest:
 
         try:
             body = json.loads(data)
+        except RecursionError:
+            raise bad("nested too deep to be a manifest") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise bad(f"not JSON ({exc})") from exc
         if not isinstance(body, dict):
@@ -176,6 +179,11 @@ class Manifest:
         blobs = sum(1 for name in members if name.startswith("blobs/"))
         if counts["blobs"] != blobs:
             raise bad(f"counts['blobs'] is {counts['blobs']} but {blobs} blob members are listed")
+        for sha, content_type in content_types.items():
+            try:
+                check_content_type(content_type)
+            except ValidationError as exc:
+                raise bad(f"content_types[{sha!r}]: {exc}") from exc
         return cls(resource_id, created_at, source, members, dict(counts), content_types)
 
 

@@ -19,6 +19,7 @@ import logging
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,9 +29,9 @@ from storage.errors import (
     MessageIdConflictError,
     ValidationError,
 )
-from storage.keys import attachment_key
+from storage.keys import attachment_key, is_attachment_of
 from storage.lifecycle.archive_check import CheckedArchive
-from storage.lifecycle.archive_format import map_attachments, ref_sha
+from storage.lifecycle.archive_format import map_attachments, records_member, ref_sha
 from storage.records import Message, Thread
 from storage.timeutil import pinned_now
 
@@ -71,6 +72,8 @@ def check_target(store: Any, archive: CheckedArchive) -> None:
     Raises:
         ValidationError: the archive has records of a domain the store lacks, or blobs
             and the store has no blob store.
+        ArchiveError: a message names a blob of the target that is not one of the
+            resource's attachments (:func:`check_blob_links`).
         MessageIdConflictError: a message id lives in another thread of the target.
         ConflictError: a thread, run, trace or score id belongs to another resource.
     """
@@ -80,6 +83,8 @@ def check_target(store: Any, archive: CheckedArchive) -> None:
             raise ValidationError(f"the target store has no {owner} domain for the {domain}")
     if _needed_blobs(archive) and store.blobs is None:
         raise ValidationError("the target store has no blob store for the archive's attachments")
+    if store.blobs is not None:
+        check_blob_links(store.blobs, archive)
     memory, workflows = store.memory, store.workflows
     for thread in archive.threads:
         found = memory.get_thread(thread.id)
@@ -103,6 +108,49 @@ def check_target(store: Any, archive: CheckedArchive) -> None:
         had = store.scores.get_score(score.id)
         if had is not None and had.resource_id != rid:
             raise ConflictError(f"score id {score.id!r} belongs to another resource")
+
+
+def check_blob_links(blobs: Any, archive: CheckedArchive) -> None:
+    """Refuse a message that names a blob of the target outside the resource's attachments.
+
+    A message keeps any value the export could not turn into an ``archive:`` reference
+    (a ``data:`` or ``https`` URL, another store's URI). One that the *target's* blob
+    store reads as one of its own blobs, though, would link the imported resource to
+    whatever lives there: another tenant's attachment, an export, an offloaded record.
+    So every string of every message (attachment slots and any other string: the rule
+    of the agent route's ``_check_blob_refs``) that the target's ``key_of`` accepts must
+    name a key under ``attachments/<resource>/``: ownership is decided on the key the
+    store would read, never on the URI's text (``storage.blob_uris``). A value the
+    target cannot read as one of its blobs names nothing there and is kept.
+
+    Raises:
+        ArchiveError: naming ``records/messages.jsonl`` and the line.
+    """
+    for line, message in enumerate(archive.messages, 1):
+        for value in _strings(message.content):
+            if "://" not in value or ref_sha(value) is not None:
+                continue
+            try:
+                key = blobs.key_of(value)
+            except ValidationError:
+                continue  # not a blob of the target: it cannot link to anything there
+            if not is_attachment_of(key, archive.resource_id):
+                raise ArchiveError(
+                    f"message {message.id!r} names a blob of the target store outside the "
+                    "resource's attachments", member=records_member("messages"), line=line)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value (iterative: content is already depth-checked)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def write_checked(store: Any, archive: CheckedArchive) -> dict[str, int]:

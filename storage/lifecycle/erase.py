@@ -98,9 +98,15 @@ def _check_batch(batch_size: object) -> int:
     return batch_size
 
 
+EXTRA_ROUNDS = 10
+"""Rounds an erase list may take beyond what its first page's total needs: records
+written while the erase runs are erased too, but a writer that keeps up with the erase
+cannot hold it forever."""
+
+
 def _drain(
     what: str,
-    first_page: Callable[[], Sequence[T]],
+    first_page: Callable[[], Any],
     key: Callable[[T], object],
     delete: Callable[[Sequence[T]], int],
 ) -> int:
@@ -108,13 +114,28 @@ def _drain(
 
     A page that lists only what the previous round deleted means the store keeps
     listing what it says it deleted: stop with an error rather than loop forever.
+    So does a list still not empty after the rounds its first total needed and
+    :data:`EXTRA_ROUNDS` more (something keeps writing to the resource).
+
+    Raises:
+        UnavailableError: either case; what was deleted stays deleted, and erasing
+            again once the writes stop completes the erase.
     """
     total = 0
     previous: set[object] = set()
+    rounds = 0
+    limit: int | None = None
     while True:
-        batch = list(first_page())
+        page = first_page()
+        batch: list[T] = list(page.items)
         if not batch:
             return total
+        if limit is None:
+            limit = -(-max(int(page.total), len(batch)) // len(batch)) + EXTRA_ROUNDS
+        rounds += 1
+        if rounds > limit:
+            raise UnavailableError(f"erase: {what} are still being written to the resource; "
+                                   "stop its writers and erase again")
         keys = {key(item) for item in batch}
         if keys <= previous:
             raise UnavailableError(f"erase: {what} listed again after being deleted")
@@ -138,6 +159,8 @@ def erase_resource(
 
     Raises:
         ValidationError: a bad ``resource_id`` or ``batch_size`` (nothing is deleted).
+        UnavailableError: the resource is still being written to faster than the
+            erase deletes (HTTP 503, retryable): stop its writers and erase again.
     """
     v.check_id(resource_id, "resource id")
     per_page = _check_batch(batch_size)
@@ -166,7 +189,7 @@ def erase_resource(
 
         counts["scores"] = _drain(
             "scores",
-            lambda: scores.list_scores(resource_id=resource_id, per_page=per_page).items,
+            lambda: scores.list_scores(resource_id=resource_id, per_page=per_page),
             lambda s: s.id, delete_scores,
         )
     elif scores is not None:
@@ -182,7 +205,7 @@ def erase_resource(
 
         counts["spans"] = _drain(
             "traces",
-            lambda: observability.list_traces(resource_id=resource_id, per_page=per_page).items,
+            lambda: observability.list_traces(resource_id=resource_id, per_page=per_page),
             lambda root: root.trace_id, delete_traces,
         )
 
@@ -195,7 +218,7 @@ def erase_resource(
 
         counts["runs"] = _drain(
             "runs",
-            lambda: workflows.list_runs(resource_id=resource_id, per_page=per_page).items,
+            lambda: workflows.list_runs(resource_id=resource_id, per_page=per_page),
             lambda run: (run.workflow_name, run.run_id), delete_runs,
         )
 
@@ -216,7 +239,7 @@ def erase_resource(
             lambda: memory.list_threads(
                 resource_id=resource_id, per_page=per_page,
                 order_by="created_at", direction="asc",
-            ).items,
+            ),
             lambda thread: thread.id, delete_threads,
         )
         counts["resources"] = int(bool(memory.delete_resource(resource_id)))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from storage import validation as v
-from storage.blob_uris import check_blob_key, split_blob_uri
+from storage.blob_uris import check_blob_key, check_content_type, split_blob_uri
 from storage.errors import NotFoundError, ValidationError
 
 URI_PREFIX = "memory://blobs/"
@@ -63,8 +63,7 @@ class InMemoryBlobStore:
             ``memory://blobs/<key>``.
         """
         check_blob_key(key)
-        if content_type is not None:
-            v.check_id(content_type, "content type")
+        check_content_type(content_type)
         payload = _read_all(data)
         with self._lock:
             self._blobs[key] = _Blob(payload, content_type)

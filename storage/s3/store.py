@@ -21,7 +21,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from storage.blob_uris import check_blob_key, split_blob_uri
+from storage.blob_uris import check_blob_key, check_content_type, split_blob_uri
 from storage.errors import NotFoundError, StorageError, UnavailableError, ValidationError
 from storage.keys import attachment_key
 
@@ -133,6 +133,7 @@ class S3BlobStore:
     def put(self, key: str, data: bytes | BinaryIO, *, content_type: str | None = None) -> str:
         """Upload (streamed, multipart when large), encrypted. Returns the blob URI."""
         full = self._full_key(key)
+        check_content_type(content_type)
         body: BinaryIO
         if isinstance(data, bytes | bytearray | memoryview):
             body = io.BytesIO(bytes(data))
@@ -263,8 +264,9 @@ class S3BlobStore:
         """
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
             raise ValidationError("max_bytes must be a positive integer")
-        if not isinstance(content_type, str) or not content_type or "\n" in content_type:
+        if not isinstance(content_type, str):
             raise ValidationError("content_type must be a non-empty string")
+        check_content_type(content_type)
         full = self._full_key(key)
         fields: dict[str, str] = {"Content-Type": content_type}
         conditions: list[Any] = [

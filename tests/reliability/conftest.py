@@ -9,8 +9,14 @@ packages keep their own settings; the reliability tests apply :data:`PROFILE`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.reliability.lifecycle_hostile import BLOB_BACKENDS
 
 _COMMON = {
     "deadline": None,
@@ -30,3 +36,10 @@ PROFILE_NAME = os.environ.get("HYPOTHESIS_PROFILE") or "ci"
 if PROFILE_NAME not in ("ci", "deep"):
     PROFILE_NAME = "ci"
 PROFILE = settings.get_profile(PROFILE_NAME)
+
+
+@pytest.fixture(params=[pytest.param(b, id=b.name, marks=b.marks) for b in BLOB_BACKENDS])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A store with a blob store, on each kind of backend (the lifecycle attack tests)."""
+    with request.param.factory(tmp_path) as opened:
+        yield opened
