@@ -49,9 +49,9 @@ studio: $(STUDIO_STAMP)
 # jsii runtime keeps ~600 MB of Node heap until the process that imported it exits; and
 # the Studio browser test (tests/studio: Chromium, Studio's Node server, the dev server)
 # on its own, so the browser's ~1.5 GB never adds to the main suite's ~1.3 GB.
-# JOBS=2 (the default) runs the main suite on two pytest-xdist workers: 8.8 instead of 12.8
-# minutes on a 2-core machine, for a tree peak of 2.2 GB instead of 1.5 GB (measured with
-# bench/footprint.py); JOBS=1 runs it in one process, for a smaller machine.
+# JOBS=2 (the default) runs the main suite on two pytest-xdist workers: 6.3 minutes on a
+# 2-core machine (12.8 in one process, measured with other work running), for a tree peak
+# of 2.2 GB instead of 1.8 GB (bench/footprint.py); JOBS=1 suits a smaller machine.
 # PYTEST_ARGS adds options to all three (e.g. PYTEST_ARGS=--durations=30); for a subset,
 # run .venv/bin/python -m pytest <paths>.
 JOBS ?= 2
